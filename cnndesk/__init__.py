@@ -1,0 +1,9 @@
+"""cnndesk: build an image classifier without writing code.
+
+Import folders of images into a local library, label them with the keyboard, train a CNN with one
+click, see where it is wrong, and let it sort whole folders. The package is layered (see
+``DESIGN.md``): ``domain``/``paths`` at the bottom, ``library`` (SQLite) and ``ml`` (torch) beside
+each other, ``jobs`` joining them, and ``gui``/``cli`` on top. Importing ``cnndesk`` itself is cheap.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,111 @@
+"""Where cnndesk keeps things on disk, and how a class name safely becomes a folder name.
+
+The base folders come from platformdirs; ``CNNDESK_HOME`` replaces all of them with one folder
+(tests, portable installs): ``$CNNDESK_HOME/data`` and ``$CNNDESK_HOME/cache``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import unicodedata
+from pathlib import Path
+
+APP_NAME = "cnndesk"
+LIBRARY_SUFFIX = ".cnndesk"
+
+_WINDOWS_RESERVED = {
+    "CON", "PRN", "AUX", "NUL",
+    *(f"COM{i}" for i in range(1, 10)),
+    *(f"LPT{i}" for i in range(1, 10)),
+}  # fmt: skip
+_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+
+
+def home_override() -> Path | None:
+    """The ``CNNDESK_HOME`` folder, when set."""
+    value = os.environ.get("CNNDESK_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def data_dir() -> Path:
+    """Folder for user data: the default library, trained models."""
+    home = home_override()
+    if home is not None:
+        path = home / "data"
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cache_dir() -> Path:
+    """Folder for caches (thumbnails, decoded pixels, features); anything in it may be deleted."""
+    home = home_override()
+    if home is not None:
+        path = home / "cache"
+    else:
+        import platformdirs
+
+        path = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def default_library_path() -> Path:
+    """The embedded default library every fresh start opens."""
+    return data_dir() / f"default{LIBRARY_SUFFIX}"
+
+
+def models_dir() -> Path:
+    """Where trained model folders go unless the user picks another place."""
+    path = data_dir() / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def thumbnails_dir() -> Path:
+    path = cache_dir() / "thumbnails"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def safe_folder_name(name: str, *, max_length: int = 100) -> str:
+    """Turn any class name into one safe path component, on every OS.
+
+    Slashes, backslashes, control and reserved characters become ``_``; leading dots and trailing
+    dots/spaces go (so ``..`` can never climb out); Windows device names get a ``_`` suffix; the
+    result is NFC-normalised and never empty. Different names may map to the same folder, so
+    callers that need distinct folders use :func:`unique_folder_names`.
+    """
+    text = unicodedata.normalize("NFC", name)
+    text = _UNSAFE_CHARS.sub("_", text)
+    text = text.strip().lstrip(".").rstrip(". ")
+    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
+        text = f"{text}_"
+    encoded = text.encode("utf-8")[:max_length]
+    text = encoded.decode("utf-8", errors="ignore").rstrip(". ")
+    return text or "_unnamed"
+
+
+UNCERTAIN_FOLDER = "_uncertain"
+
+
+def unique_folder_names(names: list[str]) -> dict[str, str]:
+    """Map each class name to a distinct safe folder name (case-insensitively distinct).
+
+    The names never collide with each other or with :data:`UNCERTAIN_FOLDER`.
+    """
+    result: dict[str, str] = {}
+    used: set[str] = {UNCERTAIN_FOLDER.casefold()}
+    for name in names:
+        base = safe_folder_name(name)
+        candidate, n = base, 2
+        while candidate.casefold() in used:
+            candidate = f"{base}_{n}"
+            n += 1
+        used.add(candidate.casefold())
+        result[name] = candidate
+    return result
