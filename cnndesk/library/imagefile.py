@@ -1,0 +1,150 @@
+"""Reading image files safely: which formats we accept, and why a file is refused.
+
+Every image that enters the library passes :func:`probe`: it reads the bytes once, hashes them,
+parses them with only the formats cnndesk supports, refuses decompression bombs before decoding,
+and decodes a reduced-size copy (JPEG DCT scaling through ``Image.draft``) so that truncated and
+corrupt files are caught at import rather than at training time. Errors become
+:class:`~cnndesk.domain.ImageError` with a reason a user can read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cnndesk.domain import ImageError
+
+SUPPORTED_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+)
+PIL_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
+MAX_PIXELS = 89_478_485
+"""Larger images are refused as possible decompression bombs (Pillow's own threshold)."""
+
+Image.init()  # register every plugin now, so ``formats=PIL_FORMATS`` finds TIFF and WebP
+
+_ORIENTATION_TAG = 0x0112
+_SWAPS_AXES = {5, 6, 7, 8}
+
+
+@dataclass(frozen=True, slots=True)
+class ProbedImage:
+    """What the library stores about a readable image file."""
+
+    path: str
+    sha256: str
+    size: int
+    mtime_ns: int
+    width: int
+    height: int
+    format: str
+
+
+def is_supported(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_EXTENSIONS
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def probe(path: Path, *, stat: os.stat_result | None = None) -> ProbedImage:
+    """Read, hash and check one image file; raise :class:`ImageError` saying why it is refused."""
+    try:
+        stat = stat or path.stat()
+        data = path.read_bytes()
+    except FileNotFoundError as exc:
+        raise ImageError("the file does not exist (moved or deleted?)") from exc
+    except PermissionError as exc:
+        raise ImageError("permission denied: cnndesk may not read this file") from exc
+    except OSError as exc:
+        raise ImageError(f"the file cannot be read: {exc.strerror or exc}") from exc
+    if not data:
+        raise ImageError("the file is empty (0 bytes)")
+    sha = hashlib.sha256(data).hexdigest()
+    width, height, fmt = check_image_bytes(data)
+    return ProbedImage(
+        path=str(path),
+        sha256=sha,
+        size=len(data),
+        mtime_ns=stat.st_mtime_ns,
+        width=width,
+        height=height,
+        format=fmt,
+    )
+
+
+def check_image_bytes(data: bytes) -> tuple[int, int, str]:
+    """Parse and decode (at reduced size) an image; return its upright width, height and format."""
+    try:
+        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as image:
+            fmt = image.format or "?"
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(
+                    f"the image is {width}×{height} pixels, too large to be a photo "
+                    "(refused as a possible decompression bomb)"
+                )
+            orientation = (
+                image.getexif().get(_ORIENTATION_TAG, 1)
+                if fmt in {"JPEG", "MPO", "TIFF", "WEBP", "PNG"}
+                else 1
+            )
+            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+            image.load()
+    except ImageError:
+        raise
+    except Image.DecompressionBombError as exc:
+        raise ImageError(
+            "the image declares so many pixels that decoding it could exhaust memory "
+            f"(refused as a decompression bomb: {exc})"
+        ) from exc
+    except UnidentifiedImageError as exc:
+        raise ImageError(
+            "not an image cnndesk can read (supported: JPEG, PNG, BMP, GIF, TIFF, WebP)"
+        ) from exc
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
+        message = str(exc) or type(exc).__name__
+        if "truncated" in message.lower():
+            raise ImageError("the image is truncated (the file was cut off)") from exc
+        raise ImageError(f"the image is damaged and cannot be decoded ({message})") from exc
+    except MemoryError as exc:
+        raise ImageError("the image is too large to decode") from exc
+    if orientation in _SWAPS_AXES:
+        width, height = height, width
+    return width, height, fmt
+
+
+def open_upright(path: str | Path, *, max_side: int | None = None) -> Image.Image:
+    """Open an image for display: EXIF orientation applied, RGB, first frame, optionally reduced.
+
+    With ``max_side`` the JPEG decoder itself scales down (``draft``), which is several times
+    faster than decoding at full size and resizing.
+    """
+    try:
+        with Image.open(path, formats=PIL_FORMATS) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise ImageError(f"{image.width}×{image.height} pixels is too large to display")
+            if max_side is not None:
+                image.draft("RGB", (max_side, max_side))
+            image.load()
+            upright = ImageOps.exif_transpose(image) or image
+            rgb = upright.convert("RGB")
+    except ImageError:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageError("the file does not exist (moved or deleted?)") from exc
+    except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
+        raise ImageError(f"the image cannot be decoded ({exc})") from exc
+    if max_side is not None and max(rgb.size) > max_side:
+        rgb.thumbnail((max_side, max_side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return rgb

@@ -1,0 +1,910 @@
+"""The :class:`Library`: one SQLite file holding images, classes, labels, splits, runs, predictions.
+
+Each public method is one unit of work in its own transaction, so every user action (a label, a
+class edit) is committed when the call returns: a crash or power cut loses nothing the user saw
+applied. Methods take and return the frozen dataclasses of :mod:`cnndesk.domain`; ORM rows never
+leave this package. A ``Library`` may be used from several threads (each call opens its own
+connection from the pool).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
+
+from cnndesk import paths
+from cnndesk.domain import (
+    ClassInfo,
+    ImageQuery,
+    ImageRecord,
+    ImageStatus,
+    ImageView,
+    LabelSource,
+    LibraryError,
+    LibraryStats,
+    RunRecord,
+    Split,
+    TrainingSample,
+    TrainingSet,
+)
+from cnndesk.library.database import (
+    integrity_ok,
+    make_engine,
+    migrate,
+    read_transaction,
+    write_transaction,
+)
+from cnndesk.library.importer import BatchOutcome, NewImage
+from cnndesk.library.schema import (
+    ClassRow,
+    ImageRow,
+    KnownFile,
+    LabelRow,
+    PredictionRow,
+    RunRow,
+    utcnow,
+)
+from cnndesk.library.splits import assign_splits
+
+log = logging.getLogger(__name__)
+
+PALETTE = (
+    "#4e79a7",
+    "#f28e2b",
+    "#e15759",
+    "#76b7b2",
+    "#59a14f",
+    "#edc948",
+    "#b07aa1",
+    "#ff9da7",
+    "#9c755f",
+    "#bab0ac",
+)
+"""Tableau 10: distinct, colour-blind-friendly class colours, used in order."""
+
+_HUMAN = LabelSource.HUMAN.value
+_MODEL = LabelSource.MODEL.value
+
+
+class Library:
+    """An open cnndesk library. Create with :meth:`open`; close with :meth:`close` or ``with``."""
+
+    def __init__(self, location: str | Path) -> None:
+        self.location = str(location)
+        self.engine = make_engine(location)
+        try:
+            migrate(self.engine)
+        except Exception:
+            self.engine.dispose()
+            raise
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, location: str | Path | None = None) -> Library:
+        """Open (creating when needed) a library file or database URL; default: the embedded one."""
+        return cls(location if location is not None else paths.default_library_path())
+
+    @property
+    def path(self) -> Path | None:
+        """The library file, for SQLite libraries."""
+        url = self.engine.url
+        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+
+    @property
+    def display_name(self) -> str:
+        path = self.path
+        return (
+            path.stem if path is not None else self.engine.url.render_as_string(hide_password=True)
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Library:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def integrity_ok(self) -> bool:
+        return integrity_ok(self.engine)
+
+    def backup(self, target: str | Path) -> Path:
+        """Write a consistent copy of a live library (``VACUUM INTO``; never a file copy)."""
+        target = Path(target)
+        if target.exists():
+            raise LibraryError(f"{target} already exists; choose a new file for the backup.")
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql("VACUUM INTO ?", (str(target),))
+        return target
+
+    # -------------------------------------------------------------------------------- classes
+
+    def classes(self) -> list[ClassInfo]:
+        """All classes in their display order, with their human-label counts."""
+        with read_transaction(self.engine) as c:
+            counts = dict(
+                c.execute(
+                    select(LabelRow.class_id, func.count())
+                    .join(ImageRow, ImageRow.id == LabelRow.image_id)
+                    .where(LabelRow.source == _HUMAN, ImageRow.status == ImageStatus.OK.value)
+                    .group_by(LabelRow.class_id)
+                ).all()
+            )
+            rows = c.execute(
+                select(
+                    ClassRow.id, ClassRow.name, ClassRow.hotkey, ClassRow.colour, ClassRow.position
+                ).order_by(ClassRow.position, ClassRow.id)
+            ).all()
+            return [_class_info(row, counts.get(row.id, 0)) for row in rows]
+
+    def class_by_name(self, name: str) -> ClassInfo | None:
+        return next((info for info in self.classes() if info.name == name), None)
+
+    def require_class(self, name: str) -> ClassInfo:
+        info = self.class_by_name(name)
+        if info is None:
+            known = ", ".join(repr(c.name) for c in self.classes()) or "none yet"
+            raise LibraryError(f"There is no class named {name!r} (classes: {known}).")
+        return info
+
+    def add_class(
+        self, name: str, *, hotkey: str | None = None, colour: str | None = None
+    ) -> ClassInfo:
+        """Add a class; its name is stored exactly as typed (only surrounding whitespace matters)."""
+        _check_class_name(name)
+        hotkey = _check_hotkey(hotkey)
+        with write_transaction(self.engine) as c:
+            return self._add_class(c, name, hotkey=hotkey, colour=colour)
+
+    def _add_class(
+        self, c: Connection, name: str, *, hotkey: str | None = None, colour: str | None = None
+    ) -> ClassInfo:
+        if c.execute(select(ClassRow.id).where(ClassRow.name == name)).first():
+            raise LibraryError(f"A class named {name!r} already exists.")
+        if hotkey and c.execute(select(ClassRow.name).where(ClassRow.hotkey == hotkey)).first():
+            owner = c.execute(select(ClassRow.name).where(ClassRow.hotkey == hotkey)).scalar()
+            raise LibraryError(f"The key {hotkey!r} already labels the class {owner!r}.")
+        position = c.execute(select(func.coalesce(func.max(ClassRow.position), -1))).scalar() + 1
+        colour = colour or PALETTE[position % len(PALETTE)]
+        new_id = c.execute(
+            insert(ClassRow).values(
+                name=name, hotkey=hotkey, colour=colour, position=position, created=utcnow()
+            )
+        ).inserted_primary_key[0]
+        return ClassInfo(id=new_id, name=name, hotkey=hotkey, colour=colour, order=position)
+
+    def rename_class(self, old: str, new: str) -> ClassInfo:
+        _check_class_name(new)
+        info = self.require_class(old)
+        if old == new:
+            return info
+        try:
+            with write_transaction(self.engine) as c:
+                c.execute(update(ClassRow).where(ClassRow.id == info.id).values(name=new))
+        except IntegrityError as exc:
+            raise LibraryError(f"A class named {new!r} already exists.") from exc
+        return self.require_class(new)
+
+    def update_class(
+        self, name: str, *, hotkey: str | type[...] | None = ..., colour: str | None = None
+    ) -> ClassInfo:
+        """Change a class's hotkey (``None`` clears it) and/or colour."""
+        info = self.require_class(name)
+        values: dict[str, Any] = {}
+        if hotkey is not ...:
+            values["hotkey"] = _check_hotkey(hotkey)  # type: ignore[arg-type]
+        if colour is not None:
+            values["colour"] = colour
+        if values:
+            try:
+                with write_transaction(self.engine) as c:
+                    c.execute(update(ClassRow).where(ClassRow.id == info.id).values(**values))
+            except IntegrityError as exc:
+                raise LibraryError(
+                    f"The key {values.get('hotkey')!r} already labels another class."
+                ) from exc
+        return self.require_class(name)
+
+    def move_class(self, name: str, position: int) -> list[ClassInfo]:
+        """Put a class at ``position`` in the display (and hotkey 1–9) order."""
+        order = [c for c in self.classes() if c.name != name]
+        order.insert(max(0, min(position, len(order))), self.require_class(name))
+        with write_transaction(self.engine) as c:
+            for index, info in enumerate(order):
+                c.execute(update(ClassRow).where(ClassRow.id == info.id).values(position=index))
+        return self.classes()
+
+    def remove_class(self, name: str) -> int:
+        """Delete a class; its images become unlabeled. Returns how many images lost a label."""
+        info = self.require_class(name)
+        with write_transaction(self.engine) as c:
+            affected = c.execute(
+                select(func.count())
+                .select_from(LabelRow)
+                .where(LabelRow.class_id == info.id, LabelRow.source == _HUMAN)
+            ).scalar()
+            c.execute(delete(LabelRow).where(LabelRow.class_id == info.id))
+            c.execute(delete(ClassRow).where(ClassRow.id == info.id))
+        return int(affected or 0)
+
+    # --------------------------------------------------------------------------------- labels
+
+    def set_labels(self, image_ids: Iterable[int], class_id: int | None) -> dict[int, int | None]:
+        """Give images a human label (``None`` clears it), in one transaction.
+
+        Returns each image's previous human label so the caller can undo. Labeling an image
+        whose split was assigned automatically while it was unlabeled moves it into its class's
+        stratified split.
+        """
+        ids = list(dict.fromkeys(image_ids))
+        if not ids:
+            return {}
+        with write_transaction(self.engine) as c:
+            if (
+                class_id is not None
+                and not c.execute(select(ClassRow.id).where(ClassRow.id == class_id)).first()
+            ):
+                raise LibraryError("That class no longer exists.")
+            previous: dict[int, int | None] = dict.fromkeys(ids)
+            for chunk in _chunks(ids):
+                previous.update(
+                    c.execute(
+                        select(LabelRow.image_id, LabelRow.class_id).where(
+                            LabelRow.source == _HUMAN, LabelRow.image_id.in_(chunk)
+                        )
+                    ).all()
+                )
+                c.execute(
+                    delete(LabelRow).where(LabelRow.source == _HUMAN, LabelRow.image_id.in_(chunk))
+                )
+            if class_id is not None:
+                now = utcnow()
+                c.execute(
+                    insert(LabelRow),
+                    [
+                        {"image_id": i, "source": _HUMAN, "class_id": class_id, "time": now}
+                        for i in ids
+                    ],
+                )
+                first_time = [i for i in ids if previous[i] is None]
+                self._restratify(c, first_time, class_id)
+        return previous
+
+    def restore_labels(self, previous: dict[int, int | None]) -> None:
+        """Undo :meth:`set_labels`: put back each image's earlier label (in one transaction)."""
+        by_class: dict[int | None, list[int]] = defaultdict(list)
+        for image_id, class_id in previous.items():
+            by_class[class_id].append(image_id)
+        with write_transaction(self.engine) as c:
+            for class_id, ids in by_class.items():
+                for chunk in _chunks(ids):
+                    c.execute(
+                        delete(LabelRow).where(
+                            LabelRow.source == _HUMAN, LabelRow.image_id.in_(chunk)
+                        )
+                    )
+                    if class_id is not None:
+                        c.execute(
+                            insert(LabelRow),
+                            [
+                                {"image_id": i, "source": _HUMAN, "class_id": class_id}
+                                for i in chunk
+                            ],
+                        )
+
+    def label_files(
+        self, files: Iterable[str | Path], class_name: str | None
+    ) -> tuple[int, list[str]]:
+        """Label images by file path (CLI). Returns (labeled count, paths not in the library)."""
+        class_id = self.require_class(class_name).id if class_name is not None else None
+        wanted = [str(Path(f).expanduser().absolute()) for f in files]
+        with read_transaction(self.engine) as c:
+            found = dict(
+                c.execute(select(ImageRow.path, ImageRow.id).where(ImageRow.path.in_(wanted))).all()
+            )
+        missing = [p for p in wanted if p not in found]
+        self.set_labels(found.values(), class_id)
+        return len(found), missing
+
+    def _restratify(self, c: Connection, image_ids: list[int], class_id: int) -> None:
+        rows = c.execute(
+            select(ImageRow.id, ImageRow.sha256).where(
+                ImageRow.id.in_(image_ids), ImageRow.split_source == "auto"
+            )
+        ).all()
+        if not rows:
+            return
+        existing = self._split_counts(c, class_id, exclude=[r.id for r in rows])
+        assigned = assign_splits([r.sha256 for r in rows], existing=existing)
+        for row in rows:
+            c.execute(
+                update(ImageRow)
+                .where(ImageRow.id == row.id)
+                .values(split=assigned[row.sha256].value)
+            )
+
+    def _split_counts(
+        self, c: Connection, class_id: int | None, *, exclude: Sequence[int] = ()
+    ) -> dict[Split, int]:
+        human = aliased(LabelRow)
+        query = (
+            select(ImageRow.split, func.count())
+            .outerjoin(human, and_(human.image_id == ImageRow.id, human.source == _HUMAN))
+            .where(ImageRow.split_source == "auto")
+            .group_by(ImageRow.split)
+        )
+        query = query.where(
+            human.class_id == class_id if class_id is not None else human.class_id.is_(None)
+        )
+        if exclude:
+            query = query.where(ImageRow.id.not_in(exclude))
+        return {Split(split): n for split, n in c.execute(query).all()}
+
+    def set_split(self, image_ids: Iterable[int], split: Split) -> None:
+        """Put images into a split by hand (they keep it from then on)."""
+        with write_transaction(self.engine) as c:
+            for chunk in _chunks(list(image_ids)):
+                c.execute(
+                    update(ImageRow)
+                    .where(ImageRow.id.in_(chunk))
+                    .values(split=split.value, split_source="user")
+                )
+
+    # --------------------------------------------------------------------------------- import
+
+    def known_files(self) -> dict[str, tuple[int, int]]:
+        with read_transaction(self.engine) as c:
+            return {
+                path: (size, mtime)
+                for path, size, mtime in c.execute(
+                    select(KnownFile.path, KnownFile.size, KnownFile.mtime_ns)
+                ).all()
+            }
+
+    def add_images(self, images: list[NewImage]) -> BatchOutcome:
+        """Write a batch of probed images in one transaction (importer's store protocol)."""
+        if not images:
+            return BatchOutcome((), 0, 0, ())
+        with write_transaction(self.engine) as c:
+            c.execute(delete(KnownFile).where(KnownFile.path.in_([n.probed.path for n in images])))
+            c.execute(
+                insert(KnownFile),
+                [
+                    {
+                        "path": n.probed.path,
+                        "size": n.probed.size,
+                        "mtime_ns": n.probed.mtime_ns,
+                        "sha256": n.probed.sha256,
+                    }
+                    for n in images
+                ],
+            )
+            known_sha = set(
+                c.execute(
+                    select(ImageRow.sha256).where(
+                        ImageRow.sha256.in_([n.probed.sha256 for n in images])
+                    )
+                ).scalars()
+            )
+            known_path = dict(
+                c.execute(
+                    select(ImageRow.path, ImageRow.id).where(
+                        ImageRow.path.in_([n.probed.path for n in images])
+                    )
+                ).all()
+            )
+            fresh: list[NewImage] = []
+            duplicates = 0
+            for new in images:
+                if new.probed.sha256 in known_sha:
+                    duplicates += 1
+                    continue
+                if new.probed.path in known_path:
+                    # Same path, new content: the file was edited. Forget the old version.
+                    c.execute(delete(ImageRow).where(ImageRow.id == known_path[new.probed.path]))
+                known_sha.add(new.probed.sha256)
+                fresh.append(new)
+            classes = {row.name: row.id for row in c.execute(select(ClassRow.name, ClassRow.id))}
+            created: list[str] = []
+            for new in fresh:
+                if new.class_name is not None and new.class_name not in classes:
+                    classes[new.class_name] = self._add_class(c, new.class_name).id
+                    created.append(new.class_name)
+            splits = self._auto_splits(c, fresh, classes)
+            now = utcnow()
+            added_ids: list[int] = []
+            labels = []
+            for new in fresh:
+                p = new.probed
+                split, source = (new.split, "given") if new.split else (splits[p.sha256], "auto")
+                image_id = c.execute(
+                    insert(ImageRow).values(
+                        path=p.path,
+                        sha256=p.sha256,
+                        size=p.size,
+                        mtime_ns=p.mtime_ns,
+                        width=p.width,
+                        height=p.height,
+                        format=p.format,
+                        status=ImageStatus.OK.value,
+                        split=split.value,
+                        split_source=source,
+                        added=now,
+                    )
+                ).inserted_primary_key[0]
+                added_ids.append(image_id)
+                if new.class_name is not None:
+                    labels.append(
+                        {
+                            "image_id": image_id,
+                            "source": _HUMAN,
+                            "class_id": classes[new.class_name],
+                            "time": now,
+                        }
+                    )
+            if labels:
+                c.execute(insert(LabelRow), labels)
+        return BatchOutcome(tuple(added_ids), duplicates, len(labels), tuple(created))
+
+    def _auto_splits(
+        self, c: Connection, fresh: list[NewImage], classes: dict[str, int]
+    ) -> dict[str, Split]:
+        by_class: dict[str | None, list[str]] = defaultdict(list)
+        for new in fresh:
+            if new.split is None:
+                by_class[new.class_name].append(new.probed.sha256)
+        result: dict[str, Split] = {}
+        for name, hashes in by_class.items():
+            class_id = classes[name] if name is not None else None
+            result.update(assign_splits(hashes, existing=self._split_counts(c, class_id)))
+        return result
+
+    def refresh_status(self) -> dict[str, int]:
+        """Mark images whose files disappeared as missing (and back to ok when they return)."""
+        with read_transaction(self.engine) as c:
+            rows = c.execute(select(ImageRow.id, ImageRow.path, ImageRow.status)).all()
+        changes: dict[str, list[int]] = defaultdict(list)
+        for image_id, path, status in rows:
+            exists = Path(path).is_file()
+            if not exists and status != ImageStatus.MISSING.value:
+                changes[ImageStatus.MISSING.value].append(image_id)
+            elif exists and status == ImageStatus.MISSING.value:
+                changes[ImageStatus.OK.value].append(image_id)
+        with write_transaction(self.engine) as c:
+            for status, ids in changes.items():
+                for chunk in _chunks(ids):
+                    c.execute(update(ImageRow).where(ImageRow.id.in_(chunk)).values(status=status))
+        return {k: len(v) for k, v in changes.items()}
+
+    # -------------------------------------------------------------------------------- queries
+
+    def count(self) -> int:
+        with read_transaction(self.engine) as c:
+            return int(c.execute(select(func.count()).select_from(ImageRow)).scalar() or 0)
+
+    def image(self, image_id: int) -> ImageRecord:
+        records = self.images_by_id([image_id])
+        if not records:
+            raise LibraryError(f"Image {image_id} is no longer in the library.")
+        return records[0]
+
+    def images_by_id(self, image_ids: Sequence[int]) -> list[ImageRecord]:
+        """Records for the given ids, in the given order (unknown ids are left out)."""
+        found: dict[int, ImageRecord] = {}
+        for chunk in _chunks(list(image_ids)):
+            for record in self.images(ImageQuery(), ids=chunk):
+                found[record.id] = record
+        return [found[i] for i in image_ids if i in found]
+
+    def find_image(self, path: str | Path) -> ImageRecord | None:
+        absolute = str(Path(path).expanduser().absolute())
+        with read_transaction(self.engine) as c:
+            image_id = c.execute(select(ImageRow.id).where(ImageRow.path == absolute)).scalar()
+        return self.image(image_id) if image_id is not None else None
+
+    def images(
+        self, query: ImageQuery | None = None, *, ids: Sequence[int] | None = None
+    ) -> list[ImageRecord]:
+        """The images matching ``query``, fully described, in the query's order."""
+        query = query or ImageQuery()
+        human = aliased(LabelRow)
+        model = aliased(LabelRow)
+        statement = (
+            select(
+                ImageRow.id,
+                ImageRow.path,
+                ImageRow.sha256,
+                ImageRow.size,
+                ImageRow.width,
+                ImageRow.height,
+                ImageRow.format,
+                ImageRow.status,
+                ImageRow.split,
+                human.class_id,
+                model.class_id,
+                model.confidence,
+            )
+            .outerjoin(human, and_(human.image_id == ImageRow.id, human.source == _HUMAN))
+            .outerjoin(model, and_(model.image_id == ImageRow.id, model.source == _MODEL))
+        )
+        if ids is not None:
+            statement = statement.where(ImageRow.id.in_(list(ids)))
+        view = query.view
+        if view is ImageView.UNLABELED:
+            statement = statement.where(
+                human.class_id.is_(None), ImageRow.status == ImageStatus.OK.value
+            )
+        elif view is ImageView.CLASS:
+            statement = statement.where(human.class_id == query.class_id)
+        elif view is ImageView.PREDICTED:
+            statement = statement.where(model.class_id == query.class_id)
+        elif view is ImageView.MISCLASSIFIED:
+            statement = statement.where(
+                human.class_id.is_not(None),
+                model.class_id.is_not(None),
+                human.class_id != model.class_id,
+            )
+            if query.class_id is not None:
+                statement = statement.where(human.class_id == query.class_id)
+        elif view is ImageView.LOW_CONFIDENCE:
+            statement = statement.where(model.confidence < query.confidence_below)
+        if query.search:
+            pattern = f"%{_escape_like(query.search)}%"
+            statement = statement.where(ImageRow.path.ilike(pattern, escape="\\"))
+        if query.split is not None:
+            statement = statement.where(ImageRow.split == query.split.value)
+        if query.order == "least_confident":
+            statement = statement.order_by(
+                model.confidence.is_(None), model.confidence, ImageRow.id
+            )
+        elif query.order == "added":
+            statement = statement.order_by(ImageRow.id)
+        else:
+            statement = statement.order_by(ImageRow.path)
+        if query.limit is not None:
+            statement = statement.limit(query.limit)
+        with read_transaction(self.engine) as c:
+            rows = c.execute(statement).all()
+        records = [
+            ImageRecord(
+                id=r[0],
+                path=r[1],
+                sha256=r[2],
+                size=r[3],
+                width=r[4],
+                height=r[5],
+                format=r[6],
+                status=ImageStatus(r[7]),
+                split=Split(r[8]),
+                class_id=r[9],
+                suggested_class_id=r[10],
+                suggestion_confidence=r[11],
+            )
+            for r in rows
+        ]
+        if query.search:  # the SQL matched the whole path; keep file-name matches only
+            needle = query.search.casefold()
+            records = [r for r in records if needle in r.name.casefold()]
+        return records
+
+    def stats(self) -> LibraryStats:
+        with read_transaction(self.engine) as c:
+            by_status = dict(
+                c.execute(select(ImageRow.status, func.count()).group_by(ImageRow.status)).all()
+            )
+            ok = ImageRow.status == ImageStatus.OK.value
+            labeled = c.execute(
+                select(func.count())
+                .select_from(LabelRow)
+                .join(ImageRow, ImageRow.id == LabelRow.image_id)
+                .where(LabelRow.source == _HUMAN, ok)
+            ).scalar()
+            splits = dict(
+                c.execute(
+                    select(ImageRow.split, func.count()).where(ok).group_by(ImageRow.split)
+                ).all()
+            )
+        readable = int(by_status.get(ImageStatus.OK.value, 0))
+        return LibraryStats(
+            images=readable,
+            unreadable=int(by_status.get(ImageStatus.UNREADABLE.value, 0)),
+            missing=int(by_status.get(ImageStatus.MISSING.value, 0)),
+            unlabeled=readable - int(labeled or 0),
+            classes={info.name: info.count for info in self.classes()},
+            splits={s.value: int(splits.get(s.value, 0)) for s in Split},
+        )
+
+    def training_set(self) -> TrainingSet:
+        """Every readable human-labeled image, split, for a training run."""
+        classes = [c for c in self.classes() if c.count > 0]
+        index = {c.id: i for i, c in enumerate(classes)}
+        parts: dict[Split, list[TrainingSample]] = {s: [] for s in Split}
+        with read_transaction(self.engine) as c:
+            rows = c.execute(
+                select(
+                    ImageRow.id, ImageRow.path, ImageRow.sha256, ImageRow.split, LabelRow.class_id
+                )
+                .join(LabelRow, and_(LabelRow.image_id == ImageRow.id, LabelRow.source == _HUMAN))
+                .where(ImageRow.status == ImageStatus.OK.value)
+                .order_by(ImageRow.id)
+            ).all()
+        for image_id, path, sha, split, class_id in rows:
+            parts[Split(split)].append(
+                TrainingSample(path=path, key=sha, label=index[class_id], image_id=image_id)
+            )
+        return TrainingSet(
+            classes=tuple(c.name for c in classes),
+            train=tuple(parts[Split.TRAIN]),
+            val=tuple(parts[Split.VAL]),
+            test=tuple(parts[Split.TEST]),
+        )
+
+    def mark_unreadable(self, image_ids: Iterable[int]) -> None:
+        """Remember that these images could not be decoded (they leave training and counts)."""
+        with write_transaction(self.engine) as c:
+            for chunk in _chunks(list(image_ids)):
+                c.execute(
+                    update(ImageRow)
+                    .where(ImageRow.id.in_(chunk))
+                    .values(status=ImageStatus.UNREADABLE.value)
+                )
+
+    def remove_images(self, image_ids: Iterable[int]) -> int:
+        """Forget images (their files stay where they are). Returns how many were removed."""
+        removed = 0
+        with write_transaction(self.engine) as c:
+            for chunk in _chunks(list(image_ids)):
+                paths_ = list(
+                    c.execute(select(ImageRow.path).where(ImageRow.id.in_(chunk))).scalars()
+                )
+                c.execute(delete(KnownFile).where(KnownFile.path.in_(paths_)))
+                removed += c.execute(delete(ImageRow).where(ImageRow.id.in_(chunk))).rowcount
+        return removed
+
+    # -------------------------------------------------------------------- model suggestions
+
+    def unlabeled_images(self) -> list[ImageRecord]:
+        return self.images(ImageQuery(view=ImageView.UNLABELED))
+
+    def unlabeled_queue(self, order: str = "least_confident") -> list[ImageRecord]:
+        """Unlabeled images in labeling order: least confident model suggestion first."""
+        return self.images(ImageQuery(view=ImageView.UNLABELED, order=order))
+
+    def set_suggestions(self, rows: Iterable[tuple[int, str, float]]) -> int:
+        """Store model suggestions ``(image id, class name, confidence)``; human labels stay.
+
+        Classes the model knows but the library lacks are created. Returns how many were stored.
+        """
+        rows = list(rows)
+        if not rows:
+            return 0
+        with write_transaction(self.engine) as c:
+            classes = {name: cid for name, cid in c.execute(select(ClassRow.name, ClassRow.id))}
+            for _, name, _ in rows:
+                if name not in classes:
+                    classes[name] = self._add_class(c, name).id
+            ids = [r[0] for r in rows]
+            for chunk in _chunks(ids):
+                c.execute(
+                    delete(LabelRow).where(LabelRow.source == _MODEL, LabelRow.image_id.in_(chunk))
+                )
+            now = utcnow()
+            c.execute(
+                insert(LabelRow),
+                [
+                    {
+                        "image_id": i,
+                        "source": _MODEL,
+                        "class_id": classes[name],
+                        "confidence": float(p),
+                        "time": now,
+                    }
+                    for i, name, p in rows
+                ],
+            )
+        return len(rows)
+
+    def clear_suggestions(self) -> None:
+        with write_transaction(self.engine) as c:
+            c.execute(delete(LabelRow).where(LabelRow.source == _MODEL))
+
+    def accept_suggestions(self, image_ids: Iterable[int]) -> dict[int, int | None]:
+        """Turn the model's suggestions for these images into human labels (undoable)."""
+        records = [
+            r for r in self.images_by_id(list(image_ids)) if r.suggested_class_id is not None
+        ]
+        previous: dict[int, int | None] = {}
+        by_class: dict[int, list[int]] = defaultdict(list)
+        for record in records:
+            by_class[record.suggested_class_id].append(record.id)  # type: ignore[index]
+        for class_id, ids in by_class.items():
+            previous.update(self.set_labels(ids, class_id))
+        return previous
+
+    # ------------------------------------------------------------------------- runs and preds
+
+    def create_run(
+        self, config: dict[str, Any], *, dataset: list[dict[str, Any]] | None = None
+    ) -> int:
+        with write_transaction(self.engine) as c:
+            return int(
+                c.execute(
+                    insert(RunRow).values(
+                        config=config, dataset=dataset or [], status="running", created=utcnow()
+                    )
+                ).inserted_primary_key[0]
+            )
+
+    def finish_run(
+        self, run_id: int, *, status: str, metrics: dict[str, Any], model_path: str | None
+    ) -> None:
+        with write_transaction(self.engine) as c:
+            c.execute(
+                update(RunRow)
+                .where(RunRow.id == run_id)
+                .values(status=status, metrics=metrics, model_path=model_path, finished=utcnow())
+            )
+
+    def runs(self) -> list[RunRecord]:
+        with read_transaction(self.engine) as c:
+            rows = c.execute(select(*RunRow.__table__.c).order_by(RunRow.id)).all()
+            return [_run_record(row) for row in rows]
+
+    def run(self, run_id: int) -> RunRecord:
+        with read_transaction(self.engine) as c:
+            row = c.execute(select(*RunRow.__table__.c).where(RunRow.id == run_id)).first()
+            if row is None:
+                raise LibraryError(f"There is no run {run_id}.")
+            return _run_record(row)
+
+    def store_predictions(
+        self,
+        *,
+        model_path: str,
+        run_id: int | None,
+        rows: Iterable[dict[str, Any]],
+    ) -> int:
+        """Store what a model said about images.
+
+        Each row: ``image_id``, ``class`` (top class), ``confidence``, ``probabilities``
+        (name → p), and optionally ``true_class`` and ``loss`` (evaluation).
+        """
+        rows = list(rows)
+        with write_transaction(self.engine) as c:
+            for chunk in _chunks([r["image_id"] for r in rows]):
+                c.execute(
+                    delete(PredictionRow).where(
+                        PredictionRow.model_path == model_path, PredictionRow.image_id.in_(chunk)
+                    )
+                )
+            if rows:
+                now = utcnow()
+                c.execute(
+                    insert(PredictionRow),
+                    [
+                        {
+                            "run_id": run_id,
+                            "model_path": model_path,
+                            "image_id": r["image_id"],
+                            "class_name": r["class"],
+                            "confidence": float(r["confidence"]),
+                            "probabilities": r.get("probabilities", {}),
+                            "true_class": r.get("true_class"),
+                            "loss": r.get("loss"),
+                            "created": now,
+                        }
+                        for r in rows
+                    ],
+                )
+        return len(rows)
+
+    def predictions(
+        self, *, model_path: str | None = None, run_id: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Stored predictions of one model or run, highest loss first when losses are known."""
+        statement = select(*PredictionRow.__table__.c, ImageRow.path).join(
+            ImageRow, ImageRow.id == PredictionRow.image_id
+        )
+        if model_path is not None:
+            statement = statement.where(PredictionRow.model_path == model_path)
+        if run_id is not None:
+            statement = statement.where(PredictionRow.run_id == run_id)
+        statement = statement.order_by(PredictionRow.loss.desc().nulls_last(), PredictionRow.id)
+        with read_transaction(self.engine) as c:
+            return [
+                {
+                    "image_id": row.image_id,
+                    "path": path,
+                    "class": row.class_name,
+                    "confidence": row.confidence,
+                    "probabilities": row.probabilities,
+                    "true_class": row.true_class,
+                    "loss": row.loss,
+                    "run_id": row.run_id,
+                    "model_path": row.model_path,
+                }
+                for row in c.execute(statement).all()
+                for path in [row[-1]]
+            ]
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+
+def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _check_class_name(name: str) -> None:
+    if not name or not name.strip():
+        raise LibraryError("A class needs a name.")
+    if len(name) > 200:
+        raise LibraryError("Class names are limited to 200 characters.")
+    if any(ord(ch) < 32 for ch in name):
+        raise LibraryError("Class names cannot contain control characters (tabs, new lines).")
+
+
+def _check_hotkey(hotkey: str | None) -> str | None:
+    if hotkey is None or hotkey == "":
+        return None
+    key = hotkey.strip()
+    if len(key) == 1:
+        if key in "123456789":
+            raise LibraryError(f"{key} is taken: keys 1–9 always label the 1st–9th class.")
+        if not key.isprintable() or key.isspace():
+            raise LibraryError("A hotkey must be a visible key.")
+        return key.upper() if key.isalpha() else key
+    if key.upper().startswith("F") and key[1:].isdigit() and 1 <= int(key[1:]) <= 12:
+        return key.upper()
+    raise LibraryError(
+        f"{hotkey!r} cannot be a class hotkey: use one letter, digit 0, symbol, or F1–F12."
+    )
+
+
+def _class_info(row: Any, count: int) -> ClassInfo:
+    return ClassInfo(
+        id=row.id,
+        name=row.name,
+        hotkey=row.hotkey,
+        colour=row.colour,
+        order=row.position,
+        count=count,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.isoformat(timespec="seconds")
+
+
+def _run_record(row: Any) -> RunRecord:
+    return RunRecord(
+        id=row.id,
+        created=_iso(row.created) or "",
+        status=row.status,
+        config=dict(row.config or {}),
+        metrics=dict(row.metrics or {}),
+        model_path=row.model_path,
+        finished=_iso(row.finished),
+    )
+
+
+__all__ = ["Library"]
