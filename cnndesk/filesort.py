@@ -193,7 +193,11 @@ def _transfer(src: Path, dst: Path, *, move: bool) -> dict[str, Any]:
             if exc.errno != errno.EXDEV:
                 raise
     tmp = dst.with_name(f".{dst.name}.cnndesk-tmp")
-    size, sha = _copy_verified(src, tmp)
+    try:
+        size, sha = _copy_verified(src, tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, dst)
     if move:
         _fsync_dir(dst.parent)
