@@ -413,3 +413,236 @@ class ImageQuery:
     order: str = "path"
     """``path``, ``added``, or ``least_confident`` (model suggestions, most doubtful first)."""
     limit: int | None = None
+
+
+# -------------------------------------------------------------------------------------- training
+
+AUGMENT_PRESETS = ("none", "light", "standard", "strong")
+"""Augmentation presets, mildest first; what each does is data in ``cnndesk.ml.augment``."""
+
+
+class TrainMode(str, enum.Enum):
+    """``quick``: frozen backbone, cached features, only the head trains (seconds).
+    ``full``: every layer trains (minutes); a pretrained backbone gets a head warm-up first."""
+
+    QUICK = "quick"
+    FULL = "full"
+
+
+class TrainPhase(str, enum.Enum):
+    PREPARING = "preparing"
+    """Loading weights, decoding and caching images."""
+    EMBEDDING = "embedding"
+    """Quick mode: computing backbone features of images not yet in the feature cache."""
+    TRAINING = "training"
+    EVALUATING = "evaluating"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Everything a training run needs to know; ``None`` means "the sensible default"."""
+
+    backbone: str = "tf_efficientnet_lite0"
+    mode: TrainMode = TrainMode.QUICK
+    pretrained: bool = True
+    """Start from ImageNet weights (``simple-cnn`` ignores this: it has none)."""
+    weights: str | None = None
+    """A local weights file (safetensors, or a PyTorch state dict) for the backbone."""
+    epochs: int | None = None
+    """Quick: 40 head epochs; full: 12 (pretrained) or 30 (from scratch)."""
+    image_size: int | None = None
+    """Input side in pixels; ``None`` uses the backbone's own (224 for most)."""
+    batch_size: int | None = None
+    lr: float | None = None
+    """Peak learning rate of the head (quick) or of the whole network (full, from scratch)."""
+    augment: str = "light"
+    label_smoothing: float = 0.1
+    weight_decay: float = 0.01
+    patience: int | None = None
+    """Early stopping: epochs without a better validation loss before stopping."""
+    seed: int = 0
+    device: str | None = None
+    """``cuda``, ``mps`` or ``cpu``; ``None`` picks the best available."""
+    out: str | None = None
+    """Model folder to write; ``None`` makes a new one under ``paths.models_dir()``."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            name: (value.value if isinstance(value, enum.Enum) else value)
+            for name, value in ((f, getattr(self, f)) for f in self.__dataclass_fields__)
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TrainStarted(Progress):
+    """The first event of a run: what will train, on what."""
+
+    device: str = ""
+    """Human-readable, e.g. ``"cpu (1 thread)"`` or ``"cuda: NVIDIA H100 (bf16)"``."""
+    backbone: str = ""
+    mode: str = ""
+    classes: tuple[str, ...] = ()
+    train_images: int = 0
+    val_images: int = 0
+    test_images: int = 0
+    weights: str = ""
+    """Where the pretrained weights came from (a file, the cache, "none: from scratch")."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchProgress(Progress):
+    """One batch done. ``done``/``total`` count images of the current phase (all its epochs)."""
+
+    phase: TrainPhase = TrainPhase.TRAINING
+    epoch: int = 0
+    """1-based; 0 outside the training phase."""
+    epochs: int = 0
+    batch: int = 0
+    """1-based index of the batch within the epoch (or the phase)."""
+    batches: int = 0
+    loss: float | None = None
+    smoothed_loss: float | None = None
+    images_per_second: float = 0.0
+    eta_seconds: float | None = None
+    """Time left in this phase."""
+    lr: float | None = None
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EpochEnd:
+    """One epoch done, with the numbers the curves plot."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float | None
+    val_accuracy: float | None
+    lr: float
+    seconds: float
+    best_epoch: int
+    """The epoch whose weights are kept so far (lowest validation loss)."""
+    improved: bool
+    stage: str = "train"
+    """``head`` (full mode's warm-up with a frozen backbone) or ``train``."""
+    device: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClassMetrics:
+    name: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True, slots=True)
+class SamplePrediction:
+    """What the model said about one evaluated image."""
+
+    path: str
+    key: str
+    image_id: int | None
+    label: int
+    predicted: int
+    probabilities: tuple[float, ...]
+    loss: float
+
+    @property
+    def correct(self) -> bool:
+        return self.label == self.predicted
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """The model measured on one split (the test split, or val when there is none)."""
+
+    split: str
+    classes: tuple[str, ...]
+    accuracy: float
+    loss: float
+    per_class: tuple[ClassMetrics, ...]
+    confusion: tuple[tuple[int, ...], ...]
+    """``confusion[true][predicted]`` counts."""
+    predictions: tuple[SamplePrediction, ...] = field(default=(), repr=False)
+
+    @property
+    def misclassified(self) -> tuple[SamplePrediction, ...]:
+        """Wrong predictions, highest loss first."""
+        wrong = [p for p in self.predictions if not p.correct]
+        return tuple(sorted(wrong, key=lambda p: p.loss, reverse=True))
+
+    def as_json(self, *, with_predictions: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "split": self.split,
+            "classes": list(self.classes),
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "per_class": [
+                {"name": c.name, "precision": c.precision, "recall": c.recall, "f1": c.f1,
+                 "support": c.support}
+                for c in self.per_class
+            ],
+            "confusion": [list(row) for row in self.confusion],
+            "misclassified": [_prediction_json(p) for p in self.misclassified],
+        }  # fmt: skip
+        if with_predictions:
+            data["predictions"] = [_prediction_json(p) for p in self.predictions]
+        return data
+
+
+def _prediction_json(p: SamplePrediction) -> dict[str, Any]:
+    return {
+        "path": p.path,
+        "key": p.key,
+        "image_id": p.image_id,
+        "label": p.label,
+        "predicted": p.predicted,
+        "probabilities": list(p.probabilities),
+        "loss": p.loss,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class TrainResult:
+    """What a training run returns (also when it was cancelled after a first epoch)."""
+
+    model_path: str | None
+    backbone: str
+    mode: str
+    classes: tuple[str, ...]
+    device: str
+    epochs: int
+    """Epochs actually run."""
+    best_epoch: int
+    val_accuracy: float | None
+    val_loss: float | None
+    test_accuracy: float | None
+    seconds: float
+    cancelled: bool = False
+    embedded: int = 0
+    """Quick mode: images whose features had to be computed in this run."""
+    reused: int = 0
+    """Quick mode: images whose features came from the cache."""
+    history: tuple[EpochEnd, ...] = ()
+    evaluation: Evaluation | None = field(default=None, repr=False)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "model": self.model_path,
+            "backbone": self.backbone,
+            "mode": self.mode,
+            "classes": list(self.classes),
+            "device": self.device,
+            "epochs": self.epochs,
+            "best_epoch": self.best_epoch,
+            "val_accuracy": self.val_accuracy,
+            "val_loss": self.val_loss,
+            "test_accuracy": self.test_accuracy,
+            "seconds": round(self.seconds, 3),
+            "cancelled": self.cancelled,
+            "embedded": self.embedded,
+            "reused": self.reused,
+        }
