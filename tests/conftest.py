@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import zlib
 from pathlib import Path
 
 import pytest
@@ -30,7 +31,9 @@ def cnndesk_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     return home
 
 
-def make_image(path: Path, *, size: tuple[int, int] = (64, 48), colour=(200, 30, 30), fmt=None) -> Path:
+def make_image(
+    path: Path, *, size: tuple[int, int] = (64, 48), colour=(200, 30, 30), fmt=None
+) -> Path:
     """Write a small real image (a coloured rectangle with some texture) and return its path."""
     from PIL import Image, ImageDraw
 
@@ -38,11 +41,12 @@ def make_image(path: Path, *, size: tuple[int, int] = (64, 48), colour=(200, 30,
     image = Image.new("RGB", size, colour)
     draw = ImageDraw.Draw(image)
     # Texture that depends on the path, so two images never share content by accident.
-    seed = sum(path.as_posix().encode())
+    seed = zlib.crc32(path.as_posix().encode())
     for i in range(6):
-        x = (seed * (i + 3)) % max(size[0] - 4, 1)
-        y = (seed * (i + 7)) % max(size[1] - 4, 1)
-        draw.rectangle([x, y, x + 3, y + 3], fill=((seed + 40 * i) % 256, (seed * 3) % 256, 90))
+        x = (seed >> (i * 3)) % max(size[0] - 4, 1)
+        y = (seed >> (i * 2 + 5)) % max(size[1] - 4, 1)
+        fill = ((seed >> i) % 256, (seed >> (i + 8)) % 256, (seed >> (i + 16)) % 256)
+        draw.rectangle([x, y, x + 3, y + 3], fill=fill)
     image.save(path, format=fmt)
     return path
 
@@ -51,7 +55,9 @@ def make_image(path: Path, *, size: tuple[int, int] = (64, 48), colour=(200, 30,
 def hymenoptera_copy(tmp_path: Path) -> Path:
     """A private copy of the real ants/bees photos (never write into ../shared)."""
     if not HYMENOPTERA.is_dir():
-        pytest.skip(f"real photos not found at {HYMENOPTERA} (../shared/data is beside the checkout in CI)")
+        pytest.skip(
+            f"real photos not found at {HYMENOPTERA} (../shared/data is beside the checkout in CI)"
+        )
     dest = tmp_path / "hymenoptera"
     shutil.copytree(HYMENOPTERA, dest)
     return dest
