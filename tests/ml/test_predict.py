@@ -64,7 +64,7 @@ def test_predict_uses_the_preprocessing_saved_with_the_model(
 def test_unreadable_file_raises_for_one_image(predictor: Predictor, tmp_path: Path) -> None:
     bad = tmp_path / "notes.jpg"
     bad.write_text("not a picture")
-    with pytest.raises(ImageError, match="notes.jpg"):
+    with pytest.raises(ImageError, match=r"notes\.jpg"):
         predictor.predict(bad)
 
 
