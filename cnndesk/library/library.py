@@ -123,8 +123,11 @@ class Library:
         target = Path(target)
         if target.exists():
             raise LibraryError(f"{target} already exists; choose a new file for the backup.")
-        with self.engine.connect() as connection:
-            connection.exec_driver_sql("VACUUM INTO ?", (str(target),))
+        raw = self.engine.raw_connection()  # autocommit: VACUUM cannot run inside a transaction
+        try:
+            raw.driver_connection.execute("VACUUM INTO ?", (str(target),))
+        finally:
+            raw.close()
         return target
 
     # -------------------------------------------------------------------------------- classes
