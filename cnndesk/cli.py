@@ -380,3 +380,261 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" (details in {log_file})" if log_file else ""
         print(f"cnndesk: unexpected error: {exc}{where}", file=sys.stderr)
         return 1
+
+
+# ------------------------------------------------------------------- prediction and sorting
+
+
+def _run_phases(job: Generator[Any, None, T], labels: dict[type, str]) -> T:
+    """Like :func:`run_job`, with one progress bar per phase (event type) of a multi-phase job."""
+    bar: ProgressBar | None = None
+    kind: type | None = None
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                return stop.value
+            if type(event) is not kind:
+                if bar is not None:
+                    bar.close()
+                kind = type(event)
+                bar = ProgressBar(labels.get(kind, "Working"))
+            if isinstance(event, Progress) and bar is not None:
+                bar.update(event, force=event.done == event.total)
+    except KeyboardInterrupt:
+        job.close()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _phase_labels() -> dict[type, str]:
+    from cnndesk.domain import ClassifyProgress, ExportProgress, SortProgress, SuggestProgress
+
+    return {
+        ClassifyProgress: "Classifying",
+        SortProgress: "Sorting",
+        SuggestProgress: "Suggesting",
+        ExportProgress: "Exporting",
+    }
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import predict_job
+
+    result = _run_phases(predict_job(args.model, args.images), _phase_labels())
+    if args.json:
+        _print_json([p.as_json() for p in result.predictions])
+        return 0 if not result.unreadable else 1
+    width = max([len(p.file) for p in result.predictions] + [4])
+    cwidth = max([len(c) for c in result.classes] + [5])
+    print(f"{'FILE':<{width}}  {'CLASS':<{cwidth}}  PROBABILITY")
+    for p in result.predictions:
+        if p.error is not None:
+            print(f"{p.file:<{width}}  cannot be read: {p.error}")
+            continue
+        for rank, score in enumerate(p.top):
+            name = p.file if rank == 0 else ""
+            print(f"{name:<{width}}  {score.name:<{cwidth}}  {score.p:8.2%}")
+    return 0 if not result.unreadable else 1
+
+
+def cmd_sort(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import sort_job, undo_sort_job
+
+    if args.undo is not None:
+        if args.model or args.src or args.dest:
+            args.sort_parser.error("--undo DEST takes no MODEL, SRC or DEST arguments")
+        undone = _run_phases(undo_sort_job(args.undo), _phase_labels())
+        if args.json:
+            _print_json(
+                {
+                    "dest": undone.dest,
+                    "restored": undone.restored,
+                    "removed": undone.removed,
+                    "kept": [{"file": k.path, "reason": k.reason} for k in undone.kept],
+                    "renamed": [{"file": r.path, "reason": r.reason} for r in undone.renamed],
+                    "journal": undone.journal,
+                }
+            )
+        else:
+            print(
+                f"Undid the last sort into {undone.dest}: {undone.restored} files put back, "
+                f"{undone.removed} copies removed."
+            )
+            for item in (*undone.renamed, *undone.kept):
+                print(f"  {item.path}: {item.reason}")
+        return 0
+    if not (args.model and args.src and args.dest):
+        args.sort_parser.error("give MODEL SRC DEST (or --undo DEST)")
+    result = _run_phases(
+        sort_job(
+            args.model,
+            args.src,
+            args.dest,
+            move=args.move,
+            threshold=args.threshold,
+            dry_run=args.dry_run,
+        ),
+        _phase_labels(),
+    )
+    failed = [f for f in result.files if f.status == "failed"]
+    skipped = [f for f in result.files if f.status == "skipped"]
+    if args.json:
+        _print_json(
+            {
+                "dest": result.dest,
+                "mode": "move" if result.move else "copy",
+                "dry_run": result.dry_run,
+                "threshold": result.threshold,
+                "counts": result.counts,
+                "sorted": sum(result.counts.values()),
+                "unreadable": [{"file": f.source, "reason": f.error} for f in skipped],
+                "failed": [{"file": f.source, "reason": f.error} for f in failed],
+                "journal": result.journal,
+                "report_csv": result.report_csv,
+                "report_json": result.report_json,
+                "seconds": round(result.seconds, 3),
+            }
+        )
+        return 0 if not failed else 1
+    verb = "moved" if result.move else "copied"
+    if result.dry_run:
+        print(f"Dry run: nothing was {verb}. Where the files would go, in {result.dest}:")
+    else:
+        print(f"Sorted into {result.dest} ({verb}, threshold {result.threshold:.2f}):")
+    width = max([len(k) for k in result.counts] + [10])
+    for folder, count in sorted(result.counts.items()):
+        print(f"  {folder:<{width}}  {count:6d}")
+    print(f"  {'total':<{width}}  {sum(result.counts.values()):6d}")
+    if skipped:
+        print(f"{len(skipped)} unreadable files were left where they are:")
+        for f in skipped:
+            print(f"  {f.source}: {f.error}")
+    for f in failed:
+        print(f"  not sorted: {f.source}: {f.error}", file=sys.stderr)
+    print(f"Report: {result.report_csv} (and {Path(result.report_json or '').name})")
+    if not result.dry_run:
+        print(f"Undo with: cnndesk sort --undo {result.dest}")
+    return 0 if not failed else 1
+
+
+def cmd_suggest(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import suggest_job
+
+    with _open_library(args) as library:
+        result = _run_phases(suggest_job(library, args.model), _phase_labels())
+        queue = library.unlabeled_queue(order="least_confident")
+        names = {c.id: c.name for c in library.classes()}
+    if args.json:
+        _print_json(
+            {
+                "suggested": result.suggested,
+                "unreadable": [{"file": r.path, "reason": r.reason} for r in result.unreadable],
+                "least_confident": [
+                    {
+                        "file": r.path,
+                        "class": names.get(r.suggested_class_id or -1),
+                        "confidence": r.suggestion_confidence,
+                    }
+                    for r in queue[:10]
+                ],
+            }
+        )
+        return 0
+    print(f"Suggested a class for {result.suggested} unlabeled images (human labels untouched).")
+    for r in result.unreadable:
+        print(f"  cannot read {r.path}: {r.reason}")
+    if queue:
+        print("Least confident first (label these next):")
+        for r in queue[:5]:
+            if r.suggestion_confidence is not None:
+                name = names.get(r.suggested_class_id or -1, "?")
+                print(f"  {r.path}  {name} {r.suggestion_confidence:.0%}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from cnndesk.filesort import image_files
+    from cnndesk.jobs import export_job
+
+    check = [p for path in args.check_images for p in image_files(path)]
+    use_library = args.library is not None or paths.default_library_path().exists()
+    if use_library and not check:
+        with _open_library(args) as library:
+            result = _run_phases(
+                export_job(args.model, args.out, format=args.format, library=library),
+                _phase_labels(),
+            )
+    else:
+        result = _run_phases(
+            export_job(args.model, args.out, format=args.format, check_images=check),
+            _phase_labels(),
+        )
+    if args.json:
+        _print_json(result.as_json())
+    else:
+        print(f"Exported {args.format} to {result.file} (description: {result.sidecar})")
+        print(
+            f"Largest probability difference from PyTorch on {result.images_checked} images: "
+            f"{result.max_abs_diff:.2e}"
+        )
+    return 0
+
+
+def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="every class's probability for some images")
+    p.add_argument("model", metavar="MODEL", help="a model folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "sort",
+        help="sort a folder of images into class folders (or undo a sort)",
+        description="Classify every image under SRC and copy (or move) it into DEST/<class>/. "
+        "Images whose top probability is below the threshold go to DEST/_uncertain/. "
+        "A report (CSV and JSON) is written into DEST; a sort can be undone as a whole.",
+    )
+    p.add_argument("model", nargs="?", metavar="MODEL", help="a model folder")
+    p.add_argument("src", nargs="?", metavar="SRC", help="the folder of images to sort")
+    p.add_argument("dest", nargs="?", metavar="DEST", help="where the class folders go")
+    p.add_argument("--move", action="store_true", help="move instead of copy")
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=0.0,
+        metavar="T",
+        help="images whose top probability is below T go to _uncertain (0..1; default 0)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only write the report")
+    p.add_argument("--undo", metavar="DEST", help="undo the last sort into DEST")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sort, sort_parser=p)
+
+    p = sub.add_parser(
+        "suggest", help="store the model's guesses for unlabeled images as suggestions"
+    )
+    p.add_argument("model", metavar="MODEL", help="a model folder")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_suggest)
+
+    p = sub.add_parser("export", help="export a model to ONNX or TorchScript, checked after")
+    p.add_argument("model", metavar="MODEL", help="a model folder")
+    p.add_argument("--format", choices=["onnx", "torchscript"], required=True)
+    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument(
+        "--check-images",
+        nargs="+",
+        default=[],
+        metavar="PATH",
+        help="images or folders to compare the export with PyTorch on "
+        "(default: the library's images, else generated ones)",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+
+EXTRA_COMMANDS.append(_add_prediction_commands)

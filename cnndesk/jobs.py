@@ -11,10 +11,30 @@ level: opening the window must not wait for torch.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Iterable
+import time
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from cnndesk.domain import ImportProgress, ImportResult, Progress
+from cnndesk import filesort
+from cnndesk.domain import (
+    ClassifyProgress,
+    ClassifyResult,
+    ExportProgress,
+    ExportResult,
+    ImageQuery,
+    ImageStatus,
+    ImportProgress,
+    ImportResult,
+    Progress,
+    RefusedFile,
+    SortedFile,
+    SortError,
+    SortProgress,
+    SortResult,
+    SuggestResult,
+    UndoResult,
+)
 from cnndesk.library import Library, export_labels, import_paths
 
 # ------------------------------------------------------------------------------------ import
@@ -32,3 +52,161 @@ def export_labels_job(
 ) -> Generator[Progress, None, Path]:
     """Write the library's labels as a CSV or an ImageFolder tree."""
     return (yield from export_labels(library, out, format=format))
+
+
+# ---------------------------------------------------------------------- prediction and sorting
+
+
+def predict_job(
+    model_dir: str | Path,
+    paths: Sequence[str | Path],
+    *,
+    batch_size: int = 32,
+    request_id: int | None = None,
+    device: str | None = None,
+) -> Generator[ClassifyProgress, None, ClassifyResult]:
+    """Every class's probability for each file, in the order given (unreadable files: ``error``)."""
+    from cnndesk.ml.predict import Predictor
+
+    predictor = Predictor(model_dir, device=device)
+    return (yield from predictor.classify(paths, batch_size=batch_size, request_id=request_id))
+
+
+def classify_folder_job(
+    model_dir: str | Path,
+    folder: str | Path,
+    *,
+    report_dir: str | Path | None = None,
+    batch_size: int = 32,
+    device: str | None = None,
+) -> Generator[ClassifyProgress, None, ClassifyResult]:
+    """Classify every image under ``folder``; with ``report_dir``, write the CSV/JSON report there."""
+    files = filesort.image_files(folder)
+    result = yield from predict_job(model_dir, files, batch_size=batch_size, device=device)
+    if report_dir is not None:
+        csv_path, json_path = filesort.write_report(
+            result.predictions, classes=result.classes, folder=report_dir
+        )
+        result = replace(result, report_csv=str(csv_path), report_json=str(json_path))
+    return result
+
+
+def sort_job(
+    model_dir: str | Path,
+    src: str | Path,
+    dest: str | Path,
+    *,
+    move: bool = False,
+    threshold: float = 0.0,
+    dry_run: bool = False,
+    batch_size: int = 32,
+    device: str | None = None,
+) -> Generator[Progress, None, SortResult]:
+    """Classify every image under ``src`` and copy (or move) it into ``dest/<class>/``.
+
+    Images whose top probability is below ``threshold`` go to ``dest/_uncertain/``; unreadable
+    files stay where they are. Yields :class:`ClassifyProgress`, then :class:`SortProgress`
+    events. The report (CSV and JSON, one row per file with every class's probability and where
+    the file went) is written into ``dest``, in a dry run too (it is all a dry run writes).
+    A sort is undone with :func:`undo_sort_job`. Cancelling while classifying writes nothing;
+    while sorting, the files sorted so far stay sorted (and undoable).
+    """
+    if not 0.0 <= threshold <= 1.0:
+        raise SortError(f"The threshold must be between 0 and 1 (got {threshold}).")
+    source, target = Path(src).absolute(), Path(dest).absolute()
+    if source.is_dir() and source.resolve().is_relative_to(target.resolve()):
+        raise SortError(f"The destination {target} contains the source {source}; pick another.")
+    files = filesort.image_files(source, exclude=[target])
+    classified = yield from predict_job(model_dir, files, batch_size=batch_size, device=device)
+    readable = [p for p in classified.predictions if p.error is None]
+    decisions = [(p.file, p.label if p.confidence >= threshold else None) for p in readable]
+    result = yield from filesort.sort_files(
+        decisions, target, classes=classified.classes, move=move, dry_run=dry_run
+    )
+    skipped = tuple(
+        SortedFile(str(Path(p.file).absolute()), None, None, None, "skipped", p.error)
+        for p in classified.unreadable
+    )
+    files_out = result.files + skipped
+    csv_path, json_path = filesort.write_report(
+        classified.predictions,
+        classes=classified.classes,
+        folder=target,
+        sorted_files=files_out,
+        threshold=threshold,
+    )
+    return replace(
+        result,
+        files=files_out,
+        threshold=threshold,
+        report_csv=str(csv_path),
+        report_json=str(json_path),
+        seconds=result.seconds + classified.seconds,
+    )
+
+
+def undo_sort_job(dest: str | Path) -> Generator[SortProgress, None, UndoResult]:
+    """Undo the latest sort into ``dest`` (see :func:`cnndesk.filesort.undo_sort`)."""
+    return (yield from filesort.undo_sort(dest))
+
+
+def suggest_job(
+    library: Library,
+    model_dir: str | Path,
+    *,
+    batch_size: int = 32,
+    device: str | None = None,
+) -> Generator[ClassifyProgress, None, SuggestResult]:
+    """Store the model's prediction for each unlabeled image as a suggestion (source ``model``).
+
+    Human labels are never touched (the library keeps suggestions apart from them); the
+    unlabeled queue can then be ordered least confident first
+    (``library.unlabeled_queue(order="least_confident")``). Cancelling stores nothing.
+    """
+    started = time.perf_counter()
+    records = [r for r in library.unlabeled_images() if r.status == ImageStatus.OK]
+    classified = yield from predict_job(
+        model_dir, [r.path for r in records], batch_size=batch_size, device=device
+    )
+    rows: list[tuple[int, str, float]] = []
+    unreadable: list[RefusedFile] = []
+    for record, prediction in zip(records, classified.predictions):
+        if prediction.error is None and prediction.label is not None:
+            rows.append((record.id, prediction.label, prediction.confidence))
+        else:
+            unreadable.append(RefusedFile(record.path, prediction.error or "no prediction"))
+    stored = library.set_suggestions(rows)
+    return SuggestResult(
+        suggested=stored,
+        unreadable=tuple(unreadable),
+        classes=classified.classes,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def export_job(
+    model_dir: str | Path,
+    out: str | Path,
+    *,
+    format: str = "onnx",
+    library: Library | None = None,
+    check_images: Sequence[str | Path] = (),
+    max_check_images: int = 16,
+) -> Generator[ExportProgress, None, ExportResult]:
+    """Export a model to ONNX or TorchScript, then check it against PyTorch on real images.
+
+    The check uses ``check_images`` if given, else up to ``max_check_images`` readable images of
+    ``library``, else generated images. Fails with :class:`~cnndesk.domain.ModelError` when a
+    probability differs by more than 1e-3.
+    """
+    from cnndesk.ml.export import export_model
+
+    images = [Path(p) for p in check_images]
+    if not images and library is not None:
+        query = ImageQuery(limit=max_check_images * 2)
+        images = [Path(r.path) for r in library.images(query) if r.status == ImageStatus.OK]
+    return (
+        yield from export_model(
+            model_dir, out, format=format, check_images=images[:max_check_images]
+        )
+    )

@@ -1,0 +1,274 @@
+"""Exporting a trained model for use outside cnndesk: ONNX or TorchScript, checked after export.
+
+The exported network takes a float32 batch ``[N, 3, H, W]`` (any ``N``) preprocessed as the model
+folder says, and returns softmax **probabilities** ``[N, classes]`` (the softmax is part of the
+exported graph). Beside the file, ``FILE.json`` (the sidecar) holds the classes in output order
+and the preprocessing: the data config (mean, std, size, interpolation, crop) and the exact steps
+in words, derived from the very transform cnndesk uses. TorchScript files carry the same JSON
+inside them too (``torch.jit.load(f, _extra_files={"cnndesk.json": ""})``).
+
+After writing, the export runs the exported file (ONNX Runtime for ONNX, ``torch.jit.load`` for
+TorchScript) and the PyTorch model on the same images — real ones when given, generated ones
+otherwise — and reports the largest probability difference (``max_abs_diff``). Above
+:data:`TOLERANCE` the export fails and the file is removed, so a wrong model is never left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Generator, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import cnndesk
+from cnndesk.domain import ExportProgress, ExportResult, ImageError, ModelError
+from cnndesk.ml.model_io import load_model
+from cnndesk.ml.preprocess import decode_image, eval_transform, scale_size
+
+log = logging.getLogger(__name__)
+
+FORMATS = ("onnx", "torchscript")
+TOLERANCE = 1e-3
+"""Largest probability difference between the exported model and PyTorch that passes."""
+ONNX_OPSET = 17
+
+
+class _WithSoftmax(torch.nn.Module):
+    """The classifier followed by a softmax, so exported files output probabilities."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.model(x), dim=1)
+
+
+def preprocessing_steps(data_config: dict[str, Any]) -> list[str]:
+    """The exact preprocessing, in words, read from the transform cnndesk itself applies."""
+    steps = [
+        "Decode the image file, apply its EXIF orientation and convert it to RGB (transparent "
+        "pixels become white). cnndesk decodes JPEGs with DCT scaling (Pillow's Image.draft) to "
+        f"the smallest scale whose both sides are still at least {scale_size(data_config)} "
+        "pixels; a full-size decode gives nearly the same pixels."
+    ]
+    for t in eval_transform(data_config).transforms:
+        name = type(t).__name__
+        if name in ("Resize", "ResizeKeepRatio"):
+            size = t.size
+            interp = getattr(getattr(t, "interpolation", None), "value", "bilinear")
+            if isinstance(size, int) or (isinstance(size, (list, tuple)) and len(size) == 1):
+                side = size if isinstance(size, int) else size[0]
+                steps.append(
+                    f"Resize so that the shorter side is {side} pixels, keeping the aspect ratio "
+                    f"({interp} interpolation, antialiased)."
+                )
+            else:
+                steps.append(f"Resize to {size[0]}×{size[1]} pixels (height×width, {interp}).")
+        elif name in ("CenterCrop", "CenterCropOrPad"):
+            h, w = (t.size, t.size) if isinstance(t.size, int) else tuple(t.size)
+            steps.append(f"Crop the central {h}×{w} pixels (height×width).")
+        elif name in ("ToTensor", "MaybeToTensor", "PILToTensor"):
+            steps.append("Convert to float32 values in [0, 1], channels first (3×H×W, RGB).")
+        elif name == "Normalize":
+            mean = [round(float(m), 6) for m in t.mean]
+            std = [round(float(s), 6) for s in t.std]
+            steps.append(f"Per channel (R, G, B): subtract mean {mean}, then divide by std {std}.")
+        else:
+            steps.append(repr(t))
+    steps.append("Stack images into a float32 batch [N, 3, H, W] (NCHW).")
+    return steps
+
+
+def _sidecar(
+    info: dict[str, Any], *, fmt: str, file: Path, max_abs_diff: float | None, checked: str
+) -> dict[str, Any]:
+    config = info["data_config"]
+    _, height, width = config["input_size"]
+    return {
+        "format": fmt,
+        "file": file.name,
+        "classes": list(info["classes"]),
+        "backbone": info.get("backbone"),
+        "input": {
+            "name": "input",
+            "shape": ["batch", 3, height, width],
+            "dtype": "float32",
+            "layout": "NCHW",
+        },
+        "output": {
+            "name": "probabilities",
+            "shape": ["batch", len(info["classes"])],
+            "meaning": "softmax probabilities, one per class, in the order of 'classes'",
+        },
+        "preprocessing": {
+            "input_size": list(config["input_size"]),
+            "mean": list(config["mean"]),
+            "std": list(config["std"]),
+            "interpolation": config.get("interpolation"),
+            "crop_pct": config.get("crop_pct"),
+            "crop_mode": config.get("crop_mode"),
+            "resize_shorter_side_to": scale_size(config),
+            "steps": preprocessing_steps(config),
+        },
+        "onnx_opset": ONNX_OPSET if fmt == "onnx" else None,
+        "check": (
+            None
+            if max_abs_diff is None
+            else {"max_abs_diff": max_abs_diff, "tolerance": TOLERANCE, "images": checked}
+        ),
+        "cnndesk_version": cnndesk.__version__,
+    }
+
+
+def _check_batch(
+    data_config: dict[str, Any], images: Sequence[Path], *, count: int = 8
+) -> tuple[torch.Tensor, str]:
+    """The batch the check runs on: the readable ones of ``images``, else generated images."""
+    transform = eval_transform(data_config)
+    tensors: list[torch.Tensor] = []
+    for path in images:
+        try:
+            tensors.append(transform(decode_image(path, size=scale_size(data_config))))
+        except ImageError as exc:
+            log.info("Export check skips %s", exc)
+    if tensors:
+        return torch.stack(tensors), f"{len(tensors)} real images"
+    from PIL import Image
+
+    generator = torch.Generator().manual_seed(0)
+    for i in range(count):
+        # Smooth colour fields with noise: more like photos than pure noise, and all different.
+        low = torch.rand(3, 4 + i, 5 + i, generator=generator)
+        field = torch.nn.functional.interpolate(low[None], size=(180 + 7 * i, 240 - 5 * i))[0]
+        noise = torch.rand(field.shape, generator=generator) * 0.15
+        pixels = ((field * 0.85 + noise).clamp(0, 1) * 255).to(torch.uint8)
+        image = Image.fromarray(pixels.permute(1, 2, 0).numpy(), mode="RGB")
+        tensors.append(transform(image))
+    return torch.stack(tensors), f"{count} generated images"
+
+
+def _run_onnx(file: Path, batch: torch.Tensor) -> torch.Tensor:
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ModelError(
+            "Checking an ONNX export needs onnxruntime: pip install 'cnndesk[onnx]'"
+        ) from exc
+    session = ort.InferenceSession(str(file), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {"input": batch.numpy()})
+    return torch.from_numpy(output)
+
+
+def _export_onnx(wrapped: torch.nn.Module, example: torch.Tensor, tmp: Path) -> None:
+    try:
+        import onnx  # noqa: F401  (torch.onnx needs it)
+    except ImportError as exc:
+        raise ModelError("Exporting to ONNX needs onnx: pip install 'cnndesk[onnx]'") from exc
+    torch.onnx.export(
+        wrapped,
+        (example,),
+        str(tmp),
+        input_names=["input"],
+        output_names=["probabilities"],
+        dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
+        opset_version=ONNX_OPSET,
+        do_constant_folding=True,
+        dynamo=False,
+    )
+
+
+def export_model(
+    model_dir: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    format: str = "onnx",
+    check_images: Sequence[str | os.PathLike[str]] = (),
+) -> Generator[ExportProgress, None, ExportResult]:
+    """Export ``model_dir`` to ``out`` (ONNX or TorchScript) with its sidecar, and check it.
+
+    Yields an :class:`ExportProgress` per stage; returns an :class:`ExportResult` with
+    ``max_abs_diff``. Raises :class:`ModelError` when the export fails or disagrees with PyTorch
+    by more than :data:`TOLERANCE` (the file is then removed).
+    """
+    started = time.perf_counter()
+    if format not in FORMATS:
+        raise ModelError(f"Unknown export format {format!r}: choose one of {', '.join(FORMATS)}.")
+    out = Path(out).absolute()
+    if out.is_dir():
+        raise ModelError(f"{out} is a folder; give the file to write, e.g. {out / 'model.onnx'}.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    yield ExportProgress(0, 3, message="loading the model")
+    model, info = load_model(Path(model_dir), device="cpu")
+    wrapped = _WithSoftmax(model.float()).eval()
+    config = info["data_config"]
+    batch, checked = _check_batch(config, [Path(p) for p in check_images])
+    example = batch[:1]
+
+    yield ExportProgress(1, 3, message=f"exporting to {format}")
+    tmp = out.with_name(f".{out.name}.tmp")
+    try:
+        if format == "onnx":
+            _export_onnx(wrapped, example, tmp)
+        else:
+            meta = json.dumps(_sidecar(info, fmt=format, file=out, max_abs_diff=None, checked=""))
+            with warnings.catch_warnings():  # "deprecated": still the portable format we promise
+                warnings.simplefilter("ignore", FutureWarning)
+                traced = torch.jit.trace(wrapped, example)
+                torch.jit.save(traced, str(tmp), _extra_files={"cnndesk.json": meta})
+    except ModelError:
+        tmp.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # exporters raise many kinds; the user needs one clear line
+        tmp.unlink(missing_ok=True)
+        raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
+
+    yield ExportProgress(2, 3, message=f"checking the export on {checked}")
+    try:
+        with torch.no_grad():
+            expected = wrapped(batch)
+            if format == "onnx":
+                got = _run_onnx(tmp, batch)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", FutureWarning)
+                    got = torch.jit.load(str(tmp), map_location="cpu")(batch)
+        if got.shape != expected.shape:
+            raise ModelError(
+                f"The exported model outputs {tuple(got.shape)}, not {tuple(expected.shape)}."
+            )
+        max_abs_diff = float((got.float() - expected.float()).abs().max())
+        if not max_abs_diff <= TOLERANCE:  # also catches NaN
+            raise ModelError(
+                f"The exported {format} model disagrees with PyTorch: probabilities differ by up "
+                f"to {max_abs_diff:.2e} on {checked} (allowed: {TOLERANCE:g}). Nothing was written."
+            )
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, out)
+    sidecar = out.with_name(out.name + ".json")
+    sidecar.write_text(
+        json.dumps(
+            _sidecar(info, fmt=format, file=out, max_abs_diff=max_abs_diff, checked=checked),
+            indent=2,
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+    yield ExportProgress(3, 3, message="done")
+    log.info("Exported %s to %s (max_abs_diff %.2e on %s)", model_dir, out, max_abs_diff, checked)
+    return ExportResult(
+        file=str(out),
+        format=format,
+        max_abs_diff=max_abs_diff,
+        images_checked=len(batch),
+        sidecar=str(sidecar),
+        seconds=time.perf_counter() - started,
+    )
