@@ -413,6 +413,10 @@ class ImageQuery:
     order: str = "path"
     """``path``, ``added``, or ``least_confident`` (model suggestions, most doubtful first)."""
     limit: int | None = None
+    image_ids: tuple[int, ...] | None = None
+    """Only these images (e.g. an evaluation's "true A, predicted B" cell); ``None``: no limit."""
+    title: str = ""
+    """What the browser shows as the filter's name when it cannot be named from the view."""
 
 
 # -------------------------------------------------------------------------------------- training
