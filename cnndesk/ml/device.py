@@ -1,0 +1,61 @@
+"""Which device trains: CUDA, then Apple's MPS, then the CPU, described in words for the user.
+
+On the CPU one core is left free (``torch.set_num_threads(cores - 1)``) so the window stays
+responsive while a model trains. On CUDA, mixed precision uses bf16 where the GPU supports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import torch
+
+from cnndesk.domain import ModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    device: torch.device
+    description: str
+    amp_dtype: torch.dtype | None
+    """Autocast dtype on CUDA (bf16 or fp16); ``None`` trains in fp32."""
+
+
+def cpu_threads(requested: int | None = None) -> int:
+    """Threads for torch on the CPU: ``requested``, or all cores but one (at least one)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, requested if requested else (cores or 1) - 1)
+
+
+def pick_device(requested: str | None = None, *, threads: int | None = None) -> DeviceChoice:
+    """The best device available (or the one asked for), with torch's CPU threads set."""
+    name = (requested or "").lower() or None
+    if name not in (None, "cuda", "mps", "cpu") and not (name or "").startswith("cuda:"):
+        raise ModelError(f"unknown device {requested!r}: use cuda, mps or cpu")
+    if name is None:
+        if torch.cuda.is_available():
+            name = "cuda"
+        elif getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            name = "mps"
+        else:
+            name = "cpu"
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError("CUDA was asked for but no CUDA GPU is available; use --device cpu")
+        device = torch.device(name)
+        bf16 = torch.cuda.is_bf16_supported()
+        amp = torch.bfloat16 if bf16 else torch.float16
+        gpu = torch.cuda.get_device_name(device)
+        return DeviceChoice(device, f"cuda: {gpu} ({'bf16' if bf16 else 'fp16'} AMP)", amp)
+    if name == "mps":
+        if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ModelError("Apple MPS was asked for but is not available; use --device cpu")
+        return DeviceChoice(torch.device("mps"), "mps: Apple GPU", None)
+    count = cpu_threads(threads)
+    torch.set_num_threads(count)
+    plural = "thread" if count == 1 else "threads"
+    return DeviceChoice(torch.device("cpu"), f"cpu ({count} {plural})", None)

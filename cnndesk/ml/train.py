@@ -1,0 +1,520 @@
+"""The training engine: one generator, ``train(data, config)``, for both modes (DESIGN §2, §4).
+
+It yields :class:`TrainStarted`, then :class:`BatchProgress` for every batch (phases
+``preparing``, ``embedding``, ``training``, ``evaluating``) and :class:`EpochEnd` for every epoch,
+and returns a :class:`TrainResult`. The model folder is written at the end; when the consumer
+closes the generator (cancel) or an error stops it, the best model so far is still saved in a
+``finally``.
+
+- ``quick``: frozen backbone, features cached on disk (see ``data.FeatureStore``), a linear head
+  trained on them and folded into the model's classifier.
+- ``full``: a pretrained backbone first gets its head fitted the quick way (this is the head
+  warm-up), then every layer trains at a lower learning rate; ``simple-cnn`` or a backbone without
+  weights trains from scratch. AdamW, warm-up + cosine, label smoothing, class weights, batched
+  augmentation on cached pixels, channels_last, early stopping that restores the best epoch; on
+  CUDA also AMP, and an out-of-memory error halves the batch and carries on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cnndesk import paths
+from cnndesk.domain import (
+    BatchProgress,
+    DatasetError,
+    EpochEnd,
+    Evaluation,
+    Progress,
+    TrainConfig,
+    TrainingSample,
+    TrainingSet,
+    TrainMode,
+    TrainPhase,
+    TrainResult,
+    TrainStarted,
+)
+from cnndesk.ml import backbones
+from cnndesk.ml.augment import PRESETS, augment_batch
+from cnndesk.ml.data import FeatureStore, PixelCache, featurizer_id, geometry
+from cnndesk.ml.device import DeviceChoice, pick_device
+from cnndesk.ml.evaluate import evaluation_from_logits
+from cnndesk.ml.head import autocast, embed, fit_head, head_logits, install_head
+from cnndesk.ml.model_io import save_model
+from cnndesk.ml.preprocess import normalize, scale_size
+from cnndesk.ml.schedule import Meter, class_weights, lr_factor, set_lr
+from cnndesk.ml.weights import create_backbone
+
+log = logging.getLogger(__name__)
+
+Event = Progress | EpochEnd
+
+QUICK = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "patience": 15}
+FULL_PRETRAINED = {"epochs": 8, "batch_size": 32, "lr": 1e-3, "patience": 4}
+FULL_SCRATCH = {"epochs": 30, "batch_size": 64, "lr": 2e-3, "patience": 8}
+BACKBONE_LR_FACTOR = 0.2
+"""Full mode on a pretrained backbone: its layers learn at this fraction of the head's rate."""
+
+
+def _check(data: TrainingSet) -> None:
+    if len(data.classes) < 2:
+        raise DatasetError("training needs at least two classes with labeled images")
+    present = {s.label for s in data.train}
+    empty = [name for i, name in enumerate(data.classes) if i not in present]
+    if empty:
+        raise DatasetError(
+            f"these classes have no training images: {', '.join(empty)}; label a few more"
+        )
+
+
+def _validation(data: TrainingSet) -> tuple[tuple[TrainingSample, ...], tuple[TrainingSample, ...]]:
+    """(train, val); with no val split, every 5th training image (by key, per class) is held out."""
+    if data.val or len(data.train) < 10:
+        return data.train, data.val or data.train
+    ordered = sorted(data.train, key=lambda s: (s.label, s.key))
+    val = tuple(s for i, s in enumerate(ordered) if i % 5 == 4)
+    held = {s.key for s in val}
+    return tuple(s for s in data.train if s.key not in held), val
+
+
+@dataclass
+class _Run:
+    """State shared by the phases of one run, and what the ``finally`` needs to save."""
+
+    data: TrainingSet
+    config: TrainConfig
+    choice: DeviceChoice
+    model: torch.nn.Module
+    data_config: dict[str, Any]
+    folder: Path
+    mode: TrainMode
+    settings: dict[str, Any]
+    weights_source: str
+    started: float = field(default_factory=time.perf_counter)
+    history: list[EpochEnd] = field(default_factory=list)
+    best_state: dict[str, torch.Tensor] | None = None
+    best_epoch: int = 0
+    val_loss: float | None = None
+    val_accuracy: float | None = None
+    evaluation: Evaluation | None = None
+    stats: dict[str, int] = field(default_factory=dict)
+    saved: bool = False
+
+    def keep_best(self, epoch: int, val_loss: float | None, val_accuracy: float | None) -> None:
+        self.best_state = {
+            k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+        }
+        self.best_epoch, self.val_loss, self.val_accuracy = epoch, val_loss, val_accuracy
+
+    def metrics(self, *, cancelled: bool) -> dict[str, Any]:
+        test = self.evaluation if self.evaluation and self.evaluation.split == "test" else None
+        return {
+            "val_accuracy": self.val_accuracy,
+            "val_loss": self.val_loss,
+            "test_accuracy": test.accuracy if test else None,
+            "evaluation_split": self.evaluation.split if self.evaluation else None,
+            "evaluation_accuracy": self.evaluation.accuracy if self.evaluation else None,
+            "per_class": [
+                {"name": c.name, "precision": c.precision, "recall": c.recall, "f1": c.f1,
+                 "support": c.support}
+                for c in (self.evaluation.per_class if self.evaluation else ())
+            ],
+            "best_epoch": self.best_epoch,
+            "epochs": sum(1 for e in self.history if e.stage == "train"),
+            "seconds": round(time.perf_counter() - self.started, 3),
+            "cancelled": cancelled,
+            "history": [
+                {"stage": e.stage, "epoch": e.epoch, "train_loss": e.train_loss,
+                 "train_accuracy": e.train_accuracy, "val_loss": e.val_loss,
+                 "val_accuracy": e.val_accuracy, "lr": e.lr, "seconds": round(e.seconds, 3)}
+                for e in self.history
+            ],
+        }  # fmt: skip
+
+    def save(self, *, cancelled: bool) -> Path | None:
+        if self.best_state is None:
+            return None
+        self.model.load_state_dict(self.best_state)
+        splits = (("train", self.data.train), ("val", self.data.val), ("test", self.data.test))
+        info = {
+            "backbone": self.config.backbone,
+            "classes": list(self.data.classes),
+            "data_config": dict(self.data_config),
+            "metrics": self.metrics(cancelled=cancelled),
+            "training": {
+                **self.config.as_json(),
+                **self.settings,
+                "mode": self.mode.value,
+                "weights_source": self.weights_source,
+            },
+            "dataset": [
+                {"key": s.key, "class": self.data.classes[s.label], "split": split}
+                for split, samples in splits
+                for s in samples
+            ],
+            "device": self.choice.description,
+            "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+        }
+        save_model(self.folder, self.model, info)
+        if self.evaluation is not None:
+            text = json.dumps(self.evaluation.as_json(with_predictions=True), indent=1)
+            (self.folder / "evaluation.json").write_text(text, encoding="utf-8")
+        self.saved = True
+        return self.folder
+
+
+def _default_folder(backbone: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = paths.models_dir() / f"{stamp}-{paths.safe_folder_name(backbone)}"
+    folder, n = base, 2
+    while folder.exists():
+        folder, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return folder
+
+
+def _resolved_data_config(model: torch.nn.Module, image_size: int | None) -> dict[str, Any]:
+    from timm.data import resolve_model_data_config
+
+    config = dict(resolve_model_data_config(model))
+    if image_size:
+        config["input_size"] = (3, image_size, image_size)
+    config["input_size"] = tuple(config["input_size"])
+    return config
+
+
+def train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, TrainResult]:
+    """Train a classifier on ``data`` as ``config`` says; yields events, returns the result."""
+    _check(data)
+    choice = pick_device(config.device)
+    mode = TrainMode(config.mode)
+    from_scratch = config.backbone == backbones.SIMPLE_CNN or not (
+        config.pretrained or config.weights
+    )
+    if mode is TrainMode.QUICK and config.backbone == backbones.SIMPLE_CNN:
+        log.info("simple-cnn has no pretrained features to freeze; training it fully")
+        mode = TrainMode.FULL
+    defaults = (
+        QUICK if mode is TrainMode.QUICK else FULL_SCRATCH if from_scratch else FULL_PRETRAINED
+    )
+    settings = {
+        "epochs": config.epochs or defaults["epochs"],
+        "batch_size": config.batch_size or defaults["batch_size"],
+        "lr": config.lr or defaults["lr"],
+        "patience": config.patience or defaults["patience"],
+    }
+    building = create_backbone(
+        config.backbone,
+        len(data.classes),
+        pretrained=config.pretrained and not from_scratch,
+        weights_file=config.weights,
+        seed=config.seed,
+    )
+    backbone = yield from _as_preparing(building, choice)
+    model = backbone.model.to(choice.device).to(memory_format=torch.channels_last)
+    data_config = _resolved_data_config(model, config.image_size)
+    train_set, val_set = _validation(data)
+    run = _Run(
+        data=data,
+        config=config,
+        choice=choice,
+        model=model,
+        data_config=data_config,
+        folder=Path(config.out) if config.out else _default_folder(config.backbone),
+        mode=mode,
+        settings=settings,
+        weights_source=backbone.source,
+    )
+    yield TrainStarted(
+        0,
+        0,
+        f"Training {config.backbone} ({mode.value}) on {choice.description}",
+        device=choice.description,
+        backbone=config.backbone,
+        mode=mode.value,
+        classes=tuple(data.classes),
+        train_images=len(train_set),
+        val_images=len(val_set),
+        test_images=len(data.test),
+        weights=backbone.source,
+    )
+    cancelled = True
+    try:
+        eval_split = ("test", data.test) if data.test else ("val", val_set)
+        if mode is TrainMode.QUICK or backbone.pretrained:
+            yield from _quick(run, backbone.weights_id, train_set, val_set, eval_split, mode)
+        if mode is TrainMode.FULL:
+            yield from _full(run, train_set, val_set, eval_split, pretrained=backbone.pretrained)
+        cancelled = False
+        folder = run.save(cancelled=False)
+    finally:
+        if cancelled and not run.saved:
+            folder = run.save(cancelled=True)
+            log.info("training stopped early; best model so far saved to %s", folder)
+    return TrainResult(
+        model_path=str(folder) if folder else None,
+        backbone=config.backbone,
+        mode=mode.value,
+        classes=tuple(data.classes),
+        device=choice.description,
+        epochs=sum(1 for e in run.history if e.stage == "train"),
+        best_epoch=run.best_epoch,
+        val_accuracy=run.val_accuracy,
+        val_loss=run.val_loss,
+        test_accuracy=run.evaluation.accuracy if data.test and run.evaluation else None,
+        seconds=time.perf_counter() - run.started,
+        embedded=run.stats.get("embedded", 0),
+        reused=run.stats.get("reused", 0),
+        history=tuple(run.history),
+        evaluation=run.evaluation,
+    )
+
+
+def _as_preparing(gen: Generator[Progress, None, Any], choice: DeviceChoice):
+    """Re-yield a sub-generator's plain progress as ``preparing`` batch progress."""
+    while True:
+        try:
+            event = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield BatchProgress(
+            event.done, event.total, event.message, phase=TrainPhase.PREPARING,
+            device=choice.description,
+        )  # fmt: skip
+
+
+def _quick(
+    run: _Run,
+    weights_id: str,
+    train_set: Sequence[TrainingSample],
+    val_set: Sequence[TrainingSample],
+    eval_split: tuple[str, Sequence[TrainingSample]],
+    mode: TrainMode,
+) -> Generator[Event, None, None]:
+    """Fit the head on cached features; in quick mode also evaluate (full mode's warm-up)."""
+    ident = featurizer_id(
+        backbone=run.config.backbone, weights_id=weights_id, data_config=run.data_config
+    )
+    everything = [*train_set, *val_set, *(eval_split[1] if mode is TrainMode.QUICK else ())]
+    features, failed = yield from embed(
+        run.model,
+        everything,
+        store=FeatureStore(ident),
+        pixels=PixelCache(geometry(run.data_config)),
+        data_config=run.data_config,
+        choice=run.choice,
+        stats=run.stats,
+    )
+    for path, reason in failed:
+        log.warning("skipped %s: %s", path, reason)
+    usable = [s for s in train_set if s.key in features], [s for s in val_set if s.key in features]
+    quick = mode is TrainMode.QUICK
+    fit = yield from fit_head(
+        features,
+        *usable,
+        n_classes=len(run.data.classes),
+        epochs=run.settings["epochs"] if quick else QUICK["epochs"],
+        batch_size=run.settings["batch_size"] if quick else QUICK["batch_size"],
+        lr=run.settings["lr"] if quick else QUICK["lr"],
+        weight_decay=run.config.weight_decay,
+        label_smoothing=run.config.label_smoothing,
+        patience=run.settings["patience"] if quick else QUICK["patience"],
+        seed=run.config.seed,
+        device_description=run.choice.description,
+        stage="train" if quick else "head",
+    )
+    run.history.extend(fit.history)
+    install_head(run.model, fit)
+    run.keep_best(fit.best_epoch, fit.val_loss, fit.val_accuracy)
+    if quick:
+        split, samples = eval_split
+        samples = [s for s in samples if s.key in features]
+        x = torch.from_numpy(np.stack([features[s.key] for s in samples])) if samples else None
+        logits = head_logits(fit, x.float()) if x is not None else torch.empty(0, len(fit.bias))
+        run.evaluation = evaluation_from_logits(
+            logits, samples, classes=run.data.classes, split=split
+        )
+
+
+def _pixels(
+    run: _Run, samples: Sequence[TrainingSample], *, side: int | None, message: str
+) -> Generator[Event, None, tuple[list[TrainingSample], dict[str, np.ndarray]]]:
+    cache = PixelCache(geometry(run.data_config, side=side))
+    pixels, failed = yield from _as_preparing(cache.load(samples, message=message), run.choice)
+    for path, reason in failed:
+        log.warning("skipped %s: %s", path, reason)
+    return [s for s in samples if s.key in pixels], pixels
+
+
+def _logits(
+    run: _Run,
+    samples: Sequence[TrainingSample],
+    pixels: dict[str, np.ndarray],
+    *,
+    epoch: int,
+    batch_size: int,
+) -> Generator[Event, None, torch.Tensor]:
+    run.model.eval()
+    out = []
+    meter = Meter()
+    batches = (len(samples) + batch_size - 1) // batch_size
+    for b in range(batches):
+        chunk = samples[b * batch_size : (b + 1) * batch_size]
+        x = normalize(torch.from_numpy(np.stack([pixels[s.key] for s in chunk])), run.data_config)
+        x = x.to(run.choice.device).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), autocast(run.choice):
+            out.append(run.model(x).float().cpu())
+        meter.update(0.0, len(chunk))
+        done = b * batch_size + len(chunk)
+        yield BatchProgress(
+            done, len(samples), "Evaluating", phase=TrainPhase.EVALUATING, epoch=epoch,
+            batch=b + 1, batches=batches, images_per_second=meter.images_per_second,
+            eta_seconds=meter.eta(len(samples) - done), device=run.choice.description,
+        )  # fmt: skip
+    return torch.cat(out) if out else torch.empty(0, len(run.data.classes))
+
+
+def _full(
+    run: _Run,
+    train_set: Sequence[TrainingSample],
+    val_set: Sequence[TrainingSample],
+    eval_split: tuple[str, Sequence[TrainingSample]],
+    *,
+    pretrained: bool,
+) -> Generator[Event, None, None]:
+    """Train every layer on cached, batch-augmented pixels; keep the best epoch by val loss."""
+    config, settings, model = run.config, run.settings, run.model
+    preset = PRESETS.get(config.augment)
+    if preset is None:
+        raise DatasetError(f"unknown augmentation {config.augment!r}: use {', '.join(PRESETS)}")
+    _, height, width = run.data_config["input_size"]
+    side = None if preset.is_identity else scale_size(run.data_config)
+    train_set, train_px = yield from _pixels(
+        run, train_set, side=side, message="Reading training images"
+    )
+    val_set, val_px = yield from _pixels(
+        run, val_set, side=None, message="Reading validation images"
+    )
+    if not train_set:
+        raise DatasetError("none of the training images could be read")
+    classifier = set(id(p) for p in model.get_classifier().parameters())
+    head_params = [p for p in model.parameters() if id(p) in classifier]
+    body_params = [p for p in model.parameters() if id(p) not in classifier]
+    lr = settings["lr"]
+    body_lr = lr * BACKBONE_LR_FACTOR if pretrained else lr
+    optimizer = torch.optim.AdamW(
+        [{"params": body_params, "lr": body_lr}, {"params": head_params, "lr": lr}],
+        weight_decay=config.weight_decay,
+    )
+    for group in optimizer.param_groups:
+        group["peak_lr"] = group["lr"]
+    for p in model.parameters():
+        p.requires_grad_(True)
+    weights = class_weights([s.label for s in train_set], len(run.data.classes)).to(
+        run.choice.device
+    )
+    scaler = torch.amp.GradScaler(enabled=run.choice.amp_dtype == torch.float16)
+    generator = torch.Generator().manual_seed(config.seed)
+    epochs, n = settings["epochs"], len(train_set)
+    total = epochs * n
+    warmup = min(0.3, 1.0 / epochs) if pretrained else min(0.2, 2.0 / epochs)
+    batch_size = max(1, min(settings["batch_size"], n))
+    mean = torch.tensor(run.data_config["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(run.data_config["std"]).view(1, 3, 1, 1)
+    best_loss = run.val_loss if pretrained and run.val_loss is not None else float("inf")
+    stale, meter, seen = 0, Meter(), 0
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        queue = deque(torch.randperm(n, generator=generator).tolist())
+        correct, loss_sum, batch = 0, 0.0, 0
+        batches = (n + batch_size - 1) // batch_size
+        lr_now = body_lr
+        while queue:
+            idx = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
+            chunk = [train_set[i] for i in idx]
+            raw = torch.from_numpy(np.stack([train_px[s.key] for s in chunk]))
+            if preset.is_identity:
+                x = normalize(raw, run.data_config)
+            else:
+                x = (
+                    augment_batch(raw, preset, size=(height, width), generator=generator) - mean
+                ) / std
+            y = torch.tensor([s.label for s in chunk], device=run.choice.device)
+            x = x.to(run.choice.device).contiguous(memory_format=torch.channels_last)
+            lr_now = set_lr(optimizer, lr_factor(seen / total, warmup=warmup))
+            try:
+                with autocast(run.choice):
+                    logits = model(x)
+                    loss = F.cross_entropy(
+                        logits.float(), y, weight=weights, label_smoothing=config.label_smoothing
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            except torch.OutOfMemoryError:
+                if batch_size == 1:
+                    raise
+                optimizer.zero_grad(set_to_none=True)
+                if run.choice.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                batch_size //= 2
+                log.warning("out of memory: batch size halved to %d", batch_size)
+                queue.extendleft(reversed(idx))
+                continue
+            batch += 1
+            seen += len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            loss_value = float(loss.detach())
+            loss_sum += loss_value * len(idx)
+            meter.update(loss_value, len(idx))
+            yield BatchProgress(
+                (epoch - 1) * n + n - len(queue), total, f"Epoch {epoch}/{epochs}",
+                phase=TrainPhase.TRAINING, epoch=epoch, epochs=epochs, batch=batch,
+                batches=max(batches, batch), loss=loss_value, smoothed_loss=meter.smoothed_loss,
+                images_per_second=meter.images_per_second, eta_seconds=meter.eta(total - seen),
+                lr=lr_now, device=run.choice.description,
+            )  # fmt: skip
+        logits = yield from _logits(run, val_set, val_px, epoch=epoch, batch_size=batch_size * 2)
+        labels = torch.tensor([s.label for s in val_set], dtype=torch.long)
+        val_loss = float(F.cross_entropy(logits, labels)) if len(val_set) else loss_sum / n
+        val_acc = float((logits.argmax(1) == labels).float().mean()) if len(val_set) else None
+        improved = val_loss < best_loss - 1e-5
+        if improved:
+            best_loss, stale = val_loss, 0
+            run.keep_best(epoch, val_loss, val_acc)
+        else:
+            stale += 1
+        event = EpochEnd(
+            epoch=epoch, epochs=epochs, train_loss=loss_sum / n, train_accuracy=correct / n,
+            val_loss=val_loss if len(val_set) else None, val_accuracy=val_acc, lr=lr_now,
+            seconds=time.perf_counter() - started, best_epoch=run.best_epoch, improved=improved,
+            stage="train", device=run.choice.description,
+        )  # fmt: skip
+        run.history.append(event)
+        yield event
+        if stale >= settings["patience"]:
+            log.info("early stop after epoch %d; best was epoch %d", epoch, run.best_epoch)
+            break
+    if run.best_state is not None:
+        model.load_state_dict(run.best_state)
+    split, samples = eval_split
+    samples, px = (
+        (samples, val_px)
+        if split == "val"
+        else (yield from _pixels(run, samples, side=None, message="Reading test images"))
+    )
+    logits = yield from _logits(run, samples, px, epoch=0, batch_size=batch_size * 2)
+    run.evaluation = evaluation_from_logits(logits, samples, classes=run.data.classes, split=split)
