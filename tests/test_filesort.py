@@ -364,3 +364,19 @@ def test_report_lists_unreadable_files(tmp_path: Path) -> None:
     assert data["files"][0]["probabilities"] == {"ants": 0.1, "bees": 0.9}
     again, _ = filesort.write_report(predictions, classes=["ants", "bees"], folder=tmp_path)
     assert again != csv_path  # an earlier report is never overwritten
+
+
+def test_filesort_needs_only_the_standard_library() -> None:
+    code = "import sys, cnndesk.filesort; print(sorted({m.split('.')[0] for m in sys.modules}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(json.loads(out.stdout.replace("'", '"')))
+    third_party = loaded & {
+        "torch",
+        "timm",
+        "PIL",
+        "numpy",
+        "sqlalchemy",
+        "PySide6",
+        "platformdirs",
+    }
+    assert not third_party

@@ -87,7 +87,13 @@ def preprocessing_steps(data_config: dict[str, Any]) -> list[str]:
 
 
 def _sidecar(
-    info: dict[str, Any], *, fmt: str, file: Path, max_abs_diff: float | None, checked: str
+    info: dict[str, Any],
+    *,
+    fmt: str,
+    file: Path,
+    max_abs_diff: float | None,
+    checked: str,
+    opset: int | None = None,
 ) -> dict[str, Any]:
     config = info["data_config"]
     _, height, width = config["input_size"]
@@ -117,7 +123,7 @@ def _sidecar(
             "resize_shorter_side_to": scale_size(config),
             "steps": preprocessing_steps(config),
         },
-        "onnx_opset": ONNX_OPSET if fmt == "onnx" else None,
+        "onnx_opset": opset,
         "check": (
             None
             if max_abs_diff is None
@@ -167,21 +173,42 @@ def _run_onnx(file: Path, batch: torch.Tensor) -> torch.Tensor:
 
 
 def _export_onnx(wrapped: torch.nn.Module, example: torch.Tensor, tmp: Path) -> None:
+    """The TorchScript-based exporter first (fast and reliable for timm CNNs), else dynamo's."""
     try:
-        import onnx  # noqa: F401  (torch.onnx needs it)
+        import onnx  # noqa: F401  (both exporters need it)
     except ImportError as exc:
         raise ModelError("Exporting to ONNX needs onnx: pip install 'cnndesk[onnx]'") from exc
-    torch.onnx.export(
-        wrapped,
-        (example,),
-        str(tmp),
-        input_names=["input"],
-        output_names=["probabilities"],
-        dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}},
-        opset_version=ONNX_OPSET,
-        do_constant_folding=True,
-        dynamo=False,
-    )
+    common: dict[str, Any] = {
+        "input_names": ["input"],
+        "output_names": ["probabilities"],
+        "dynamic_axes": {"input": {0: "batch"}, "probabilities": {0: "batch"}},
+    }
+    try:
+        with warnings.catch_warnings():  # "legacy exporter": chosen on purpose, see above
+            warnings.simplefilter("ignore", DeprecationWarning)
+            torch.onnx.export(
+                wrapped,
+                (example,),
+                str(tmp),
+                opset_version=ONNX_OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+                **common,
+            )
+    except Exception as exc:
+        log.warning("The TorchScript-based ONNX exporter failed (%s); trying torch.export", exc)
+        tmp.unlink(missing_ok=True)
+        torch.onnx.export(
+            wrapped, (example,), str(tmp), opset_version=max(ONNX_OPSET, 18), dynamo=True, **common
+        )
+
+
+def _onnx_opset(file: Path) -> int | None:
+    import onnx
+
+    model = onnx.load(str(file), load_external_data=False)
+    versions = [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")]
+    return max(versions) if versions else None
 
 
 def export_model(
@@ -252,11 +279,19 @@ def export_model(
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    opset = _onnx_opset(tmp) if format == "onnx" else None
     os.replace(tmp, out)
     sidecar = out.with_name(out.name + ".json")
     sidecar.write_text(
         json.dumps(
-            _sidecar(info, fmt=format, file=out, max_abs_diff=max_abs_diff, checked=checked),
+            _sidecar(
+                info,
+                fmt=format,
+                file=out,
+                max_abs_diff=max_abs_diff,
+                checked=checked,
+                opset=opset,
+            ),
             indent=2,
             ensure_ascii=False,
         ),
