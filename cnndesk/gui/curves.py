@@ -1,0 +1,152 @@
+"""Live training curves: loss and accuracy per epoch (train and validation) and a smoothed
+batch loss, drawn with pyqtgraph.
+
+Each curve is created once and updated with ``setData`` (clip-to-view and downsampling keep long
+runs cheap); tests read the numbers back with ``curve.getData()``. The x axis counts epochs; batch
+points sit at fractional epochs, so the batch loss runs between the epoch points.
+"""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from cnndesk.domain import BatchProgress, EpochEnd, TrainPhase
+
+TRAIN_COLOUR = "#1f77b4"
+VAL_COLOUR = "#ff7f0e"
+BATCH_COLOUR = "#9ecae1"
+
+
+def _curve(
+    plot: pg.PlotItem, *, name: str, colour: str, width: float = 2.0, symbol: str | None = "o"
+) -> pg.PlotDataItem:
+    item = plot.plot(
+        [],
+        [],
+        name=name,
+        pen=pg.mkPen(colour, width=width),
+        symbol=symbol,
+        symbolSize=5,
+        symbolBrush=colour,
+        symbolPen=None,
+    )
+    item.setClipToView(True)
+    item.setDownsampling(auto=True, method="peak")
+    return item
+
+
+class TrainingCurves(QWidget):
+    """Two plots side by side: loss (with the smoothed batch loss) and accuracy, per epoch."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plots = pg.GraphicsLayoutWidget()
+        self.plots.setBackground(None)
+        self.plots.setMinimumHeight(180)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plots)
+
+        self.loss_plot: pg.PlotItem = self.plots.addPlot(title="Loss")
+        self.accuracy_plot: pg.PlotItem = self.plots.addPlot(title="Accuracy")
+        for plot in (self.loss_plot, self.accuracy_plot):
+            plot.showGrid(x=True, y=True, alpha=0.2)
+            plot.setLabel("bottom", "epoch")
+            plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+            plot.setMenuEnabled(False)
+            plot.setMouseEnabled(x=False, y=False)
+        self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
+
+        self.batch_loss_curve = _curve(
+            self.loss_plot, name="batch (smoothed)", colour=BATCH_COLOUR, width=1.0, symbol=None
+        )
+        self.train_loss_curve = _curve(self.loss_plot, name="train", colour=TRAIN_COLOUR)
+        self.val_loss_curve = _curve(self.loss_plot, name="validation", colour=VAL_COLOUR)
+        self.train_accuracy_curve = _curve(self.accuracy_plot, name="train", colour=TRAIN_COLOUR)
+        self.val_accuracy_curve = _curve(self.accuracy_plot, name="validation", colour=VAL_COLOUR)
+        self.best_epoch_lines = [
+            pg.InfiniteLine(
+                angle=90, movable=False, pen=pg.mkPen("#2ca02c", style=Qt.PenStyle.DashLine)
+            )
+            for _ in (self.loss_plot, self.accuracy_plot)
+        ]
+        for plot, line in zip((self.loss_plot, self.accuracy_plot), self.best_epoch_lines):
+            line.setVisible(False)
+            plot.addItem(line, ignoreBounds=True)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the previous run's points."""
+        self._epochs: list[float] = []
+        self._train_loss: list[float] = []
+        self._train_accuracy: list[float] = []
+        self._val_epochs: list[float] = []
+        self._val_loss: list[float] = []
+        self._val_accuracy: list[float] = []
+        self._batch_x: list[float] = []
+        self._batch_loss: list[float] = []
+        self._epoch_offset = 0
+        """Epochs of earlier stages (full mode's head warm-up), so stages continue the x axis."""
+        self._stage = ""
+        for curve in self.curves():
+            curve.setData([], [])
+        for line in self.best_epoch_lines:
+            line.setVisible(False)
+
+    def curves(self) -> list[pg.PlotDataItem]:
+        return [
+            self.batch_loss_curve,
+            self.train_loss_curve,
+            self.val_loss_curve,
+            self.train_accuracy_curve,
+            self.val_accuracy_curve,
+        ]
+
+    # ------------------------------------------------------------------------------- updates
+
+    def _x(self, epoch: float, stage: str) -> float:
+        if stage != self._stage:
+            if self._stage and self._epochs:
+                self._epoch_offset = int(self._epochs[-1])
+            self._stage = stage
+        return self._epoch_offset + epoch
+
+    def add_batch(self, event: BatchProgress) -> None:
+        """Plot one batch's smoothed loss at its fractional epoch."""
+        if event.phase is not TrainPhase.TRAINING or not event.epoch or event.batches <= 0:
+            return
+        loss = event.smoothed_loss if event.smoothed_loss is not None else event.loss
+        if loss is None:
+            return
+        stage = self._stage or "train"
+        x = self._x(event.epoch - 1 + event.batch / event.batches, stage)
+        if self._batch_x and x <= self._batch_x[-1]:
+            return  # a repeated or out-of-order point would draw a loop
+        self._batch_x.append(x)
+        self._batch_loss.append(float(loss))
+        self.batch_loss_curve.setData(self._batch_x, self._batch_loss)
+
+    def add_epoch(self, event: EpochEnd) -> None:
+        """Plot one epoch's train and validation loss and accuracy."""
+        x = self._x(float(event.epoch), event.stage)
+        self._epochs.append(x)
+        self._train_loss.append(event.train_loss)
+        self._train_accuracy.append(event.train_accuracy)
+        self.train_loss_curve.setData(self._epochs, self._train_loss)
+        self.train_accuracy_curve.setData(self._epochs, self._train_accuracy)
+        if event.val_loss is not None:
+            self._val_epochs.append(x)
+            self._val_loss.append(event.val_loss)
+            self._val_accuracy.append(event.val_accuracy or 0.0)
+            self.val_loss_curve.setData(self._val_epochs, self._val_loss)
+            self.val_accuracy_curve.setData(self._val_epochs, self._val_accuracy)
+        if event.best_epoch:
+            for line in self.best_epoch_lines:
+                line.setPos(self._x(float(event.best_epoch), event.stage))
+                line.setVisible(True)
+
+    @property
+    def epochs_plotted(self) -> int:
+        return len(self._epochs)

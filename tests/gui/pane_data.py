@@ -1,0 +1,34 @@
+"""Libraries and contexts for the tests of the training, evaluation, prediction and sort panes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnndesk.library import Library, import_paths
+from tests.conftest import make_image
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 40, 220)}
+
+
+def make_class_folders(root: Path, *, per_class: int = 10, size: int = 40) -> Path:
+    """``root/<class>/<n>.png`` for each class in :data:`COLOURS` (easy to tell apart)."""
+    for name, colour in COLOURS.items():
+        for n in range(per_class):
+            make_image(root / name / f"{name}_{n}.png", size=(size, size), colour=colour)
+    return root
+
+
+def labeled_library(tmp_path: Path, *, per_class: int = 10) -> Library:
+    """A library with ``per_class`` labeled images of each class of :data:`COLOURS`."""
+    folders = make_class_folders(tmp_path / "images", per_class=per_class)
+    library = Library.open(tmp_path / "test.cnndesk")
+    gen = import_paths(library, [folders], classes_from_folders=True)
+    for _event in gen:
+        pass
+    return library
+
+
+def make_context(library: Library):  # type: ignore[no-untyped-def]
+    from cnndesk.gui.context import AppContext
+
+    return AppContext(library)

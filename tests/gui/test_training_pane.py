@@ -1,0 +1,90 @@
+"""The training pane: readiness messages, a tiny real run that draws the curves, and Stop."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cnndesk.domain import EpochEnd, TrainResult
+from cnndesk.gui.training_pane import TrainingPane
+from cnndesk.library import Library
+from tests.gui.pane_data import labeled_library, make_context
+
+
+@pytest.fixture
+def pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    library = labeled_library(tmp_path, per_class=10)
+    context = make_context(library)
+    pane = TrainingPane(context)
+    qtbot.addWidget(pane)
+    # A tiny network from scratch on 32-pixel images: a couple of seconds on a CPU.
+    pane.backbone_combo.setCurrentText("simple-cnn")
+    pane.image_size_spin.setValue(32)
+    yield pane
+    context.cancel_jobs()
+    library.close()
+
+
+def test_an_empty_library_says_what_to_do_and_cannot_train(qtbot, tmp_path: Path) -> None:
+    library = Library.open(tmp_path / "empty.cnndesk")
+    pane = TrainingPane(make_context(library))
+    qtbot.addWidget(pane)
+    assert not pane.train_button.isEnabled()
+    assert "label" in pane.summary_label.text().lower()
+    assert pane.start_training() is None
+    library.close()
+
+
+def test_one_class_is_not_enough(qtbot, tmp_path: Path) -> None:
+    library = labeled_library(tmp_path, per_class=3)
+    library.remove_class("blue")
+    pane = TrainingPane(make_context(library))
+    qtbot.addWidget(pane)
+    assert not pane.train_button.isEnabled()
+    assert "at least two" in pane.summary_label.text()
+    library.close()
+
+
+def test_training_draws_the_curves_and_makes_the_model_current(qtbot, pane) -> None:
+    pane.epochs_spin.setValue(3)
+    assert pane.train_button.isEnabled() and "20 labeled images in 2 classes" in (
+        pane.summary_label.text()
+    )
+    changed: list[str] = []
+    pane.context.model_changed.connect(changed.append)
+    with qtbot.waitSignal(pane.context.model_changed, timeout=60000):
+        worker = pane.start_training()
+        assert worker is not None and pane.stop_button.isEnabled()
+    assert isinstance(worker.result, TrainResult)
+    assert not pane.training and pane.train_button.isEnabled()
+    epochs, train_loss = pane.curves.train_loss_curve.getData()
+    assert list(epochs) == [1.0, 2.0, 3.0] and all(v > 0 for v in train_loss)
+    val_x, val_acc = pane.curves.val_accuracy_curve.getData()
+    assert len(val_x) == 3 and all(0.0 <= v <= 1.0 for v in val_acc)
+    batch_x, _ = pane.curves.batch_loss_curve.getData()
+    assert batch_x is not None and len(batch_x) >= 1
+    assert Path(changed[-1]).joinpath("model.json").is_file()
+    assert pane.history_table.rowCount() == 1
+    assert "%" in pane.history_table.item(0, 4).text()
+    assert pane.device_label.text().startswith("Device: cpu")
+    assert "accuracy" in pane.message_label.text()
+
+
+def test_stop_keeps_the_best_model_so_far(qtbot, pane) -> None:
+    pane.epochs_spin.setValue(500)
+    worker = pane.start_training()
+    assert worker is not None
+
+    def first_epoch(event: object) -> bool:
+        return isinstance(event, EpochEnd)
+
+    qtbot.waitSignal(worker.event, timeout=60000, check_params_cb=first_epoch).wait()
+    with qtbot.waitSignal(pane.context.model_changed, timeout=30000) as changed:
+        pane.stop_button.click()
+    assert Path(changed.args[0], "weights.safetensors").is_file()
+    assert not pane.training and not worker.is_running()
+    assert pane.curves.epochs_plotted < 500
+    assert "kept" in pane.message_label.text()
+    run = pane.context.library.runs()[-1]
+    assert run.status == "cancelled" and run.model_path == changed.args[0]
