@@ -1,0 +1,590 @@
+"""The evaluation pane: how good the current model is, and where exactly it is wrong.
+
+It shows the model's evaluation on held-out images (the test split, or validation when there is
+none): overall accuracy, per-class precision/recall/F1, a confusion matrix drawn as a heat map,
+and the misclassified images with the highest loss first (fastai's "top losses").
+
+Everything here is a way into the browser: clicking a confusion-matrix cell asks it
+(``AppContext.show_images``) for exactly that cell's images ("true ants, predicted bees"), where
+the class hotkeys relabel them; clicking a mistake shows that image. The numbers come from the
+model folder's ``evaluation.json`` (written by training, with every evaluated image's
+probabilities and loss), or from the library's stored predictions for that model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QRect,
+    QSize,
+    Qt,
+    Slot,
+)
+from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.domain import ClassMetrics, Evaluation, ImageQuery, ImageRecord, SamplePrediction
+
+if TYPE_CHECKING:
+    from cnndesk.gui.context import AppContext
+    from cnndesk.gui.thumbnails import ThumbnailLoader
+
+log = logging.getLogger(__name__)
+
+EVALUATION_FILE = "evaluation.json"
+GALLERY_LIMIT = 200
+"""The misclassified gallery shows at most this many images (the highest losses)."""
+THUMB_SIDE = 96
+
+_Index = QModelIndex | QPersistentModelIndex
+
+# ------------------------------------------------------------------------------ reading
+
+
+def evaluation_from_json(data: dict[str, Any]) -> Evaluation:
+    """An :class:`Evaluation` from ``Evaluation.as_json`` (with or without all predictions)."""
+    classes = tuple(str(c) for c in data["classes"])
+    per_class = tuple(
+        ClassMetrics(
+            name=str(c["name"]),
+            precision=float(c["precision"]),
+            recall=float(c["recall"]),
+            f1=float(c["f1"]),
+            support=int(c["support"]),
+        )
+        for c in data.get("per_class", [])
+    )
+    rows = data.get("predictions") or data.get("misclassified") or []
+    predictions = tuple(
+        SamplePrediction(
+            path=str(p["path"]),
+            key=str(p.get("key", "")),
+            image_id=p.get("image_id"),
+            label=int(p["label"]),
+            predicted=int(p["predicted"]),
+            probabilities=tuple(float(v) for v in p.get("probabilities", ())),
+            loss=float(p.get("loss", 0.0)),
+        )
+        for p in rows
+    )
+    return Evaluation(
+        split=str(data.get("split", "")),
+        classes=classes,
+        accuracy=float(data.get("accuracy", 0.0)),
+        loss=float(data.get("loss", 0.0)),
+        per_class=per_class,
+        confusion=tuple(tuple(int(v) for v in row) for row in data.get("confusion", [])),
+        predictions=predictions,
+    )
+
+
+def evaluation_from_predictions(classes: list[str], rows: list[dict[str, Any]]) -> Evaluation:
+    """An :class:`Evaluation` rebuilt from ``Library.predictions`` rows that know the true class."""
+    index = {name: i for i, name in enumerate(classes)}
+    n = len(classes)
+    confusion = [[0] * n for _ in range(n)]
+    predictions = []
+    for row in rows:
+        true, predicted = index.get(row.get("true_class")), index.get(row.get("class"))
+        if true is None or predicted is None:
+            continue
+        confusion[true][predicted] += 1
+        probabilities = row.get("probabilities") or {}
+        predictions.append(
+            SamplePrediction(
+                path=str(row.get("path", "")),
+                key="",
+                image_id=row.get("image_id"),
+                label=true,
+                predicted=predicted,
+                probabilities=tuple(float(probabilities.get(c, 0.0)) for c in classes),
+                loss=float(row.get("loss") or 0.0),
+            )
+        )
+    per_class = []
+    for i, name in enumerate(classes):
+        tp = confusion[i][i]
+        support = sum(confusion[i])
+        predicted_as = sum(confusion[r][i] for r in range(n))
+        precision = tp / predicted_as if predicted_as else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class.append(ClassMetrics(name, precision, recall, f1, support))
+    total = sum(map(sum, confusion))
+    correct = sum(confusion[i][i] for i in range(n))
+    losses = [p.loss for p in predictions]
+    return Evaluation(
+        split="",
+        classes=tuple(classes),
+        accuracy=correct / total if total else 0.0,
+        loss=sum(losses) / len(losses) if losses else 0.0,
+        per_class=tuple(per_class),
+        confusion=tuple(tuple(row) for row in confusion),
+        predictions=tuple(predictions),
+    )
+
+
+def read_evaluation(model_dir: str | Path, library: Any = None) -> Evaluation | None:
+    """The evaluation of a model folder: its ``evaluation.json``, else the library's predictions."""
+    folder = Path(model_dir)
+    path = folder / EVALUATION_FILE
+    if path.is_file():
+        try:
+            return evaluation_from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("cannot read %s: %s", path, exc)
+    if library is None:
+        return None
+    try:
+        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        rows = [r for r in library.predictions(model_path=str(folder)) if r.get("true_class")]
+    except (OSError, ValueError) as exc:
+        log.warning("cannot read the evaluation of %s: %s", folder, exc)
+        return None
+    if not rows:
+        return None
+    return evaluation_from_predictions([str(c) for c in info.get("classes", [])], rows)
+
+
+@dataclass(frozen=True)
+class Cell:
+    true: int
+    predicted: int
+
+
+def cell_image_ids(evaluation: Evaluation, cell: Cell) -> tuple[int, ...]:
+    """The library ids of the evaluated images in one confusion-matrix cell, highest loss first."""
+    hits = [
+        p
+        for p in evaluation.predictions
+        if p.label == cell.true and p.predicted == cell.predicted and p.image_id is not None
+    ]
+    hits.sort(key=lambda p: p.loss, reverse=True)
+    return tuple(int(p.image_id) for p in hits)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- confusion matrix
+
+
+class ConfusionModel(QAbstractTableModel):
+    """``confusion[true][predicted]`` as a table: rows are true classes, columns predictions."""
+
+    ShareRole = Qt.ItemDataRole.UserRole + 1
+    """The cell's share of its row (recall-normalised), 0..1, for the heat map."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._classes: tuple[str, ...] = ()
+        self._confusion: tuple[tuple[int, ...], ...] = ()
+
+    def set_evaluation(self, evaluation: Evaluation | None) -> None:
+        self.beginResetModel()
+        self._classes = evaluation.classes if evaluation else ()
+        self._confusion = evaluation.confusion if evaluation else ()
+        self.endResetModel()
+
+    def rowCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._confusion)
+
+    def columnCount(self, parent: _Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._classes)
+
+    def data(self, index: _Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row, column = index.row(), index.column()
+        count = self._confusion[row][column]
+        total = sum(self._confusion[row])
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(count)
+        if role == self.ShareRole:
+            return count / total if total else 0.0
+        if role == Qt.ItemDataRole.ToolTipRole:
+            true, predicted = self._classes[row], self._classes[column]
+            what = "correct" if row == column else "mistakes"
+            return (
+                f"{count} {true} image(s) predicted as {predicted} ({what});"
+                " click to show them in the browser"
+            )
+        if role == Qt.ItemDataRole.TextAlignmentRole:
+            return Qt.AlignmentFlag.AlignCenter
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> Any:
+        if role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self._classes):
+            return self._classes[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "true class" if orientation == Qt.Orientation.Vertical else "predicted class"
+        return None
+
+
+class HeatmapDelegate(QStyledItemDelegate):
+    """Paints a confusion cell: green on the diagonal, red off it, stronger for larger shares."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        share = float(index.data(ConfusionModel.ShareRole) or 0.0)
+        count = index.data(Qt.ItemDataRole.DisplayRole) or "0"
+        correct = index.row() == index.column()
+        base = QColor(46, 160, 67) if correct else QColor(214, 39, 40)
+        painter.save()
+        rect: QRect = option.rect  # type: ignore[attr-defined]
+        if share > 0:
+            fill = QColor(base)
+            fill.setAlphaF(0.12 + 0.78 * share)
+            painter.fillRect(rect, fill)
+        if option.state & QStyle.StateFlag.State_MouseOver:  # type: ignore[attr-defined]
+            painter.setPen(option.palette.highlight().color())  # type: ignore[attr-defined]
+            painter.drawRect(rect.adjusted(0, 0, -1, -1))
+        dark_fill = share > 0.55
+        painter.setPen(QColor("white") if dark_fill else option.palette.text().color())  # type: ignore[attr-defined]
+        font = QFont(option.font)  # type: ignore[attr-defined]
+        font.setBold(True)
+        painter.setFont(font)
+        text = f"{count}\n{100 * share:.0f}%" if count != "0" else "0"
+        painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
+        painter.restore()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return QSize(64, 44)
+
+
+# ------------------------------------------------------------------------------- the pane
+
+
+class EvaluationPane(QWidget):
+    """Accuracy, per-class metrics, a clickable confusion matrix and the biggest mistakes."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("evaluation_pane")
+        self.context = context
+        self.evaluation: Evaluation | None = None
+        self.model_dir: Path | None = None
+        self._thumbnails: ThumbnailLoader | None = None
+        self._gallery_items: dict[int, tuple[QListWidgetItem, ImageRecord]] = {}
+
+        self.title_label = QLabel()
+        self.title_label.setWordWrap(True)
+        self.accuracy_label = QLabel()
+        big = QFont(self.accuracy_label.font())
+        big.setPointSizeF(big.pointSizeF() * 1.6)
+        big.setBold(True)
+        self.accuracy_label.setFont(big)
+        self.stale_label = QLabel()
+        self.stale_label.setWordWrap(True)
+        self.stale_label.setStyleSheet("color: #b36b00")
+        self.stale_label.hide()
+        self.mistakes_button = QPushButton("Show all mistakes")
+        self.mistakes_button.setToolTip("Show every misclassified image in the browser")
+        self.mistakes_button.clicked.connect(self._on_mistakes_button_clicked)
+        header_text = QVBoxLayout()
+        header_text.addWidget(self.accuracy_label)
+        header_text.addWidget(self.title_label)
+        header = QHBoxLayout()
+        header.addLayout(header_text, 1)
+        header.addWidget(self.mistakes_button, 0, Qt.AlignmentFlag.AlignTop)
+
+        self.confusion_model = ConfusionModel(self)
+        self.confusion_view = QTableView()
+        self.confusion_view.setModel(self.confusion_model)
+        self.confusion_view.setItemDelegate(HeatmapDelegate(self.confusion_view))
+        self.confusion_view.setMouseTracking(True)
+        self.confusion_view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.confusion_view.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.confusion_view.setCursor(Qt.CursorShape.PointingHandCursor)
+        self.confusion_view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.confusion_view.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.confusion_view.horizontalHeader().setMinimumSectionSize(48)
+        self.confusion_view.verticalHeader().setMinimumSectionSize(36)
+        self.confusion_view.clicked.connect(self._on_confusion_view_clicked)
+        confusion_box = QWidget()
+        confusion_layout = QVBoxLayout(confusion_box)
+        confusion_layout.setContentsMargins(0, 0, 0, 0)
+        confusion_layout.addWidget(
+            QLabel("<b>Confusion matrix</b> — rows: true class, columns: predicted; click a cell")
+        )
+        confusion_layout.addWidget(self.confusion_view)
+
+        self.metrics_table = QTableWidget(0, 5)
+        self.metrics_table.setHorizontalHeaderLabels(
+            ["Class", "Precision", "Recall", "F1", "Images"]
+        )
+        self.metrics_table.verticalHeader().hide()
+        self.metrics_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.metrics_table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.metrics_table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.metrics_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch
+        )
+        self.metrics_table.setToolTip(
+            "Precision: of the images predicted as this class, how many are it.\n"
+            "Recall: of the images of this class, how many were found.\n"
+            "F1: both in one number."
+        )
+        metrics_box = QWidget()
+        metrics_layout = QVBoxLayout(metrics_box)
+        metrics_layout.setContentsMargins(0, 0, 0, 0)
+        metrics_layout.addWidget(QLabel("<b>Per class</b>"))
+        metrics_layout.addWidget(self.metrics_table)
+
+        self.gallery = QListWidget()
+        self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
+        self.gallery.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
+        self.gallery.setGridSize(QSize(THUMB_SIDE + 44, THUMB_SIDE + 46))
+        self.gallery.setResizeMode(QListWidget.ResizeMode.Adjust)
+        self.gallery.setMovement(QListWidget.Movement.Static)
+        self.gallery.setWordWrap(True)
+        self.gallery.setUniformItemSizes(True)
+        self.gallery.setToolTip("Click an image to show it in the browser and relabel it there")
+        self.gallery.itemActivated.connect(self._on_gallery_item_activated)
+        self.gallery.itemClicked.connect(self._on_gallery_item_activated)
+        self.gallery_label = QLabel("<b>Biggest mistakes</b> (highest loss first)")
+        gallery_box = QWidget()
+        gallery_layout = QVBoxLayout(gallery_box)
+        gallery_layout.setContentsMargins(0, 0, 0, 0)
+        gallery_layout.addWidget(self.gallery_label)
+        gallery_layout.addWidget(self.gallery)
+
+        tables = QSplitter(Qt.Orientation.Horizontal)
+        tables.addWidget(confusion_box)
+        tables.addWidget(metrics_box)
+        tables.setStretchFactor(0, 3)
+        tables.setStretchFactor(1, 2)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(tables)
+        self.splitter.addWidget(gallery_box)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+
+        self.empty_label = QLabel(
+            "<h3>No evaluation yet</h3><p>Train a model in the Training pane. Its accuracy on"
+            " images it did not learn from, where it confuses classes, and its biggest mistakes"
+            " appear here.</p>"
+        )
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(header)
+        layout.addWidget(self.stale_label)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.empty_label, 1)
+
+        context.model_changed.connect(self._on_context_model_changed)
+        context.library_opened.connect(self._on_context_library_opened)
+        context.labels_changed.connect(self._on_context_labels_changed)
+        self.load_model(context.current_model or self._latest_model())
+
+    # ------------------------------------------------------------------------------ loading
+
+    def _latest_model(self) -> Path | None:
+        """The newest run's model that still exists, when no model is current."""
+        try:
+            runs = self.context.library.runs()
+        except Exception as exc:
+            log.warning("cannot read the library's runs: %s", exc)
+            return None
+        for run in reversed(runs):
+            if run.model_path and Path(run.model_path).is_dir():
+                return Path(run.model_path)
+        return None
+
+    def load_model(self, model_dir: str | Path | None) -> None:
+        """Show the evaluation of a model folder (``None``: the empty state)."""
+        self.model_dir = Path(model_dir) if model_dir else None
+        evaluation = read_evaluation(model_dir, self.context.library) if model_dir else None
+        self.set_evaluation(evaluation)
+
+    def set_evaluation(self, evaluation: Evaluation | None) -> None:
+        self.evaluation = evaluation
+        self.stale_label.hide()
+        has = evaluation is not None and bool(evaluation.classes)
+        self.splitter.setVisible(has)
+        self.empty_label.setVisible(not has)
+        self.mistakes_button.setVisible(has)
+        self.confusion_model.set_evaluation(evaluation if has else None)
+        self._fill_metrics(evaluation if has else None)
+        self._fill_gallery(evaluation if has else None)
+        if not has or evaluation is None:
+            self.accuracy_label.setText("")
+            self.title_label.setText("")
+            return
+        evaluated = sum(map(sum, evaluation.confusion))
+        split = {"test": "test", "val": "validation"}.get(evaluation.split, evaluation.split)
+        name = self.model_dir.name if self.model_dir else "the model"
+        self.accuracy_label.setText(f"{100 * evaluation.accuracy:.1f}% accurate")
+        where = f"{split} images" if split else "held-out images"
+        wrong = len(evaluation.misclassified)
+        self.title_label.setText(
+            f"{name}: {evaluated} {where} it never trained on; {wrong} mistakes;"
+            f" average loss {evaluation.loss:.3f}."
+        )
+        self.mistakes_button.setEnabled(wrong > 0)
+
+    def _fill_metrics(self, evaluation: Evaluation | None) -> None:
+        rows = evaluation.per_class if evaluation else ()
+        self.metrics_table.setRowCount(len(rows))
+        for row, metrics in enumerate(rows):
+            values = [
+                metrics.name,
+                f"{100 * metrics.precision:.1f}%",
+                f"{100 * metrics.recall:.1f}%",
+                f"{metrics.f1:.3f}",
+                str(metrics.support),
+            ]
+            for column, value in enumerate(values):
+                item = QTableWidgetItem(value)
+                if column:
+                    item.setTextAlignment(
+                        Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+                    )
+                self.metrics_table.setItem(row, column, item)
+
+    def _fill_gallery(self, evaluation: Evaluation | None) -> None:
+        self.gallery.clear()
+        self._gallery_items.clear()
+        if evaluation is None:
+            return
+        mistakes = evaluation.misclassified[:GALLERY_LIMIT]
+        self.gallery_label.setText(
+            f"<b>Biggest mistakes</b> (highest loss first): {len(evaluation.misclassified)}"
+            if mistakes
+            else "<b>Biggest mistakes</b>: none — every evaluated image was right"
+        )
+        placeholder = QPixmap(THUMB_SIDE, THUMB_SIDE)
+        placeholder.fill(QColor(128, 128, 128, 40))
+        ids = [p.image_id for p in mistakes if p.image_id is not None]
+        records = {}
+        if ids:
+            try:
+                records = {r.id: r for r in self.context.library.images(ids=ids)}
+            except Exception as exc:
+                log.warning("cannot read the misclassified images: %s", exc)
+        for p in mistakes:
+            true, predicted = evaluation.classes[p.label], evaluation.classes[p.predicted]
+            confidence = p.probabilities[p.predicted] if p.probabilities else 0.0
+            item = QListWidgetItem(
+                QIcon(placeholder), f"{true} → {predicted}\n{100 * confidence:.0f}% sure"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, p.image_id)
+            item.setToolTip(
+                f"{p.path}\ntrue: {true}; predicted: {predicted} ({100 * confidence:.1f}%);"
+                f" loss {p.loss:.3f}"
+            )
+            self.gallery.addItem(item)
+            record = records.get(p.image_id) if p.image_id is not None else None
+            if record is not None:
+                self._gallery_items[record.id] = (item, record)
+                pixmap = self._thumbnail_loader().pixmap(record)
+                if pixmap is not None:
+                    item.setIcon(QIcon(pixmap))
+
+    def _thumbnail_loader(self) -> ThumbnailLoader:
+        if self._thumbnails is None:
+            from cnndesk.gui.thumbnails import ThumbnailLoader
+
+            self._thumbnails = ThumbnailLoader(side=THUMB_SIDE, parent=self)
+            self._thumbnails.loaded.connect(self._on_thumbnails_loaded)
+        return self._thumbnails
+
+    # -------------------------------------------------------------------------- requests
+
+    def show_cell(self, true: int, predicted: int) -> ImageQuery | None:
+        """Ask the browser for one confusion-matrix cell's images; returns the query sent."""
+        evaluation = self.evaluation
+        if evaluation is None:
+            return None
+        ids = cell_image_ids(evaluation, Cell(true, predicted))
+        if not ids:
+            self.context.status_message.emit("No images of this cell are in the library.")
+            return None
+        true_name, predicted_name = evaluation.classes[true], evaluation.classes[predicted]
+        query = ImageQuery(
+            image_ids=ids, title=f"True {true_name}, predicted {predicted_name} ({len(ids)})"
+        )
+        self.context.show_images(query)
+        return query
+
+    # ------------------------------------------------------------------------------ slots
+
+    @Slot(QModelIndex)
+    def _on_confusion_view_clicked(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.show_cell(index.row(), index.column())
+
+    @Slot()
+    def _on_mistakes_button_clicked(self) -> None:
+        if self.evaluation is None:
+            return
+        ids = tuple(p.image_id for p in self.evaluation.misclassified if p.image_id is not None)
+        if ids:
+            self.context.show_images(ImageQuery(image_ids=ids, title=f"Mistakes ({len(ids)})"))
+
+    @Slot(QListWidgetItem)
+    def _on_gallery_item_activated(self, item: QListWidgetItem) -> None:
+        image_id = item.data(Qt.ItemDataRole.UserRole)
+        if image_id is not None:
+            true_and_predicted = item.text().split("\n", 1)[0]
+            self.context.show_images(
+                ImageQuery(image_ids=(int(image_id),), title=true_and_predicted)
+            )
+
+    @Slot(int)
+    def _on_thumbnails_loaded(self, image_id: int) -> None:
+        entry = self._gallery_items.get(image_id)
+        if entry is None or self._thumbnails is None:
+            return
+        item, record = entry
+        pixmap = self._thumbnails.pixmap(record)
+        if pixmap is not None:
+            item.setIcon(QIcon(pixmap))
+
+    @Slot(str)
+    def _on_context_model_changed(self, folder: str) -> None:
+        self.load_model(folder)
+
+    @Slot()
+    def _on_context_library_opened(self) -> None:
+        if self._thumbnails is not None:
+            self._thumbnails.clear()
+        self.load_model(self.context.current_model or self._latest_model())
+
+    @Slot(list)
+    def _on_context_labels_changed(self, ids: list) -> None:
+        if self.evaluation is None:
+            return
+        evaluated = {p.image_id for p in self.evaluation.predictions}
+        if evaluated.intersection(ids):
+            self.stale_label.setText(
+                "You relabeled images of this evaluation: train again to see the effect."
+            )
+            self.stale_label.show()

@@ -1,0 +1,142 @@
+"""The evaluation pane: accuracy, per-class metrics, a confusion matrix that opens the browser."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+
+from cnndesk.domain import ClassMetrics, Evaluation, ImageQuery, SamplePrediction
+from cnndesk.gui.evaluation_pane import EvaluationPane, read_evaluation
+from cnndesk.library import Library
+from tests.gui.pane_data import labeled_library, make_context
+
+
+def fake_model(folder: Path, library: Library) -> tuple[Path, Evaluation]:
+    """A model folder whose evaluation says: 3 red right, 2 red taken for blue, 4 blue right,
+    1 blue taken for red (the numbers are what matter here, not the weights)."""
+    classes = ("red", "blue")
+    red = [r for r in library.images() if "red_" in r.name][:5]
+    blue = [r for r in library.images() if "blue_" in r.name][:5]
+    rows = [(r, 0, 0) for r in red[:3]] + [(r, 0, 1) for r in red[3:]]
+    rows += [(r, 1, 1) for r in blue[:4]] + [(r, 1, 0) for r in blue[4:]]
+    predictions = tuple(
+        SamplePrediction(
+            path=r.path,
+            key=r.sha256,
+            image_id=r.id,
+            label=label,
+            predicted=predicted,
+            probabilities=(0.9, 0.1) if predicted == 0 else (0.2, 0.8),
+            loss=0.1 if label == predicted else 1.0 + n / 10,
+        )
+        for n, (r, label, predicted) in enumerate(rows)
+    )
+    evaluation = Evaluation(
+        split="test",
+        classes=classes,
+        accuracy=0.7,
+        loss=0.45,
+        per_class=(
+            ClassMetrics("red", 0.75, 0.6, 0.667, 5),
+            ClassMetrics("blue", 0.667, 0.8, 0.727, 5),
+        ),
+        confusion=((3, 2), (1, 4)),
+        predictions=predictions,
+    )
+    folder.mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({"classes": list(classes)}), encoding="utf-8")
+    text = json.dumps(evaluation.as_json(with_predictions=True))
+    (folder / "evaluation.json").write_text(text, encoding="utf-8")
+    return folder, evaluation
+
+
+def test_without_a_model_the_pane_says_how_to_get_one(qtbot, tmp_path: Path) -> None:
+    library = Library.open(tmp_path / "empty.cnndesk")
+    pane = EvaluationPane(make_context(library))
+    qtbot.addWidget(pane)
+    assert pane.evaluation is None
+    assert not pane.empty_label.isHidden() and pane.splitter.isHidden()
+    assert "Train a model" in pane.empty_label.text()
+    library.close()
+
+
+def test_a_model_shows_accuracy_metrics_matrix_and_mistakes(qtbot, tmp_path: Path) -> None:
+    library = labeled_library(tmp_path, per_class=5)
+    folder, evaluation = fake_model(tmp_path / "model", library)
+    context = make_context(library)
+    pane = EvaluationPane(context)
+    qtbot.addWidget(pane)
+    context.set_current_model(folder)
+    assert read_evaluation(folder) == evaluation
+    assert pane.accuracy_label.text() == "70.0% accurate"
+    assert "10 test images" in pane.title_label.text()
+    assert pane.metrics_table.rowCount() == 2
+    assert pane.metrics_table.item(0, 0).text() == "red"
+    assert pane.metrics_table.item(1, 2).text() == "80.0%"  # blue's recall
+    model = pane.confusion_model
+    assert [[model.index(r, c).data() for c in range(2)] for r in range(2)] == [
+        ["3", "2"],
+        ["1", "4"],
+    ]
+    assert model.headerData(1, Qt.Orientation.Horizontal) == "blue"
+    # Mistakes, highest loss first, each with true → predicted and the probability.
+    assert pane.gallery.count() == 3
+    texts = [pane.gallery.item(i).text() for i in range(3)]
+    assert texts[0].startswith("blue → red") and "90% sure" in texts[0]
+    assert sum(t.startswith("red → blue") for t in texts) == 2
+    library.close()
+
+
+def test_clicking_a_cell_asks_the_browser_for_exactly_its_images(qtbot, tmp_path: Path) -> None:
+    library = labeled_library(tmp_path, per_class=5)
+    folder, evaluation = fake_model(tmp_path / "model", library)
+    context = make_context(library)
+    pane = EvaluationPane(context)
+    qtbot.addWidget(pane)
+    context.set_current_model(folder)
+    pane.resize(900, 700)
+    pane.show()
+    qtbot.waitExposed(pane)
+    view = pane.confusion_view
+    index = pane.confusion_model.index(0, 1)  # true red, predicted blue
+    expected = {p.image_id for p in evaluation.predictions if p.label == 0 and p.predicted == 1}
+    pages: list[str] = []
+    context.pane_requested.connect(pages.append)
+    with qtbot.waitSignal(context.show_images_requested, timeout=2000) as blocker:
+        qtbot.mouseClick(
+            view.viewport(), Qt.MouseButton.LeftButton, pos=view.visualRect(index).center()
+        )
+    query = blocker.args[0]
+    assert isinstance(query, ImageQuery)
+    assert set(query.image_ids) == expected and len(query.image_ids) == 2
+    assert query.title.startswith("True red, predicted blue")
+    assert pages == ["browser"]
+    # The library can list exactly those images (and they are red ones).
+    records = library.images(ids=list(query.image_ids))
+    assert {r.id for r in records} == expected and all("red_" in r.name for r in records)
+    # Relabeling one of them marks the evaluation as out of date.
+    context.labels_changed.emit([next(iter(expected))])
+    assert not pane.stale_label.isHidden()
+    library.close()
+
+
+def test_the_evaluation_can_be_rebuilt_from_stored_predictions(qtbot, tmp_path: Path) -> None:
+    library = labeled_library(tmp_path, per_class=3)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps({"classes": ["red", "blue"]}), encoding="utf-8")
+    rows = []
+    for r in library.images():
+        true = "red" if "red_" in r.name else "blue"
+        predicted = "blue"  # a model that always says blue
+        rows.append({"image_id": r.id, "class": predicted, "confidence": 0.7,
+                     "probabilities": {"red": 0.3, "blue": 0.7}, "true_class": true, "loss": 1.2 if true == "red" else 0.36})  # fmt: skip
+    library.store_predictions(model_path=str(folder), run_id=None, rows=rows)
+    evaluation = read_evaluation(folder, library)
+    assert evaluation is not None
+    assert evaluation.confusion == ((0, 3), (0, 3))
+    assert evaluation.accuracy == 0.5
+    assert len(evaluation.misclassified) == 3
+    library.close()
