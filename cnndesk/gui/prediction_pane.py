@@ -1,0 +1,336 @@
+"""The prediction pane: drop or open an image and see how likely each class is, as sorted bars.
+
+Inference runs on the worker (``gui/worker.py``). The model is loaded once, on the worker thread,
+and kept while the app's current model is the same folder (:class:`PredictorCache`). Every request
+carries an id; a result that answers an older request than the newest is dropped, so dropping
+five images in a row shows the fifth one's answer, never a late answer for the third (DESIGN §2).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+from collections.abc import Generator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import QSize, Qt, Slot
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont, QImageReader, QPixmap, QResizeEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.domain import ImageError, Prediction, Progress
+
+if TYPE_CHECKING:
+    from cnndesk.gui.context import AppContext
+    from cnndesk.gui.worker import Worker
+
+log = logging.getLogger(__name__)
+
+IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+
+
+class PredictorCache:
+    """One loaded model, kept between requests; only ever used on worker threads.
+
+    The lock serialises loading and inference, so two quick requests never load the model twice.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._folder: Path | None = None
+        self._predictor: Any = None
+        self.loads = 0
+        """How many times a model was loaded (tests check it stays 1 for one model)."""
+
+    def predict(self, model_dir: Path, image: str) -> Prediction:
+        with self._lock:
+            if self._predictor is None or self._folder != model_dir:
+                from cnndesk.ml.predict import Predictor
+
+                self._predictor = None  # free the old model before loading the new one
+                self._predictor = Predictor(model_dir)
+                self._folder = model_dir
+                self.loads += 1
+            return self._predictor.predict(image)
+
+    def loaded(self, model_dir: Path) -> bool:
+        return self._predictor is not None and self._folder == model_dir
+
+    def clear(self) -> None:
+        with self._lock:
+            self._predictor = None
+            self._folder = None
+
+
+@dataclass(frozen=True)
+class PredictionAnswer:
+    """A prediction tagged with the request it answers."""
+
+    request_id: int
+    model_dir: str
+    prediction: Prediction
+
+
+def predict_request(
+    cache: PredictorCache, model_dir: Path, image: str, *, request_id: int
+) -> Generator[Progress, None, PredictionAnswer]:
+    """The job behind one request: load the model if needed, then predict one image."""
+    if not cache.loaded(model_dir):
+        yield Progress(0, 1, "Loading the model…")
+    try:
+        prediction = cache.predict(model_dir, image)
+    except ImageError as exc:
+        prediction = Prediction(image, (), error=str(exc))
+    return PredictionAnswer(request_id, str(model_dir), prediction)
+
+
+class ProbabilityBars(QWidget):
+    """One row per class: name, a bar, the percentage; most likely first."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._grid = QGridLayout(self)
+        self._grid.setColumnStretch(1, 1)
+        self._grid.setHorizontalSpacing(8)
+        self._grid.setVerticalSpacing(4)
+        self._grid.setAlignment(Qt.AlignmentFlag.AlignTop)
+        self.rows: list[tuple[QLabel, QProgressBar]] = []
+
+    def set_scores(self, scores: list[tuple[str, float]]) -> None:
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            if item.widget() is not None:
+                item.widget().deleteLater()
+        self.rows = []
+        for row, (name, p) in enumerate(scores):
+            label = QLabel(name)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(round(1000 * p))
+            bar.setFormat(f"{100 * p:.1f}%")
+            bar.setTextVisible(True)
+            bar.setMaximumHeight(22)
+            if row == 0:
+                bold = QFont(label.font())
+                bold.setBold(True)
+                label.setFont(bold)
+            self._grid.addWidget(label, row, 0)
+            self._grid.addWidget(bar, row, 1)
+            self.rows.append((label, bar))
+
+    def scores(self) -> list[tuple[str, float]]:
+        """What is shown, as (class, probability) in display order (for tests)."""
+        return [(label.text(), bar.value() / 1000) for label, bar in self.rows]
+
+
+class PredictionPane(QWidget):
+    """Drop an image, see every class's probability."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("prediction_pane")
+        self.setAcceptDrops(True)
+        self.context = context
+        self.cache = PredictorCache()
+        self.image_path: str | None = None
+        self.prediction: Prediction | None = None
+        self._request_ids = itertools.count(1)
+        self._latest_request = 0
+        self._source_pixmap: QPixmap | None = None
+
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+        self.open_button = QPushButton("Open image…")
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        top = QHBoxLayout()
+        top.addWidget(self.model_label, 1)
+        top.addWidget(self.open_button)
+
+        self.image_label = QLabel()
+        self.image_label.setObjectName("drop_target")
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.image_label.setMinimumSize(QSize(200, 160))
+        self.image_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.image_label.setStyleSheet(
+            "#drop_target { border: 2px dashed palette(mid); border-radius: 8px; }"
+        )
+        self.image_label.setText("Drop an image here\nor use Open image…")
+
+        self.answer_label = QLabel()
+        big = QFont(self.answer_label.font())
+        big.setPointSizeF(big.pointSizeF() * 1.6)
+        big.setBold(True)
+        self.answer_label.setFont(big)
+        self.answer_label.setWordWrap(True)
+        self.detail_label = QLabel()
+        self.detail_label.setWordWrap(True)
+        self.bars = ProbabilityBars()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setWidget(self.bars)
+        answer = QVBoxLayout()
+        answer.addWidget(self.answer_label)
+        answer.addWidget(self.detail_label)
+        answer.addWidget(scroll, 1)
+
+        body = QHBoxLayout()
+        body.addWidget(self.image_label, 3)
+        body.addLayout(answer, 2)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addLayout(body, 1)
+
+        context.model_changed.connect(self._on_context_model_changed)
+        context.library_opened.connect(self._on_context_library_opened)
+        self._show_model()
+
+    # ------------------------------------------------------------------------------ model
+
+    @property
+    def model_dir(self) -> Path | None:
+        return self.context.current_model
+
+    def _show_model(self) -> None:
+        folder = self.model_dir
+        if folder is None:
+            self.model_label.setText(
+                "No model yet: train one in the Training pane (or double-click a past run"
+                " there), then drop images here to see what it thinks."
+            )
+        else:
+            self.model_label.setText(f"Model: <b>{folder.name}</b>")
+            self.model_label.setToolTip(str(folder))
+
+    # ----------------------------------------------------------------------------- requests
+
+    def predict(self, image: str | Path) -> int:
+        """Show ``image`` and ask the model about it; returns the request id (0: no model)."""
+        self.image_path = str(image)
+        self._show_image(self.image_path)
+        folder = self.model_dir
+        if folder is None:
+            self._latest_request = 0
+            self._show_answer(None, "Train a model first: there is nothing to ask yet.")
+            return 0
+        request_id = next(self._request_ids)
+        self._latest_request = request_id
+        cache, path = self.cache, self.image_path
+        self.answer_label.setText("Thinking…")
+        self.detail_label.setText("")
+
+        def job() -> Generator[Progress, None, PredictionAnswer]:
+            return (yield from predict_request(cache, folder, path, request_id=request_id))
+
+        worker = self.context.run_job(job, title="Predicting")
+        worker.event.connect(self._on_worker_event)
+        worker.finished.connect(self._on_worker_finished)
+        worker.failed.connect(self._on_worker_failed)
+        self._last_worker: Worker = worker
+        return request_id
+
+    def _show_image(self, path: str) -> None:
+        reader = QImageReader(path)
+        reader.setAutoTransform(True)
+        size = reader.size()
+        limit = 1600
+        if size.isValid() and max(size.width(), size.height()) > limit:
+            reader.setScaledSize(size.scaled(limit, limit, Qt.AspectRatioMode.KeepAspectRatio))
+        image = reader.read()
+        if image.isNull():
+            self._source_pixmap = None
+            self.image_label.setPixmap(QPixmap())
+            self.image_label.setText(f"Cannot show {Path(path).name}\n({reader.errorString()})")
+            return
+        self._source_pixmap = QPixmap.fromImage(image)
+        self._fit_pixmap()
+
+    def _fit_pixmap(self) -> None:
+        if self._source_pixmap is None:
+            return
+        target = self.image_label.size() - QSize(8, 8)
+        self.image_label.setPixmap(
+            self._source_pixmap.scaled(
+                target,
+                Qt.AspectRatioMode.KeepAspectRatio,
+                Qt.TransformationMode.SmoothTransformation,
+            )
+        )
+
+    def _show_answer(self, prediction: Prediction | None, message: str = "") -> None:
+        self.prediction = prediction
+        if prediction is None or prediction.error is not None:
+            self.answer_label.setText("")
+            self.detail_label.setText(message or (prediction.error if prediction else "") or "")
+            self.bars.set_scores([])
+            return
+        top = prediction.top[0]
+        self.answer_label.setText(f"{top.name} — {100 * top.p:.1f}%")
+        self.detail_label.setText(Path(prediction.file).name)
+        self.bars.set_scores([(s.name, s.p) for s in prediction.top])
+
+    # ------------------------------------------------------------------------------ events
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        files = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        files = [f for f in files if Path(f).is_file()]
+        if files:
+            event.acceptProposedAction()
+            self.predict(files[0])
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_pixmap()
+
+    # ------------------------------------------------------------------------------ slots
+
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        start = str(Path(self.image_path).parent) if self.image_path else str(Path.home())
+        file, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
+        if file:
+            self.predict(file)
+
+    @Slot(object)
+    def _on_worker_event(self, event: object) -> None:
+        if isinstance(event, Progress) and event.message:
+            self.answer_label.setText(event.message)
+
+    @Slot(object)
+    def _on_worker_finished(self, answer: object) -> None:
+        if not isinstance(answer, PredictionAnswer) or answer.request_id != self._latest_request:
+            return  # an answer to an older request: the user has moved on
+        self._show_answer(answer.prediction)
+
+    @Slot(str, str)
+    def _on_worker_failed(self, message: str, _details: str) -> None:
+        if self.sender() is getattr(self, "_last_worker", None):
+            self._show_answer(None, f"The model could not answer: {message}")
+
+    @Slot(str)
+    def _on_context_model_changed(self, _folder: str) -> None:
+        self._show_model()
+        if self.image_path is not None:
+            self.predict(self.image_path)  # what does the new model say?
+
+    @Slot()
+    def _on_context_library_opened(self) -> None:
+        self.cache.clear()
+        self._show_model()
