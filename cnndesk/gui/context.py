@@ -14,9 +14,11 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
+from PySide6.QtGui import QUndoStack
 
-from cnndesk.domain import ImageQuery
+from cnndesk.domain import ClassInfo, ImageQuery, LibraryStats
+from cnndesk.gui.background import LatestCall
 from cnndesk.gui.settings import AppSettings
 
 if TYPE_CHECKING:
@@ -25,6 +27,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+REFRESH_DELAY_MS = 150
+"""Label bursts are coalesced into one background read of the class counts."""
+
 
 class AppContext(QObject):
     """What every pane shares. Lives in the GUI thread; emit its signals from the GUI thread only.
@@ -32,6 +37,8 @@ class AppContext(QObject):
     Signals (past-tense events):
 
     - ``library_opened()``: :attr:`library` is now another library (panes reload everything).
+    - ``labels_set(dict)``: the user just gave these images these labels (image id → class id
+      or ``None``); emitted right before ``labels_changed`` so views can patch rows without SQL.
     - ``labels_changed(list)``: human labels (or suggestions) of these image ids changed.
     - ``classes_changed()``: a class was added, renamed, recoloured, re-keyed, moved or removed.
     - ``images_added()``: an import added images.
@@ -42,9 +49,16 @@ class AppContext(QObject):
     - ``status_message(str)``: a short message for the status bar.
     - ``job_started(str)`` / ``job_ended(str)``: a job with this title began / ended (any outcome).
     - ``device_detected(str)``: the compute device, once torch has been loaded by some job.
+    - ``current_image_changed(object)``: the image the user looks at (a
+      ``browser_pane.ShownImage``, or ``None``); the viewer shows it.
+    - ``labels_reverted(list)``: an undo put back the labels of these images (the browser goes
+      back to them).
+    - ``classes_loaded(list)`` / ``stats_loaded(object)``: :attr:`classes` (with counts) and
+      :attr:`stats` were read again, in the background, after any of the changes above.
     """
 
     library_opened = Signal()
+    labels_set = Signal(dict)
     labels_changed = Signal(list)
     classes_changed = Signal()
     images_added = Signal()
@@ -55,6 +69,10 @@ class AppContext(QObject):
     job_started = Signal(str)
     job_ended = Signal(str)
     device_detected = Signal(str)
+    labels_reverted = Signal(list)
+    current_image_changed = Signal(object)
+    classes_loaded = Signal(list)
+    stats_loaded = Signal(object)
 
     def __init__(
         self,
@@ -67,7 +85,25 @@ class AppContext(QObject):
         self.library: Library = library
         self.settings: AppSettings = settings or AppSettings()
         self.current_model: Path | None = None
+        self.undo_stack = QUndoStack(self)
+        """Label edits (``gui/undo.py``); cleared when another library opens."""
+        self.classes: list[ClassInfo] = []
+        """The library's classes in display order, with label counts (refreshed in the background)."""
+        self.stats: LibraryStats | None = None
+        self.action_shortcuts: dict[str, str] = {}
+        """Action id → shortcut, set by the main window (the class pane refuses clashing keys)."""
         self._workers: dict[Worker, str] = {}
+        self._reader = LatestCall(parent=self)
+        self._reader.finished.connect(self._on_reader_finished)
+        self._reader.failed.connect(self._on_reader_failed)
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(REFRESH_DELAY_MS)
+        self._refresh_timer.timeout.connect(self.refresh)
+        self.library_opened.connect(self.refresh)
+        self.classes_changed.connect(self.refresh)
+        self.images_added.connect(self.refresh)
+        self.labels_changed.connect(self._on_self_labels_changed)
 
     # ------------------------------------------------------------------------------ library
 
@@ -77,11 +113,48 @@ class AppContext(QObject):
         old = self.library
         self.library = library
         self.current_model = None
+        self.undo_stack.clear()
         if library.path is not None:
             self.settings.add_recent_library(str(library.path))
         if old is not library:
             old.close()
         self.library_opened.emit()
+
+    def class_at(self, position: int) -> ClassInfo | None:
+        """The class at a 0-based display position (key 1 labels with position 0)."""
+        return self.classes[position] if 0 <= position < len(self.classes) else None
+
+    def class_by_id(self, class_id: int | None) -> ClassInfo | None:
+        return next((c for c in self.classes if c.id == class_id), None)
+
+    @Slot()
+    def refresh(self) -> None:
+        """Read the classes (with counts) and the statistics again, in the background."""
+        self._refresh_timer.stop()
+        library = self.library
+        self._reader.call(lambda: (library.classes(), library.stats()))
+
+    @property
+    def refreshing(self) -> bool:
+        return self._reader.busy or self._refresh_timer.isActive()
+
+    @Slot(list)
+    def _on_self_labels_changed(self, _ids: list) -> None:
+        # Coalesce a burst of labels (holding a key down) into one read of the counts.
+        self._refresh_timer.start()
+
+    @Slot(object)
+    def _on_reader_finished(self, result: object) -> None:
+        classes, stats = result  # type: ignore[misc]
+        self.classes = list(classes)
+        self.stats = stats
+        self.classes_loaded.emit(self.classes)
+        self.stats_loaded.emit(stats)
+
+    @Slot(str)
+    def _on_reader_failed(self, reason: str) -> None:
+        log.warning("reading the library's classes failed: %s", reason)
+        self.status_message.emit(f"Cannot read the library: {reason}")
 
     def set_current_model(self, folder: str | Path | None) -> None:
         """Make a model folder the current one (``None``: no model)."""
@@ -111,11 +184,11 @@ class AppContext(QObject):
         """
         from cnndesk.gui.worker import Worker
 
-        worker = Worker(job_factory, parent=self)
+        worker = Worker(job_factory, parent=self, name=title)
         self._workers[worker] = title
-        worker.finished.connect(self._on_worker_ended)
-        worker.failed.connect(self._on_worker_ended)
-        worker.cancelled.connect(self._on_worker_ended)
+        worker.finished.connect(self._on_worker_finished)
+        worker.failed.connect(self._on_worker_failed)
+        worker.cancelled.connect(self._on_worker_cancelled)
         self.job_started.emit(title)
         worker.start()
         return worker
@@ -130,15 +203,21 @@ class AppContext(QObject):
         for worker in list(self._workers):
             worker.cancel()
         for worker in list(self._workers):
-            wait = getattr(worker, "wait", None)
-            if wait is not None:
-                wait(wait_ms)
-        self._workers.clear()
+            worker.wait(wait_ms)
+
+    @Slot(object)
+    def _on_worker_finished(self, _result: object) -> None:
+        self._forget_worker(self.sender())
+
+    @Slot(str, str)
+    def _on_worker_failed(self, _message: str, _details: str) -> None:
+        self._forget_worker(self.sender())
 
     @Slot()
-    @Slot(object)
-    def _on_worker_ended(self, *_: object) -> None:
-        worker = self.sender()
+    def _on_worker_cancelled(self) -> None:
+        self._forget_worker(self.sender())
+
+    def _forget_worker(self, worker: QObject | None) -> None:
         title = self._workers.pop(worker, None)  # type: ignore[call-overload]
         if title is not None:
             self.job_ended.emit(title)

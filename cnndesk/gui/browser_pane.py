@@ -1,0 +1,501 @@
+"""The library browser: a virtualised grid (or list) of the images of one filter, and labeling.
+
+The pane owns "the current image" and the selection. Labeling is keyboard-first: the main
+window's actions call :meth:`BrowserPane.label_with_position`, :meth:`~BrowserPane.label_with`,
+:meth:`~BrowserPane.accept_suggestion` and :meth:`~BrowserPane.go`; a label applies to the
+selection when more than one image is selected, else to the current image, goes through the undo
+stack, and moves on to the next unlabeled image. The image the user looks at is announced as
+``AppContext.current_image_changed`` (the viewer shows it).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.domain import ClassInfo, ImageQuery, ImageRecord, ImageView
+from cnndesk.gui.context import AppContext
+from cnndesk.gui.image_delegate import ImageDelegate
+from cnndesk.gui.library_model import LibraryModel
+from cnndesk.gui.undo import push_labels
+
+log = logging.getLogger(__name__)
+
+SEARCH_DELAY_MS = 250
+THUMBNAIL_SIDES = (64, 96, 128, 176, 256)
+LOW_CONFIDENCE = 0.6
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """The image the user is looking at, with what the viewer needs to describe it."""
+
+    record: ImageRecord
+    label: ClassInfo | None
+    suggestion: ClassInfo | None
+    thumbnail: QPixmap | None = None
+    """The browser's thumbnail, shown at once while the full image decodes."""
+
+
+def filter_choices(classes: list[ClassInfo]) -> list[tuple[str, ImageQuery]]:
+    """The browser's filters: (menu text, query), in menu order."""
+    choices: list[tuple[str, ImageQuery]] = [
+        ("All images", ImageQuery()),
+        ("Unlabeled", ImageQuery(view=ImageView.UNLABELED)),
+    ]
+    choices += [
+        (f"Labeled {c.name}", ImageQuery(view=ImageView.CLASS, class_id=c.id)) for c in classes
+    ]
+    choices += [
+        (f"Predicted {c.name}", ImageQuery(view=ImageView.PREDICTED, class_id=c.id))
+        for c in classes
+    ]
+    choices += [
+        ("Misclassified (label ≠ model)", ImageQuery(view=ImageView.MISCLASSIFIED)),
+        (
+            f"Low confidence (< {LOW_CONFIDENCE:.0%})",
+            ImageQuery(
+                view=ImageView.LOW_CONFIDENCE,
+                confidence_below=LOW_CONFIDENCE,
+                order="least_confident",
+            ),
+        ),
+    ]
+    return choices
+
+
+class ImageListView(QListView):
+    """A ``QListView`` set up for tens of thousands of same-sized items (grid or list)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setUniformItemSizes(True)
+        self.setMovement(QListView.Movement.Static)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(2000)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setDragEnabled(False)
+        self.setSpacing(2)
+        self.set_grid(True)
+
+    def set_grid(self, grid: bool) -> None:
+        self.setViewMode(QListView.ViewMode.ListMode)  # ListMode layout is the fast one
+        self.setFlow(QListView.Flow.LeftToRight if grid else QListView.Flow.TopToBottom)
+        self.setWrapping(grid)
+        self.verticalScrollBar().setSingleStep(24)
+
+
+class BrowserPane(QWidget):
+    """Filter, search and browse the library; label with the keyboard.
+
+    ``filter_applied(int)``: the rows of a new filter/search are shown (their count).
+    """
+
+    filter_applied = Signal(int)
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("BrowserPane")
+        self._context = context
+        settings = context.settings
+        self._side = settings.thumbnail_size
+        self._pending_current: int | None = None
+        self._shown: ShownImage | None = None
+
+        self.model = LibraryModel(context, thumbnail_side=self._side, parent=self)
+        self.delegate = ImageDelegate(side=self._side, parent=self)
+        self.view = ImageListView(self)
+        self.view.setObjectName("browserView")
+        self.view.setModel(self.model)
+        self.view.setItemDelegate(self.delegate)
+
+        self.filter_box = QComboBox(self)
+        self.filter_box.setObjectName("filterBox")
+        self.filter_box.setMinimumContentsLength(18)
+        self.filter_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.search_box = QLineEdit(self)
+        self.search_box.setObjectName("searchBox")
+        self.search_box.setPlaceholderText("Search file names (Ctrl+F)")
+        self.search_box.setClearButtonEnabled(True)
+        self.count_label = QLabel(self)
+        self.count_label.setObjectName("countLabel")
+        self.empty_label = QLabel(self)
+        self.empty_label.setObjectName("emptyLabel")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setTextFormat(Qt.TextFormat.RichText)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+
+        bar = QHBoxLayout()
+        bar.setContentsMargins(0, 0, 0, 0)
+        bar.addWidget(QLabel("Show:", self))
+        bar.addWidget(self.filter_box)
+        bar.addWidget(self.search_box, 1)
+        bar.addWidget(self.count_label)
+        self.stack = QStackedWidget(self)
+        self.stack.addWidget(self.view)
+        self.stack.addWidget(self.empty_label)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(bar)
+        layout.addWidget(self.stack, 1)
+
+        self._choices: list[tuple[str, ImageQuery]] = []
+        self._extra_query: ImageQuery | None = None
+        self._rebuild_filters(context.classes)
+        self.set_list_mode(settings.browser_mode == "list")
+
+        self.filter_box.activated.connect(self._on_filter_box_activated)
+        self.search_box.textChanged.connect(self._on_search_box_text_changed)
+        self.search_box.returnPressed.connect(self._on_search_box_return_pressed)
+        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+        self.model.loaded.connect(self._on_model_loaded)
+        self.model.load_failed.connect(self._on_model_load_failed)
+        self.model.dataChanged.connect(self._on_model_data_changed)
+        self.view.selectionModel().currentChanged.connect(self._on_selection_current_changed)
+        self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        context.library_opened.connect(self._on_context_library_opened)
+        context.images_added.connect(self._on_context_images_added)
+        context.classes_loaded.connect(self._on_context_classes_loaded)
+        context.show_images_requested.connect(self._on_context_show_images_requested)
+        context.labels_reverted.connect(self._on_context_labels_reverted)
+        self.model.reload()
+
+    # ----------------------------------------------------------------------------- queries
+
+    def drop_target(self) -> QWidget:
+        """Where files dropped on the browser arrive (a scroll area's viewport)."""
+        return self.view.viewport()
+
+    def current_query(self) -> ImageQuery:
+        return self.model.query
+
+    def set_query(self, query: ImageQuery) -> None:
+        """Show the images of ``query`` (its search text goes into the search box)."""
+        index = next((i for i, (_, q) in enumerate(self._choices) if q == query), -1)
+        if index < 0:
+            base = ImageQuery(
+                view=query.view,
+                class_id=query.class_id,
+                confidence_below=query.confidence_below,
+                order=query.order,
+            )
+            index = next((i for i, (_, q) in enumerate(self._choices) if q == base), -1)
+        if index < 0 or query.image_ids is not None:
+            self._extra_query = query
+            self._rebuild_filters(self._context.classes)
+            index = len(self._choices) - 1
+        self.filter_box.setCurrentIndex(index)
+        self.search_box.blockSignals(True)
+        self.search_box.setText(query.search)
+        self.search_box.blockSignals(False)
+        self._apply()
+
+    def _apply(self) -> None:
+        index = max(self.filter_box.currentIndex(), 0)
+        base = self._choices[index][1] if self._choices else ImageQuery()
+        text = self.search_box.text().strip()
+        query = ImageQuery(
+            view=base.view,
+            class_id=base.class_id,
+            search=text,
+            split=base.split,
+            confidence_below=base.confidence_below,
+            order=base.order,
+            limit=base.limit,
+            image_ids=base.image_ids,
+            title=base.title,
+        )
+        current = self.current_record()
+        self._pending_current = current.id if current else None
+        self.model.set_query(query)
+
+    def _rebuild_filters(self, classes: list[ClassInfo]) -> None:
+        current = self._choices[self.filter_box.currentIndex()][1] if self._choices else None
+        self._choices = filter_choices(classes)
+        if self._extra_query is not None:
+            title = self._extra_query.title or "Chosen images"
+            self._choices.append((title, self._extra_query))
+        self.filter_box.blockSignals(True)
+        self.filter_box.clear()
+        for text, _ in self._choices:
+            self.filter_box.addItem(text)
+        index = next((i for i, (_, q) in enumerate(self._choices) if q == current), 0)
+        self.filter_box.setCurrentIndex(index)
+        self.filter_box.blockSignals(False)
+
+    # ------------------------------------------------------------------------------ current
+
+    def current_record(self) -> ImageRecord | None:
+        index = self.view.currentIndex()
+        return self.model.record(index.row()) if index.isValid() else None
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted(i.row() for i in self.view.selectionModel().selectedIndexes())
+        return [self.model.record(r).id for r in rows]
+
+    def target_ids(self) -> list[int]:
+        """What a label applies to: the selection when it holds several images, else the current."""
+        selected = self.selected_ids()
+        if len(selected) > 1:
+            return selected
+        current = self.current_record()
+        return [current.id] if current else []
+
+    def set_current_row(self, row: int) -> None:
+        if not 0 <= row < self.model.rowCount():
+            return
+        index = self.model.index(row)
+        self.view.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+        )
+        self.view.scrollTo(index)
+
+    def set_current_image(self, image_id: int) -> bool:
+        row = self.model.row_of(image_id)
+        if row is None:
+            return False
+        self.set_current_row(row)
+        return True
+
+    # ----------------------------------------------------------------------------- labeling
+
+    def label_with_position(self, position: int) -> bool:
+        """Label with the class at a 0-based display position (key 1 → position 0)."""
+        info = self._context.class_at(position)
+        if info is None:
+            self._context.status_message.emit(
+                f"There is no class {position + 1} yet: add classes in the Classes panel."
+            )
+            return False
+        return self.label_with(info.id)
+
+    def label_with(self, class_id: int | None) -> bool:
+        """Label the selection (or the current image) and move on to the next unlabeled image."""
+        ids = self.target_ids()
+        if not ids:
+            return False
+        info = self._context.class_by_id(class_id)
+        name = info.name if info else "no label"
+        text = f"Label {len(ids)} images {name}" if len(ids) > 1 else f"Label as {name}"
+        if not push_labels(self._context, dict.fromkeys(ids, class_id), text=text):
+            return False
+        self._advance_after(ids, unlabeled=class_id is not None)
+        return True
+
+    def accept_suggestion(self) -> bool:
+        """Make the model's suggestion the label of the selection (or the current image)."""
+        records = [self.model.record(r) for r in self._rows(self.target_ids())]
+        labels = {r.id: r.suggested_class_id for r in records if r.suggested_class_id is not None}
+        if not labels:
+            self._context.status_message.emit("The model has no suggestion for this image.")
+            return False
+        if not push_labels(self._context, labels, text=f"Accept {len(labels)} suggestion(s)"):
+            return False
+        self._advance_after(list(labels), unlabeled=True)
+        return True
+
+    def clear_label(self) -> bool:
+        ids = self.target_ids()
+        return bool(ids) and push_labels(
+            self._context, dict.fromkeys(ids), text=f"Remove {len(ids)} label(s)"
+        )
+
+    def go(self, step: int, *, unlabeled: bool = False) -> bool:
+        """Move the current image ``step`` (1 or -1) rows, or to the next/previous unlabeled one."""
+        index = self.view.currentIndex()
+        row = index.row() if index.isValid() else -1
+        target = self.model.next_row(row, unlabeled=unlabeled, step=step)
+        if target is None:
+            if unlabeled:
+                self._context.status_message.emit("Every image shown here is labeled.")
+            return False
+        self.set_current_row(target)
+        return True
+
+    def _rows(self, ids: list[int]) -> list[int]:
+        return [r for r in (self.model.row_of(i) for i in ids) if r is not None]
+
+    def _advance_after(self, ids: list[int], *, unlabeled: bool) -> None:
+        rows = self._rows(ids)
+        if not rows:
+            return
+        target = self.model.next_row(max(rows), unlabeled=unlabeled)
+        if target is None:
+            self._context.status_message.emit("Every image shown here is labeled. 🎉")
+            self.set_current_row(min(max(rows) + 1, self.model.rowCount() - 1))
+            return
+        self.set_current_row(target)
+
+    # --------------------------------------------------------------------------------- view
+
+    def set_list_mode(self, list_mode: bool) -> None:
+        self.delegate.list_mode = list_mode
+        self.view.set_grid(not list_mode)
+        self._context.settings.browser_mode = "list" if list_mode else "grid"
+        self.view.doItemsLayout()
+
+    @property
+    def list_mode(self) -> bool:
+        return self.delegate.list_mode
+
+    def zoom(self, steps: int) -> None:
+        """Larger (``steps`` > 0) or smaller thumbnails."""
+        sides = THUMBNAIL_SIDES
+        position = min(range(len(sides)), key=lambda i: abs(sides[i] - self._side))
+        side = sides[max(0, min(len(sides) - 1, position + steps))]
+        if side == self._side:
+            return
+        self._side = side
+        self._context.settings.thumbnail_size = side
+        self.delegate.side = side
+        self.model.thumbnails.set_side(side)
+        self.view.doItemsLayout()
+        self.view.viewport().update()
+
+    def focus_search(self) -> None:
+        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        self.search_box.selectAll()
+
+    def select_all(self) -> None:
+        self.view.selectAll()
+
+    def reload(self) -> None:
+        current = self.current_record()
+        self._pending_current = current.id if current else None
+        self.model.reload()
+
+    # -------------------------------------------------------------------------------- slots
+
+    @Slot(int)
+    def _on_filter_box_activated(self, _index: int) -> None:
+        self._apply()
+
+    @Slot(str)
+    def _on_search_box_text_changed(self, _text: str) -> None:
+        self._search_timer.start()
+
+    @Slot()
+    def _on_search_box_return_pressed(self) -> None:
+        self._search_timer.stop()
+        self._apply()
+        self.view.setFocus()
+
+    @Slot()
+    def _on_search_timer_timeout(self) -> None:
+        self._apply()
+
+    @Slot(int)
+    def _on_model_loaded(self, count: int) -> None:
+        total = self._context.stats.images if self._context.stats else None
+        self.count_label.setText(f"{count:,} shown" + (f" of {total:,}" if total else ""))
+        if count:
+            self.stack.setCurrentWidget(self.view)
+        else:
+            self.empty_label.setText(self._empty_text())
+            self.stack.setCurrentWidget(self.empty_label)
+        row = self.model.row_of(self._pending_current) if self._pending_current else None
+        self._pending_current = None
+        if count:
+            self.set_current_row(row if row is not None else 0)
+        else:
+            self._announce(None)
+        self.filter_applied.emit(count)
+
+    @Slot(str)
+    def _on_model_load_failed(self, reason: str) -> None:
+        self._context.status_message.emit(f"Cannot read the library: {reason}")
+
+    def _empty_text(self) -> str:
+        stats = self._context.stats
+        if stats is None or stats.images == 0:
+            return (
+                "<h2>No images yet</h2><p>Drop folders of images anywhere on this window, or use "
+                "<b>File → Import Images…</b> (Ctrl+I).</p><p>Folders named after classes "
+                "(<i>cats/</i>, <i>dogs/</i>) become classes with their images labeled.</p>"
+            )
+        return "<h3>No images match this filter</h3><p>Choose <b>All images</b> or clear the search.</p>"
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_selection_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._announce(self.model.record(current.row()) if current.isValid() else None)
+
+    @Slot()
+    def _on_selection_changed(self) -> None:
+        count = len(self.view.selectionModel().selectedIndexes())
+        if count > 1:
+            self._context.status_message.emit(
+                f"{count} images selected: a class key labels all of them."
+            )
+
+    @Slot(QModelIndex, QModelIndex)
+    def _on_model_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex) -> None:
+        current = self.view.currentIndex()
+        if current.isValid() and top_left.row() <= current.row() <= bottom_right.row():
+            self._announce(self.model.record(current.row()))
+
+    def _announce(self, record: ImageRecord | None) -> None:
+        if record is None:
+            shown = None
+        else:
+            shown = ShownImage(
+                record=record,
+                label=self.model.classes.get(record.class_id) if record.class_id else None,
+                suggestion=(
+                    self.model.classes.get(record.suggested_class_id)
+                    if record.suggested_class_id
+                    else None
+                ),
+                thumbnail=self.model.thumbnails.pixmap(record),
+            )
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self._context.current_image_changed.emit(shown)
+
+    @Slot()
+    def _on_context_library_opened(self) -> None:
+        self._extra_query = None
+        self.model.thumbnails.clear()
+        self.model.set_query(ImageQuery())
+        self._rebuild_filters([])
+
+    @Slot()
+    def _on_context_images_added(self) -> None:
+        self.reload()
+
+    @Slot(list)
+    def _on_context_classes_loaded(self, classes: list) -> None:
+        self._rebuild_filters(classes)
+        if self.model.rowCount() == 0 and not self.model.loading:
+            self.empty_label.setText(self._empty_text())
+
+    @Slot(object)
+    def _on_context_show_images_requested(self, query: object) -> None:
+        if isinstance(query, ImageQuery):
+            self.set_query(query)
+
+    @Slot(list)
+    def _on_context_labels_reverted(self, ids: list) -> None:
+        rows = self._rows(list(ids))
+        if rows:
+            self.set_current_row(min(rows))

@@ -1,0 +1,222 @@
+"""How one image of the browser is drawn: a thumbnail tile (grid) or a row (list).
+
+Everything is painted from the model's roles; nothing here reads files or the library. While a
+thumbnail loads, a neutral placeholder is drawn; an unreadable file shows why. The human label is a
+chip in the class colour; a model suggestion is a pill on the thumbnail ("bees? 62%").
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPixmap
+from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from cnndesk.domain import ClassInfo, ImageRecord
+from cnndesk.gui.library_model import Role
+
+_Index = QModelIndex | QPersistentModelIndex
+
+PAD = 6
+TEXT_LINES = 2
+LIST_ROW = 44
+
+
+def readable_on(colour: QColor) -> QColor:
+    """Black or white, whichever reads better on ``colour``."""
+    luminance = 0.299 * colour.red() + 0.587 * colour.green() + 0.114 * colour.blue()
+    return QColor("#111111") if luminance > 150 else QColor("#ffffff")
+
+
+def suggestion_text(info: ClassInfo, confidence: float) -> str:
+    return f"{info.name}? {confidence:.0%}"
+
+
+class ImageDelegate(QStyledItemDelegate):
+    """Paints browser items; ``list_mode`` switches between tiles and rows."""
+
+    def __init__(self, *, side: int = 128, list_mode: bool = False, parent=None) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(parent)
+        self.side = side
+        self.list_mode = list_mode
+        self._small = QFont()
+        self._small.setPointSizeF(max(self._small.pointSizeF() * 0.85, 7.0))
+        self._bold = QFont(self._small)
+        self._bold.setBold(True)
+        self._line = QFontMetrics(self._small).height()
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        if self.list_mode:
+            return QSize(600, LIST_ROW)
+        return QSize(self.side + 2 * PAD, self.side + 3 * PAD + TEXT_LINES * self._line + 2)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        record: ImageRecord | None = index.data(Role.RECORD)
+        if record is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        rect = QRect(option.rect)
+        palette = option.palette
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        current = bool(option.state & QStyle.StateFlag.State_HasFocus)
+        if selected:
+            painter.fillRect(
+                rect.adjusted(1, 1, -1, -1), palette.color(QPalette.ColorRole.Highlight)
+            )
+        label: ClassInfo | None = index.data(Role.LABEL)
+        suggestion = index.data(Role.SUGGESTION)
+        pixmap: QPixmap | None = index.data(Qt.ItemDataRole.DecorationRole)
+        error: str | None = index.data(Role.THUMBNAIL_ERROR)
+        text_colour = palette.color(
+            QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        )
+        if self.list_mode:
+            self._paint_row(painter, rect, record, label, suggestion, pixmap, error, text_colour)
+        else:
+            self._paint_tile(painter, rect, record, label, suggestion, pixmap, error, text_colour)
+        if current:
+            pen = QPen(palette.color(QPalette.ColorRole.Highlight).darker(130), 2)
+            painter.setPen(pen)
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRoundedRect(rect.adjusted(1, 1, -2, -2), 4, 4)
+        painter.restore()
+
+    # ---------------------------------------------------------------------------------- tiles
+
+    def _paint_tile(
+        self,
+        painter: QPainter,
+        rect: QRect,
+        record: ImageRecord,
+        label: ClassInfo | None,
+        suggestion: tuple[ClassInfo, float] | None,
+        pixmap: QPixmap | None,
+        error: str | None,
+        text_colour: QColor,
+    ) -> None:
+        box = QRect(rect.x() + PAD, rect.y() + PAD, self.side, self.side)
+        self._paint_picture(painter, box, pixmap, error)
+        if label is not None:  # a class-coloured frame: labels are visible at a glance
+            painter.setPen(QPen(QColor(label.colour), 3))
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.drawRect(box.adjusted(1, 1, -2, -2))
+        if suggestion is not None and (label is None or label.id != suggestion[0].id):
+            self._paint_pill(painter, box, suggestion_text(*suggestion), suggestion[0])
+        y = box.bottom() + PAD
+        line = QRect(rect.x() + PAD, y, self.side, self._line)
+        painter.setFont(self._small)
+        painter.setPen(text_colour)
+        metrics = QFontMetrics(self._small)
+        painter.drawText(
+            line,
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            metrics.elidedText(record.name, Qt.TextElideMode.ElideMiddle, line.width()),
+        )
+        chip = QRect(line.x(), line.bottom() + 2, self.side, self._line)
+        self._paint_chip(painter, chip, label, text_colour)
+
+    def _paint_picture(
+        self, painter: QPainter, box: QRect, pixmap: QPixmap | None, error: str | None
+    ) -> None:
+        if pixmap is not None and not pixmap.isNull():
+            size = pixmap.size().scaled(box.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(0, 0, size.width(), size.height())
+            target.moveCenter(box.center())
+            painter.drawPixmap(target, pixmap)
+            return
+        painter.fillRect(box, QColor(128, 128, 128, 40))
+        painter.setPen(QColor(128, 128, 128))
+        painter.setFont(self._small)
+        painter.drawText(
+            box.adjusted(4, 4, -4, -4),
+            Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+            f"cannot show:\n{error}" if error else "…",
+        )
+
+    def _paint_pill(self, painter: QPainter, box: QRect, text: str, info: ClassInfo) -> None:
+        painter.setFont(self._bold)
+        metrics = QFontMetrics(self._bold)
+        width = min(metrics.horizontalAdvance(text) + 10, box.width() - 8)
+        pill = QRect(box.x() + 4, box.y() + 4, width, self._line + 4)
+        colour = QColor(info.colour)
+        colour.setAlpha(215)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(pill, 6, 6)
+        painter.setPen(readable_on(colour))
+        painter.drawText(
+            pill,
+            Qt.AlignmentFlag.AlignCenter,
+            metrics.elidedText(text, Qt.TextElideMode.ElideRight, pill.width() - 6),
+        )
+
+    def _paint_chip(
+        self, painter: QPainter, chip: QRect, label: ClassInfo | None, text_colour: QColor
+    ) -> None:
+        metrics = QFontMetrics(self._bold)
+        if label is None:
+            painter.setFont(self._small)
+            faded = QColor(text_colour)
+            faded.setAlpha(140)
+            painter.setPen(faded)
+            painter.drawText(chip, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, "—")
+            return
+        text = metrics.elidedText(label.name, Qt.TextElideMode.ElideRight, chip.width() - 10)
+        width = metrics.horizontalAdvance(text) + 10
+        pill = QRect(chip.x(), chip.y(), width, chip.height())
+        colour = QColor(label.colour)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(pill, 5, 5)
+        painter.setFont(self._bold)
+        painter.setPen(readable_on(colour))
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+
+    # ----------------------------------------------------------------------------------- rows
+
+    def _paint_row(
+        self,
+        painter: QPainter,
+        rect: QRect,
+        record: ImageRecord,
+        label: ClassInfo | None,
+        suggestion: tuple[ClassInfo, float] | None,
+        pixmap: QPixmap | None,
+        error: str | None,
+        text_colour: QColor,
+    ) -> None:
+        side = LIST_ROW - 6
+        box = QRect(rect.x() + 4, rect.y() + 3, side, side)
+        self._paint_picture(painter, box, pixmap, "!" if error else None)
+        x = box.right() + 10
+        columns = (
+            (x, max(rect.width() - x - 420, 120)),  # name
+        )
+        name_x, name_w = columns[0]
+        painter.setFont(self._small)
+        painter.setPen(text_colour)
+        metrics = QFontMetrics(self._small)
+        centre = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(
+            QRect(name_x, rect.y(), name_w, rect.height()),
+            centre,
+            metrics.elidedText(record.name, Qt.TextElideMode.ElideMiddle, name_w),
+        )
+        x = name_x + name_w + 8
+        chip = QRect(x, rect.y() + (rect.height() - self._line) // 2, 140, self._line)
+        self._paint_chip(painter, chip, label, text_colour)
+        x += 150
+        if suggestion is not None:
+            painter.setFont(self._small)
+            painter.setPen(QColor(suggestion[0].colour).darker(120))
+            painter.drawText(
+                QRect(x, rect.y(), 130, rect.height()), centre, suggestion_text(*suggestion)
+            )
+        x += 140
+        painter.setPen(text_colour)
+        info = f"{record.width}×{record.height}" if not error else (error or "")
+        painter.drawText(
+            QRect(x, rect.y(), max(rect.right() - x, 10), rect.height()),
+            centre,
+            metrics.elidedText(info, Qt.TextElideMode.ElideRight, max(rect.right() - x, 10)),
+        )

@@ -1,0 +1,195 @@
+"""The image viewer: the current image, large and aspect-preserving, with what is known about it.
+
+Decoding happens on the thread pool (:class:`~cnndesk.gui.thumbnails.ImageDecoder`); until the
+full image arrives the browser's thumbnail is shown scaled up, so the picture on screen is always
+the image a keypress would label (never the previous one). Stale decodes are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QSize, Qt, Slot
+from PySide6.QtGui import QImage, QPixmap, QResizeEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from cnndesk.gui.browser_pane import ShownImage
+from cnndesk.gui.context import AppContext
+from cnndesk.gui.image_delegate import readable_on
+from cnndesk.gui.thumbnails import ImageDecoder
+
+log = logging.getLogger(__name__)
+
+MAX_DECODE_SIDE = 2048
+
+
+class ImageCanvas(QLabel):
+    """A label that keeps a pixmap scaled to fit, preserving the aspect ratio."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setMinimumSize(160, 120)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self._source: QPixmap | None = None
+
+    def set_source(self, pixmap: QPixmap | None, *, text: str = "") -> None:
+        self._source = pixmap if pixmap is not None and not pixmap.isNull() else None
+        if self._source is None:
+            self.setPixmap(QPixmap())
+            self.setText(text)
+        else:
+            self._rescale()
+
+    def source(self) -> QPixmap | None:
+        return self._source
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._source is None:
+            return
+        size = self.size()
+        ratio = self.devicePixelRatioF()
+        scaled = self._source.scaled(
+            QSize(int(size.width() * ratio), int(size.height() * ratio)),
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+        scaled.setDevicePixelRatio(ratio)
+        self.setPixmap(scaled)
+
+
+class ViewerPane(QWidget):
+    """Shows ``AppContext.current_image_changed``'s image: picture, name, size, label, suggestion."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("ViewerPane")
+        self._context = context
+        self._shown: ShownImage | None = None
+        self._decoded_for: int | None = None
+        self.canvas = ImageCanvas(self)
+        self.canvas.setObjectName("imageCanvas")
+        self.title_label = QLabel(self)
+        self.title_label.setObjectName("titleLabel")
+        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label.setWordWrap(True)
+        self.details_label = QLabel(self)
+        self.details_label.setObjectName("detailsLabel")
+        self.details_label.setWordWrap(True)
+        self.label_label = QLabel(self)
+        self.label_label.setObjectName("labelLabel")
+        self.label_label.setTextFormat(Qt.TextFormat.RichText)
+        self.hint_label = QLabel(self)
+        self.hint_label.setObjectName("hintLabel")
+        self.hint_label.setWordWrap(True)
+        self.hint_label.setStyleSheet("color: palette(mid);")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(self.title_label)
+        layout.addWidget(self.details_label)
+        layout.addWidget(self.label_label)
+        layout.addWidget(self.hint_label)
+        self.decoder = ImageDecoder(parent=self)
+        self.decoder.decoded.connect(self._on_decoder_decoded)
+        self.decoder.failed.connect(self._on_decoder_failed)
+        context.current_image_changed.connect(self._on_context_current_image_changed)
+        context.library_opened.connect(self._on_context_library_opened)
+        self.show_image(None)
+
+    @property
+    def shown(self) -> ShownImage | None:
+        return self._shown
+
+    def show_image(self, shown: ShownImage | None) -> None:
+        previous = self._shown
+        self._shown = shown
+        if shown is None:
+            self._decoded_for = None
+            self.canvas.set_source(None, text="No image selected")
+            self.title_label.setText("")
+            self.details_label.setText("")
+            self.label_label.setText("")
+            self.hint_label.setText("Pick an image in the library. Keys 1–9 label it.")
+            return
+        record = shown.record
+        if (
+            previous is None
+            or previous.record.id != record.id
+            or previous.record.path != record.path
+        ):
+            self._decoded_for = None
+            self.canvas.set_source(shown.thumbnail, text="Loading…")
+            self.decoder.decode(record.path, max_side=MAX_DECODE_SIDE)
+        elif self._decoded_for is None and shown.thumbnail is not None:
+            self.canvas.set_source(shown.thumbnail)
+        self.title_label.setText(f"<b>{_escape(record.name)}</b>")
+        self.title_label.setToolTip(record.path)
+        self.details_label.setText(
+            f"{record.width}×{record.height} {record.format} · {record.size / 1024:,.0f} KB · "
+            f"{record.split.value} split"
+            + ("" if record.status.value == "ok" else f" · file {record.status.value}")
+        )
+        self.label_label.setText(self._label_html(shown))
+        self.hint_label.setText(
+            "Enter accepts the suggestion · 1–9 label · Space next unlabeled · Ctrl+Z undo"
+            if record.suggested_class_id is not None
+            else "1–9 or a class key labels · Space next unlabeled · Ctrl+Z undo"
+        )
+
+    def _label_html(self, shown: ShownImage) -> str:
+        parts = []
+        if shown.label is not None:
+            parts.append(f"Label: {_chip(shown.label.name, shown.label.colour)}")
+        else:
+            parts.append("Label: <i>none</i>")
+        record = shown.record
+        if shown.suggestion is not None and record.suggestion_confidence is not None:
+            parts.append(
+                f"model says {_chip(shown.suggestion.name, shown.suggestion.colour)} "
+                f"{record.suggestion_confidence:.0%}"
+            )
+        return " &nbsp; ".join(parts)
+
+    @Slot(object)
+    def _on_context_current_image_changed(self, shown: object) -> None:
+        self.show_image(shown if isinstance(shown, ShownImage) else None)
+
+    @Slot()
+    def _on_context_library_opened(self) -> None:
+        self.show_image(None)
+
+    @Slot(int, QImage)
+    def _on_decoder_decoded(self, _request: int, image: QImage) -> None:
+        if self._shown is None:
+            return
+        self._decoded_for = self._shown.record.id
+        self.canvas.set_source(QPixmap.fromImage(image))
+
+    @Slot(int, str)
+    def _on_decoder_failed(self, _request: int, reason: str) -> None:
+        if self._shown is None:
+            return
+        self._decoded_for = self._shown.record.id
+        if self.canvas.source() is None:
+            self.canvas.set_source(None, text=f"Cannot show this image:\n{reason}")
+        else:
+            self.hint_label.setText(f"Cannot show the full image: {reason}")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _chip(name: str, colour: str) -> str:
+    from PySide6.QtGui import QColor
+
+    fg = readable_on(QColor(colour)).name()
+    return (
+        f'<span style="background:{colour}; color:{fg}; font-weight:bold">'
+        f"&nbsp;{_escape(name)}&nbsp;</span>"
+    )
