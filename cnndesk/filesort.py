@@ -172,6 +172,12 @@ def _copy_verified(src: Path, tmp: Path) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
+def _tmp_for(path: Path) -> Path:
+    """The temporary name a copy to ``path`` is written under (short: any name length works)."""
+    digest = hashlib.sha256(path.name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return path.with_name(f".cnndesk-{digest}.tmp")
+
+
 def _same_filesystem(path: Path, folder: Path) -> bool:
     return os.stat(path).st_dev == os.stat(folder).st_dev
 
@@ -192,7 +198,7 @@ def _transfer(src: Path, dst: Path, *, move: bool) -> dict[str, Any]:
         except OSError as exc:
             if exc.errno != errno.EXDEV:
                 raise
-    tmp = dst.with_name(f".{dst.name}.cnndesk-tmp")
+    tmp = _tmp_for(dst)
     try:
         size, sha = _copy_verified(src, tmp)
     except BaseException:
@@ -517,7 +523,7 @@ def undo_sort(dest: str | os.PathLike[str]) -> Generator[SortProgress, None, Und
         if not dst.resolve().is_relative_to(root):
             kept.append(RefusedFile(str(dst), "not inside the destination; left alone"))
             continue
-        tmp = dst.with_name(f".{dst.name}.cnndesk-tmp")
+        tmp = _tmp_for(dst)
         if tmp.exists():  # a copy cut short by a crash; its source was never touched
             tmp.unlink()
         record = done.get(intent["i"])
@@ -580,7 +586,7 @@ def _undo_move(
 ) -> int:
     """Put one moved file back; returns 1 when a file went back."""
     # A temporary copy left by an undo that a crash cut short (moving back across filesystems).
-    src.with_name(f".{src.name}.cnndesk-tmp").unlink(missing_ok=True)
+    _tmp_for(src).unlink(missing_ok=True)
     src_there, dst_there = os.path.lexists(src), os.path.lexists(dst)
     if not dst_there:
         if not src_there:

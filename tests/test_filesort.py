@@ -342,7 +342,7 @@ def test_undo_after_a_crash_mid_move_restores_everything(
     assert tree(src) == before
     assert tree(dest) == {}
     assert not undone.kept and not undone.renamed
-    assert not list(src.rglob(".*cnndesk-tmp")) and not list(dest.rglob(".*cnndesk-tmp"))
+    assert not list(src.rglob(".cnndesk-*")) and not list(dest.rglob(".cnndesk-*.tmp"))
 
 
 def test_report_lists_unreadable_files(tmp_path: Path) -> None:
@@ -380,3 +380,78 @@ def test_filesort_needs_only_the_standard_library() -> None:
         "platformdirs",
     }
     assert not third_party
+
+
+UNDO_CRASH_SCRIPT = """
+import os, sys
+from pathlib import Path
+from cnndesk import filesort
+
+dest, point, cross = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
+if cross:
+    filesort._same_filesystem = lambda *_: False
+calls = {"n": 0}
+real_transfer, real_copy, real_unlink = filesort._transfer, filesort._copy_verified, os.unlink
+
+def transfer(source, target, *, move):
+    calls["n"] += 1
+    if calls["n"] == 3 and point == "before":
+        os._exit(9)
+    return real_transfer(source, target, move=move)
+
+def half_copy(source, tmp):
+    if calls["n"] == 3:
+        tmp.write_bytes(source.read_bytes()[:100])
+        os._exit(9)
+    return real_copy(source, tmp)
+
+def unlink(path, *args, **kwargs):
+    if calls["n"] == 3 and point == "before_unlink" and str(path).startswith(str(dest)):
+        os._exit(9)
+    return real_unlink(path, *args, **kwargs)
+
+filesort._transfer = transfer
+if point == "mid_copy":
+    filesort._copy_verified = half_copy
+os.unlink = unlink
+for _ in filesort.undo_sort(dest):
+    pass
+sys.exit("did not crash")
+"""
+
+
+@pytest.mark.parametrize(
+    ("point", "cross"),
+    [("before", False), ("before", True), ("mid_copy", True), ("before_unlink", True)],
+)
+def test_an_undo_cut_short_by_a_crash_can_be_run_again(
+    src: Path, tmp_path: Path, point: str, cross: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = tree(src)
+    dest = tmp_path / "out"
+    if cross:
+        monkeypatch.setattr(filesort, "_same_filesystem", lambda *_: False)
+    run(filesort.sort_files(decisions_for(src), dest, move=True))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(UNDO_CRASH_SCRIPT),
+            str(dest),
+            point,
+            str(int(cross)),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 9, proc.stderr
+    assert tree(src) != before and tree(dest)  # half undone
+
+    _, undone = run(filesort.undo_sort(dest))
+
+    assert tree(src) == before
+    assert tree(dest) == {}
+    assert not undone.kept and not undone.renamed
+    assert not list(src.rglob(".cnndesk-*")) and not list(dest.rglob(".cnndesk-*.tmp"))
