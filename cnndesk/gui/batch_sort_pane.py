@@ -1,0 +1,420 @@
+"""The batch sort pane: let the current model sort a folder of images into class folders.
+
+Drop a folder on the pane (or browse), choose where the sorted images go, copy or move, and how
+sure the model must be (images below the threshold go to ``_uncertain``). The sort runs
+:func:`cnndesk.jobs.sort_job` on the worker, with progress; afterwards the pane lists how many
+images went into each folder, opens the destination in the file manager, and can undo the last
+sort into it (:func:`cnndesk.jobs.undo_sort_job`: moved files go back, copies are removed).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, QUrl, Slot
+from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QButtonGroup,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSlider,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk import filesort
+from cnndesk.domain import ClassifyProgress, Progress, SortProgress, SortResult, UndoResult
+from cnndesk.paths import UNCERTAIN_FOLDER
+
+if TYPE_CHECKING:
+    from cnndesk.gui.context import AppContext
+    from cnndesk.gui.worker import Worker
+
+log = logging.getLogger(__name__)
+
+DEFAULT_THRESHOLD = 60
+"""Percent: by default, images the model is less sure of than this go to ``_uncertain``."""
+
+
+class BatchSortPane(QWidget):
+    """Sort a folder of images into one folder per class with the current model."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("batch_sort_pane")
+        self.setAcceptDrops(True)
+        self.context = context
+        self.worker: Worker | None = None
+        self.result: SortResult | None = None
+        self._undoing = False
+
+        self.model_label = QLabel()
+        self.model_label.setWordWrap(True)
+
+        self.source_edit = QLineEdit()
+        self.source_edit.setPlaceholderText("Drop a folder of images on this pane, or browse")
+        self.source_edit.textChanged.connect(self._on_source_edit_text_changed)
+        source_browse = QPushButton("Browse…")
+        source_browse.clicked.connect(self._on_source_browse_clicked)
+        self.dest_edit = QLineEdit()
+        self.dest_edit.setPlaceholderText("Where the class folders go")
+        self.dest_edit.textChanged.connect(self._on_dest_edit_text_changed)
+        dest_browse = QPushButton("Browse…")
+        dest_browse.clicked.connect(self._on_dest_browse_clicked)
+        self.copy_radio = QRadioButton("Copy (originals stay)")
+        self.move_radio = QRadioButton("Move")
+        self.copy_radio.setChecked(True)
+        self._mode_group = QButtonGroup(self)
+        self._mode_group.addButton(self.copy_radio)
+        self._mode_group.addButton(self.move_radio)
+        self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
+        self.threshold_slider.setRange(0, 99)
+        self.threshold_slider.setValue(DEFAULT_THRESHOLD)
+        self.threshold_slider.valueChanged.connect(self._on_threshold_slider_value_changed)
+        self.threshold_label = QLabel()
+        self.threshold_label.setMinimumWidth(260)
+
+        def row(*widgets: QWidget) -> QHBoxLayout:
+            box = QHBoxLayout()
+            box.setContentsMargins(0, 0, 0, 0)
+            for n, widget in enumerate(widgets):
+                box.addWidget(widget, 1 if n == 0 else 0)
+            return box
+
+        form = QFormLayout()
+        form.addRow("Images to sort", row(self.source_edit, source_browse))
+        form.addRow("Sort into", row(self.dest_edit, dest_browse))
+        form.addRow("Files", row(self.copy_radio, self.move_radio))
+        form.addRow("Only when sure", row(self.threshold_slider, self.threshold_label))
+
+        self.sort_button = QPushButton("Sort")
+        self.sort_button.setDefault(True)
+        self.sort_button.setMinimumHeight(36)
+        self.sort_button.clicked.connect(self._on_sort_button_clicked)
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.clicked.connect(self._on_stop_button_clicked)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.clicked.connect(self._on_open_button_clicked)
+        self.undo_button = QPushButton("Undo last sort")
+        self.undo_button.setToolTip("Put moved files back and remove the copies of the last sort")
+        self.undo_button.clicked.connect(self._on_undo_button_clicked)
+        buttons = QHBoxLayout()
+        for button in (self.sort_button, self.stop_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+        for button in (self.open_button, self.undo_button):
+            buttons.addWidget(button)
+
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        self.message_label = QLabel()
+        self.message_label.setWordWrap(True)
+        self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.summary_table = QTableWidget(0, 2)
+        self.summary_table.setHorizontalHeaderLabels(["Folder", "Images"])
+        self.summary_table.verticalHeader().hide()
+        self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.summary_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.summary_table.horizontalHeader().setSectionResizeMode(
+            0, QHeaderView.ResizeMode.Stretch
+        )
+        self.summary_table.horizontalHeader().setSectionResizeMode(
+            1, QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.summary_table.setToolTip("Double-click a folder to open it")
+        self.summary_table.cellDoubleClicked.connect(self._on_summary_table_cell_double_clicked)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.model_label)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.message_label)
+        layout.addWidget(self.summary_table, 1)
+
+        context.model_changed.connect(self._on_context_model_changed)
+        context.library_opened.connect(self._on_context_library_opened)
+        self._on_threshold_slider_value_changed(self.threshold_slider.value())
+        self._update_state()
+
+    # ------------------------------------------------------------------------------ state
+
+    @property
+    def source(self) -> Path | None:
+        text = self.source_edit.text().strip()
+        return Path(text) if text else None
+
+    @property
+    def dest(self) -> Path | None:
+        text = self.dest_edit.text().strip()
+        return Path(text) if text else None
+
+    @property
+    def threshold(self) -> float:
+        return self.threshold_slider.value() / 100
+
+    @property
+    def busy(self) -> bool:
+        return self.worker is not None
+
+    def set_source(self, folder: str | Path) -> None:
+        """Sort this folder; the destination defaults to ``<folder> sorted`` beside it."""
+        folder = Path(folder)
+        self.source_edit.setText(str(folder))
+        if not self.dest_edit.text().strip() or self._dest_was_default:
+            self.dest_edit.setText(str(folder.with_name(f"{folder.name} sorted")))
+            self._dest_was_default = True
+
+    _dest_was_default = False
+
+    def _update_state(self) -> None:
+        model = self.context.current_model
+        if model is None:
+            self.model_label.setText(
+                "No model yet: train one in the Training pane, then let it sort folders here."
+            )
+        else:
+            self.model_label.setText(f"Sorting with <b>{model.name}</b>")
+        source, dest = self.source, self.dest
+        ready = model is not None and source is not None and dest is not None
+        self.sort_button.setEnabled(ready and not self.busy)
+        self.stop_button.setEnabled(self.busy)
+        self.open_button.setEnabled(dest is not None and dest.is_dir())
+        can_undo = dest is not None and filesort.latest_journal(dest) is not None
+        self.undo_button.setEnabled(can_undo and not self.busy)
+
+    def _show_message(self, text: str, *, error: bool = False) -> None:
+        self.message_label.setStyleSheet("color: #c0392b" if error else "")
+        self.message_label.setText(text)
+
+    def _show_counts(self, counts: dict[str, int]) -> None:
+        ordered = sorted(counts.items(), key=lambda kv: (kv[0] == UNCERTAIN_FOLDER, kv[0]))
+        self.summary_table.setRowCount(len(ordered))
+        for row, (folder, n) in enumerate(ordered):
+            name = QTableWidgetItem(folder)
+            if folder == UNCERTAIN_FOLDER:
+                name.setToolTip("The model was less sure than the threshold about these")
+            count = QTableWidgetItem(str(n))
+            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.summary_table.setItem(row, 0, name)
+            self.summary_table.setItem(row, 1, count)
+
+    # ---------------------------------------------------------------------------- actions
+
+    def start_sort(self) -> Worker | None:
+        """Sort :attr:`source` into :attr:`dest` with the current model (``None``: cannot)."""
+        model, source, dest = self.context.current_model, self.source, self.dest
+        if self.busy:
+            return self.worker
+        if model is None:
+            self._show_message("Train a model first (Training pane).", error=True)
+            return None
+        if source is None or not source.is_dir():
+            self._show_message("Choose a folder of images to sort.", error=True)
+            return None
+        if dest is None:
+            self._show_message("Choose where the sorted images should go.", error=True)
+            return None
+        move, threshold = self.move_radio.isChecked(), self.threshold
+
+        def job() -> Generator[Progress, None, SortResult]:
+            from cnndesk.jobs import sort_job
+
+            return (yield from sort_job(model, source, dest, move=move, threshold=threshold))
+
+        self.result = None
+        self.summary_table.setRowCount(0)
+        self._show_message("")
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Loading the model…")
+        return self._run(job, title="Sorting")
+
+    def undo_last_sort(self) -> Worker | None:
+        """Undo the latest sort into :attr:`dest`."""
+        dest = self.dest
+        if self.busy or dest is None or filesort.latest_journal(dest) is None:
+            return None
+
+        def job() -> Generator[Progress, None, UndoResult]:
+            from cnndesk.jobs import undo_sort_job
+
+            return (yield from undo_sort_job(dest))
+
+        self._undoing = True
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("Undoing…")
+        return self._run(job, title="Undoing sort")
+
+    def _run(self, job: Any, *, title: str) -> Worker:
+        self.worker = self.context.run_job(job, title=title)
+        self.worker.event.connect(self._on_worker_event)
+        self.worker.finished.connect(self._on_worker_finished)
+        self.worker.failed.connect(self._on_worker_failed)
+        self.worker.cancelled.connect(self._on_worker_cancelled)
+        self._update_state()
+        return self.worker
+
+    def _ended(self) -> None:
+        self.worker = None
+        self._undoing = False
+        self._update_state()
+
+    # ------------------------------------------------------------------------------ events
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        folders = [p if p.is_dir() else p.parent for p in paths]
+        if folders:
+            event.acceptProposedAction()
+            self.set_source(folders[0])
+
+    # ------------------------------------------------------------------------------ slots
+
+    @Slot(str)
+    def _on_source_edit_text_changed(self, _text: str) -> None:
+        self._update_state()
+
+    @Slot(str)
+    def _on_dest_edit_text_changed(self, _text: str) -> None:
+        self._dest_was_default = False
+        self._update_state()
+
+    @Slot()
+    def _on_source_browse_clicked(self) -> None:
+        start = str(self.source or Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Folder of images to sort", start)
+        if folder:
+            self.set_source(folder)
+
+    @Slot()
+    def _on_dest_browse_clicked(self) -> None:
+        start = str(self.dest or self.source or Path.home())
+        folder = QFileDialog.getExistingDirectory(self, "Sort into", start)
+        if folder:
+            self.dest_edit.setText(folder)
+
+    @Slot(int)
+    def _on_threshold_slider_value_changed(self, value: int) -> None:
+        if value == 0:
+            self.threshold_label.setText("Sort every image, however unsure")
+        else:
+            self.threshold_label.setText(f"Below {value}% sure → {UNCERTAIN_FOLDER}")
+
+    @Slot()
+    def _on_sort_button_clicked(self) -> None:
+        self.start_sort()
+
+    @Slot()
+    def _on_stop_button_clicked(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            self.progress_bar.setFormat("Stopping…")
+
+    @Slot()
+    def _on_undo_button_clicked(self) -> None:
+        self.undo_last_sort()
+
+    @Slot()
+    def _on_open_button_clicked(self) -> None:
+        if self.dest is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.dest)))
+
+    @Slot(int, int)
+    def _on_summary_table_cell_double_clicked(self, row: int, _column: int) -> None:
+        item = self.summary_table.item(row, 0)
+        if item is not None and self.dest is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.dest / item.text())))
+
+    @Slot(object)
+    def _on_worker_event(self, event: object) -> None:
+        if not isinstance(event, Progress):
+            return
+        if event.fraction is not None:
+            self.progress_bar.setValue(round(1000 * event.fraction))
+        if isinstance(event, ClassifyProgress):
+            verb = "Classifying"
+        elif isinstance(event, SortProgress):
+            verb = (
+                "Undoing"
+                if self._undoing
+                else ("Moving" if self.move_radio.isChecked() else "Copying")
+            )
+        else:
+            verb = event.message or "Working"
+        self.progress_bar.setFormat(
+            f"{verb} {event.done} of {event.total}" if event.total else verb
+        )
+
+    @Slot(object)
+    def _on_worker_finished(self, result: object) -> None:
+        self.progress_bar.setValue(1000)
+        if isinstance(result, SortResult):
+            self.result = result
+            counts = result.counts
+            self._show_counts(counts)
+            sorted_n = sum(counts.values())
+            skipped = sum(1 for f in result.files if f.status == "skipped")
+            failed = sum(1 for f in result.files if f.status == "failed")
+            verb = "Moved" if result.move else "Copied"
+            text = f"{verb} {sorted_n} images into {len(counts)} folders in {result.seconds:.1f} s."
+            if skipped:
+                text += f" {skipped} unreadable files were left where they are."
+            if failed:
+                text += f" {failed} files could not be sorted (see the report)."
+            if result.report_csv:
+                text += f"\nReport: {result.report_csv}"
+            self.progress_bar.setFormat("Done")
+            self._show_message(text, error=bool(failed))
+            self.context.status_message.emit(text.split("\n", 1)[0])
+        elif isinstance(result, UndoResult):
+            self.summary_table.setRowCount(0)
+            text = f"Undone: {result.restored} files put back, {result.removed} copies removed."
+            if result.kept:
+                text += f" {len(result.kept)} files were kept in place (changed since the sort)."
+            self.progress_bar.setFormat("Undone")
+            self._show_message(text)
+            self.context.status_message.emit(text)
+        self._ended()
+
+    @Slot(str, str)
+    def _on_worker_failed(self, message: str, _details: str) -> None:
+        self.progress_bar.setFormat("Failed")
+        self._show_message(message, error=True)
+        self._ended()
+
+    @Slot()
+    def _on_worker_cancelled(self) -> None:
+        self.progress_bar.setFormat("Stopped")
+        self._show_message(
+            "Stopped. Files already sorted stay sorted; Undo last sort puts them back."
+        )
+        self._ended()
+
+    @Slot(str)
+    def _on_context_model_changed(self, _folder: str) -> None:
+        self._update_state()
+
+    @Slot()
+    def _on_context_library_opened(self) -> None:
+        self._update_state()
