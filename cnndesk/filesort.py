@@ -305,6 +305,11 @@ def class_folders(classes: Iterable[str], dest: Path) -> dict[str | None, Path]:
                 f"Refusing to sort class {name!r} into {folder}: that folder is not inside "
                 f"{dest} (is it a link?). Choose another destination."
             )
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise SortError(
+                f"Cannot sort class {name!r} into {folder}: a file of that name is in the way. "
+                "Move it, or choose another destination."
+            )
     return folders
 
 

@@ -117,6 +117,9 @@ def sort_job(
     if source.is_dir() and source.resolve().is_relative_to(target.resolve()):
         raise SortError(f"The destination {target} contains the source {source}; pick another.")
     files = filesort.image_files(source, exclude=[target])
+    if not files:
+        kinds = ", ".join(sorted(e.lstrip(".") for e in filesort.IMAGE_EXTENSIONS))
+        raise SortError(f"There are no images under {source} (looked for {kinds}).")
     classified = yield from predict_job(model_dir, files, batch_size=batch_size, device=device)
     readable = [p for p in classified.predictions if p.error is None]
     decisions = [(p.file, p.label if p.confidence >= threshold else None) for p in readable]
