@@ -455,3 +455,13 @@ def test_an_undo_cut_short_by_a_crash_can_be_run_again(
     assert tree(dest) == {}
     assert not undone.kept and not undone.renamed
     assert not list(src.rglob(".cnndesk-*")) and not list(dest.rglob(".cnndesk-*.tmp"))
+
+
+def test_a_file_where_a_class_folder_must_go_is_a_clear_error(src: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    dest.mkdir()
+    (dest / "cat").write_text("I am a file, not a folder")
+    with pytest.raises(SortError, match="a file of that name is in the way"):
+        run(filesort.sort_files([(src / "a" / "img0.jpg", "cat")], dest, move=True))
+    assert (src / "a" / "img0.jpg").is_file()
+    assert (dest / "cat").read_text() == "I am a file, not a folder"

@@ -144,6 +144,14 @@ def test_sort_usage_errors_are_clear(sure_model: Path, photos: Path, capsys) -> 
     assert "no sort to undo" in capsys.readouterr().err
 
 
+def test_sorting_a_folder_without_images_says_so(sure_model: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "readme.txt").write_text("no pictures here")
+    assert main(["sort", str(sure_model), str(tmp_path / "empty"), str(tmp_path / "out")]) == 1
+    assert "There are no images under" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_class_named_to_escape_stays_inside_dest(photos: Path, tmp_path: Path) -> None:
     model = make_model_folder(
         tmp_path / "evil", classes=("../../escaped", "/etc"), constant=(3.0, 0.0)
