@@ -11,7 +11,7 @@ Batch classification (:meth:`Predictor.classify`) is what makes sorting a folder
 - JPEGs are decoded at a reduced DCT scale (``Image.draft``) when that still covers the size the
   model's transform resizes to;
 - inference runs in batches under ``torch.inference_mode`` with channels-last memory (and
-  autocast to half precision on CUDA).
+  autocast to bf16, or fp16 where bf16 is missing, on CUDA).
 
 A file that cannot be read becomes a :class:`~cnndesk.domain.Prediction` with an ``error``; it
 never stops the batch.
@@ -69,7 +69,10 @@ class Predictor:
 
     def __init__(self, model_dir: str | os.PathLike[str], *, device: str | None = None) -> None:
         self.model_dir = Path(model_dir)
-        self.device = torch.device(device or default_device())
+        try:
+            self.device = torch.device(device or default_device())
+        except RuntimeError as exc:
+            raise ModelError(f"Unknown device {device!r}: use cuda, mps or cpu.") from exc
         model, info = load_model(self.model_dir, device=self.device)
         self.model = model.to(memory_format=torch.channels_last)
         self.info: dict[str, Any] = info
@@ -77,7 +80,10 @@ class Predictor:
         self.data_config: dict[str, Any] = dict(info["data_config"])
         self._transform = eval_transform(self.data_config)
         self._decode_size = scale_size(self.data_config)
-        self._autocast = self.device.type == "cuda"
+        self._amp_dtype: torch.dtype | None = None
+        if self.device.type == "cuda":
+            bf16 = torch.cuda.is_bf16_supported()
+            self._amp_dtype = torch.bfloat16 if bf16 else torch.float16
 
     # ----------------------------------------------------------------------------- one image
 
@@ -92,8 +98,8 @@ class Predictor:
             x = batch.to(self.device, non_blocking=True).contiguous(
                 memory_format=torch.channels_last
             )
-            if self._autocast:
-                with torch.autocast(device_type="cuda", dtype=torch.float16):
+            if self._amp_dtype is not None:
+                with torch.autocast(device_type="cuda", dtype=self._amp_dtype):
                     logits = self.model(x)
             else:
                 logits = self.model(x)
