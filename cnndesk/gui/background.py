@@ -18,6 +18,13 @@ from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
 log = logging.getLogger(__name__)
 
 
+def stop_background_work(*, wait_ms: int = 3000) -> bool:
+    """Drop queued pool tasks and wait for running ones (quitting: no task may outlive Qt)."""
+    pool = QThreadPool.globalInstance()
+    pool.clear()
+    return pool.waitForDone(wait_ms)
+
+
 class _Signals(QObject):
     finished = Signal(int, object)
     failed = Signal(int, str)

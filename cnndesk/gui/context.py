@@ -48,6 +48,7 @@ class AppContext(QObject):
     - ``pane_requested(str)``: bring a pane (by its id in ``main_window.PANES``) to the front.
     - ``status_message(str)``: a short message for the status bar.
     - ``job_started(str)`` / ``job_ended(str)``: a job with this title began / ended (any outcome).
+    - ``job_progressed(str, object)``: a running job's title and its latest event (status bar).
     - ``device_detected(str)``: the compute device, once torch has been loaded by some job.
     - ``current_image_changed(object)``: the image the user looks at (a
       ``browser_pane.ShownImage``, or ``None``); the viewer shows it.
@@ -68,6 +69,7 @@ class AppContext(QObject):
     status_message = Signal(str)
     job_started = Signal(str)
     job_ended = Signal(str)
+    job_progressed = Signal(str, object)
     device_detected = Signal(str)
     labels_reverted = Signal(list)
     current_image_changed = Signal(object)
@@ -93,6 +95,7 @@ class AppContext(QObject):
         self.action_shortcuts: dict[str, str] = {}
         """Action id → shortcut, set by the main window (the class pane refuses clashing keys)."""
         self._workers: dict[Worker, str] = {}
+        self._device = ""
         self._reader = LatestCall(parent=self)
         self._reader.finished.connect(self._on_reader_finished)
         self._reader.failed.connect(self._on_reader_failed)
@@ -186,6 +189,7 @@ class AppContext(QObject):
 
         worker = Worker(job_factory, parent=self, name=title)
         self._workers[worker] = title
+        worker.event.connect(self._on_worker_event)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
         worker.cancelled.connect(self._on_worker_cancelled)
@@ -204,6 +208,16 @@ class AppContext(QObject):
             worker.cancel()
         for worker in list(self._workers):
             worker.wait(wait_ms)
+
+    @Slot(object)
+    def _on_worker_event(self, event: object) -> None:
+        title = self._workers.get(self.sender())  # type: ignore[call-overload]
+        if title is not None:
+            self.job_progressed.emit(title, event)
+        device = getattr(event, "device", "")
+        if isinstance(device, str) and device and device != self._device:
+            self._device = device
+            self.device_detected.emit(device)
 
     @Slot(object)
     def _on_worker_finished(self, _result: object) -> None:

@@ -1,0 +1,505 @@
+"""The main window: lays out the panes, builds the actions, connects signals. Nothing else.
+
+Panes come from the :data:`PANES` table: ``center`` panes are tabs (created the first time their
+tab is shown, so a pane that imports pyqtgraph costs nothing at start-up), the others are dock
+widgets created at once. A pane whose module cannot be imported becomes a placeholder that says
+why, instead of taking the window down. Window geometry and dock layout persist in the settings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QTabWidget,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.domain import CnndeskError, LibraryStats, Progress
+from cnndesk.gui.actions import (
+    ACTIONS,
+    ActionSpec,
+    class_hotkeys,
+    effective_shortcuts,
+    pane_action,
+    shortcut_conflicts,
+)
+from cnndesk.gui.context import AppContext
+from cnndesk.gui.error_dialog import show_error
+from cnndesk.gui.import_dialog import DropImporter, ImportController
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PaneSpec:
+    """One pane: a stable id (``--pane``), a title, where its class lives, and where it goes."""
+
+    id: str
+    title: str
+    module: str
+    class_name: str
+    area: str
+    """``center`` (a tab), ``left``, ``right`` or ``bottom`` (a dock)."""
+
+
+PANES: tuple[PaneSpec, ...] = (
+    PaneSpec("browser", "Library", "cnndesk.gui.browser_pane", "BrowserPane", "center"),
+    PaneSpec("training", "Train", "cnndesk.gui.training_pane", "TrainingPane", "center"),
+    PaneSpec("evaluation", "Evaluate", "cnndesk.gui.evaluation_pane", "EvaluationPane", "center"),
+    PaneSpec("prediction", "Predict", "cnndesk.gui.prediction_pane", "PredictionPane", "center"),
+    PaneSpec("sort", "Sort Folders", "cnndesk.gui.batch_sort_pane", "BatchSortPane", "center"),
+    PaneSpec("classes", "Classes", "cnndesk.gui.class_pane", "ClassPane", "left"),
+    PaneSpec("viewer", "Image", "cnndesk.gui.viewer_pane", "ViewerPane", "right"),
+)
+
+_DOCK_AREAS = {
+    "left": Qt.DockWidgetArea.LeftDockWidgetArea,
+    "right": Qt.DockWidgetArea.RightDockWidgetArea,
+    "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
+}
+DEVICE_UNKNOWN = "device: detected when training starts"
+
+
+def create_pane(spec: PaneSpec, context: AppContext) -> QWidget:
+    """Import the pane's module and build it; a placeholder saying why if that fails."""
+    try:
+        module = importlib.import_module(spec.module)
+        return getattr(module, spec.class_name)(context)
+    except Exception as exc:  # a pane boundary: one broken pane must not stop the app
+        log.exception("the %s pane cannot be created", spec.id)
+        placeholder = QLabel(f"The {spec.title} pane is not available:\n{exc}")
+        placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        placeholder.setWordWrap(True)
+        return placeholder
+
+
+class JobStatusWidget(QWidget):
+    """Status-bar progress of the running job, with a Cancel button; hidden when idle."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._context = context
+        self.label = QLabel(self)
+        self.bar = QProgressBar(self)
+        self.bar.setFixedWidth(160)
+        self.bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel", self)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        self.cancel_button.clicked.connect(self._on_cancel_button_clicked)
+        context.job_started.connect(self._on_context_job_started)
+        context.job_ended.connect(self._on_context_job_ended)
+        context.job_progressed.connect(self._on_context_job_progressed)
+        self.hide()
+
+    @Slot(str)
+    def _on_context_job_started(self, title: str) -> None:
+        self.label.setText(f"{title}…")
+        self.bar.setRange(0, 0)
+        self.show()
+
+    @Slot(str)
+    def _on_context_job_ended(self, _title: str) -> None:
+        if not self._context.running_jobs:
+            self.hide()
+
+    @Slot(str, object)
+    def _on_context_job_progressed(self, title: str, event: object) -> None:
+        if not isinstance(event, Progress):
+            return
+        if event.total:
+            self.bar.setRange(0, event.total)
+            self.bar.setValue(min(event.done, event.total))
+            text = f"{title}: {event.done:,}/{event.total:,}"
+        else:
+            text = f"{title}: {event.done:,}"
+        self.label.setText(text)
+
+    @Slot()
+    def _on_cancel_button_clicked(self) -> None:
+        self._context.cancel_jobs(wait_ms=0)
+
+
+class MainWindow(QMainWindow):
+    """The window; ``panes`` maps pane id → widget (only created panes)."""
+
+    def __init__(self, context: AppContext) -> None:
+        super().__init__()
+        self.setObjectName("MainWindow")
+        self.context = context
+        self.panes: dict[str, QWidget] = {}
+        self.docks: dict[str, QDockWidget] = {}
+        self.actions_by_id: dict[str, QAction] = {}
+        self._class_actions: list[QAction] = []
+        self._tab_specs: list[PaneSpec] = []
+        self.setDockOptions(
+            QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+        )
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("paneTabs")
+        self.tabs.setDocumentMode(True)
+        self.setCentralWidget(self.tabs)
+        for spec in PANES:
+            self._add_pane(spec)
+        self.browser = self.panes["browser"]
+
+        self.importer = ImportController(context, parent_widget=self)
+        self.drop_importer = DropImporter(self)
+        self.drop_importer.watch(self)
+        if hasattr(self.browser, "drop_target"):
+            self.drop_importer.watch(self.browser.drop_target())
+
+        self._build_actions()
+        self._build_menus()
+        self._build_status_bar()
+        self._update_title()
+        self.resize(1360, 860)
+        self._restore_layout()
+
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        self.drop_importer.paths_dropped.connect(self._on_drop_importer_paths_dropped)
+        context.status_message.connect(self._on_context_status_message)
+        context.library_opened.connect(self._on_context_library_opened)
+        context.classes_loaded.connect(self._on_context_classes_loaded)
+        context.stats_loaded.connect(self._on_context_stats_loaded)
+        context.device_detected.connect(self._on_context_device_detected)
+        context.pane_requested.connect(self.show_pane)
+        QApplication.instance().focusChanged.connect(self._on_app_focus_changed)  # type: ignore[union-attr]
+        context.refresh()
+
+    # ------------------------------------------------------------------------------- panes
+
+    def _add_pane(self, spec: PaneSpec) -> None:
+        if spec.area == "center":
+            holder = QWidget(self.tabs)
+            holder.setObjectName(f"{spec.id}Tab")
+            QVBoxLayout(holder).setContentsMargins(0, 0, 0, 0)
+            self.tabs.addTab(holder, spec.title)
+            self._tab_specs.append(spec)
+            if len(self._tab_specs) == 1:
+                self._create_tab_pane(0)
+            return
+        dock = QDockWidget(spec.title, self)
+        dock.setObjectName(f"{spec.id}Dock")
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
+        pane = create_pane(spec, self.context)
+        dock.setWidget(pane)
+        self.addDockWidget(_DOCK_AREAS.get(spec.area, Qt.DockWidgetArea.RightDockWidgetArea), dock)
+        self.panes[spec.id] = pane
+        self.docks[spec.id] = dock
+        if spec.area == "left":
+            dock.setMinimumWidth(240)
+        elif spec.area == "right":
+            dock.setMinimumWidth(340)
+
+    def _create_tab_pane(self, index: int) -> QWidget:
+        spec = self._tab_specs[index]
+        if spec.id in self.panes:
+            return self.panes[spec.id]
+        pane = create_pane(spec, self.context)
+        self.tabs.widget(index).layout().addWidget(pane)
+        self.panes[spec.id] = pane
+        return pane
+
+    def pane(self, pane_id: str) -> QWidget | None:
+        """The pane with this id, created (if it is a tab not shown yet) on the way."""
+        for index, spec in enumerate(self._tab_specs):
+            if spec.id == pane_id:
+                return self._create_tab_pane(index)
+        return self.panes.get(pane_id)
+
+    @Slot(str)
+    def show_pane(self, pane_id: str) -> bool:
+        """Bring a pane to the front; ``False`` for an unknown id."""
+        for index, spec in enumerate(self._tab_specs):
+            if spec.id == pane_id:
+                self._create_tab_pane(index)
+                self.tabs.setCurrentIndex(index)
+                return True
+        dock = self.docks.get(pane_id)
+        if dock is None:
+            return False
+        dock.show()
+        dock.raise_()
+        return True
+
+    @Slot(int)
+    def _on_tabs_current_changed(self, index: int) -> None:
+        if 0 <= index < len(self._tab_specs):
+            self._create_tab_pane(index)
+
+    # ----------------------------------------------------------------------------- actions
+
+    def _handlers(self) -> dict[str, object]:
+        browser = self.browser
+        handlers: dict[str, object] = {
+            "file.new": self.new_library,
+            "file.open": self.open_library,
+            "file.import": self.import_folder,
+            "file.quit": self.close,
+            "edit.undo": self.context.undo_stack.undo,
+            "edit.redo": self.context.undo_stack.redo,
+            "edit.find": getattr(browser, "focus_search", None),
+            "edit.select_all": getattr(browser, "select_all", None),
+            "label.accept": getattr(browser, "accept_suggestion", None),
+            "label.clear": getattr(browser, "clear_label", None),
+            "go.next": lambda: browser.go(1),
+            "go.previous": lambda: browser.go(-1),
+            "go.next_unlabeled": lambda: browser.go(1, unlabeled=True),
+            "go.previous_unlabeled": lambda: browser.go(-1, unlabeled=True),
+            "view.list_mode": lambda: browser.set_list_mode(
+                self.actions_by_id["view.list_mode"].isChecked()
+            ),
+            "view.zoom_in": lambda: browser.zoom(1),
+            "view.zoom_out": lambda: browser.zoom(-1),
+            "view.refresh": self.context.refresh,
+        }
+        for n in range(1, 10):
+            handlers[f"label.class.{n}"] = lambda n=n: browser.label_with_position(n - 1)
+        return handlers
+
+    def all_action_specs(self) -> list[ActionSpec]:
+        panes = [pane_action(spec.id, spec.title, i) for i, spec in enumerate(PANES)]
+        return [*ACTIONS, *panes]
+
+    def _build_actions(self) -> None:
+        overrides = self.context.settings.shortcut_overrides()
+        specs = self.all_action_specs()
+        shortcuts = effective_shortcuts(specs, overrides)
+        conflicts = shortcut_conflicts(shortcuts)
+        for sequence, ids in conflicts.items():
+            log.warning("shortcut %s is used by %s; only the first keeps it", sequence, ids)
+            for action_id in ids[1:]:
+                shortcuts[action_id] = ""
+        handlers = self._handlers()
+        for spec in specs:
+            action = QAction(spec.text, self)
+            action.setObjectName(spec.id)
+            action.setCheckable(spec.checkable)
+            if shortcuts[spec.id]:
+                action.setShortcut(QKeySequence(shortcuts[spec.id]))
+                action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            if spec.tip:
+                action.setStatusTip(spec.tip)
+            if spec.id.startswith("pane."):
+                pane_id = spec.id.removeprefix("pane.")
+                action.triggered.connect(lambda _=False, p=pane_id: self.show_pane(p))
+            elif handlers.get(spec.id) is not None:
+                action.triggered.connect(handlers[spec.id])
+            else:
+                action.setEnabled(False)
+            action.setProperty("bare", spec.bare)
+            self.addAction(action)
+            self.actions_by_id[spec.id] = action
+        self.actions_by_id["view.list_mode"].setChecked(
+            self.context.settings.browser_mode == "list"
+        )
+        self.context.undo_stack.canUndoChanged.connect(self.actions_by_id["edit.undo"].setEnabled)
+        self.context.undo_stack.canRedoChanged.connect(self.actions_by_id["edit.redo"].setEnabled)
+        self.actions_by_id["edit.undo"].setEnabled(False)
+        self.actions_by_id["edit.redo"].setEnabled(False)
+        self.context.action_shortcuts = dict(shortcuts)
+
+    def _build_menus(self) -> None:
+        menus: dict[str, QMenu] = {}
+        bar = self.menuBar()
+        for name in ("File", "Edit", "Label", "Go", "View"):
+            menus[name] = bar.addMenu(f"&{name}")
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)
+        for spec in self.all_action_specs():
+            if spec.menu in menus:
+                menu = menus[spec.menu]
+                menu.addAction(self.actions_by_id[spec.id])
+                if spec.id == "file.open":
+                    menu.addMenu(self.recent_menu)
+                if spec.id in ("file.import", "edit.redo", "label.class.9", "view.refresh"):
+                    menu.addSeparator()
+        self.class_menu = menus["Label"]
+
+    def _rebuild_class_actions(self) -> None:
+        """Each class's own hotkey (keys 1–9 are fixed actions that follow the class order)."""
+        for action in self._class_actions:
+            self.removeAction(action)
+            self.class_menu.removeAction(action)
+            action.deleteLater()
+        self._class_actions = []
+        used = {k.lower() for k in self.context.action_shortcuts.values() if k}
+        for position, info in enumerate(self.context.classes):
+            label = self.actions_by_id.get(f"label.class.{position + 1}")
+            if label is not None:
+                label.setText(f"Label as {info.name}")
+        for n in range(len(self.context.classes) + 1, 10):
+            self.actions_by_id[f"label.class.{n}"].setText(f"Label as Class {n} (none yet)")
+        for action_id, hotkey in class_hotkeys(self.context.classes).items():
+            if hotkey.lower() in used:
+                log.warning("class hotkey %s clashes with an action; ignored", hotkey)
+                continue
+            class_id = int(action_id.rsplit(".", 1)[1])
+            info = self.context.class_by_id(class_id)
+            action = QAction(f"Label as {info.name if info else class_id}", self)
+            action.setObjectName(action_id)
+            action.setShortcut(QKeySequence(hotkey))
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.setProperty("bare", True)
+            action.triggered.connect(lambda _=False, c=class_id: self.browser.label_with(c))
+            self.addAction(action)
+            self.class_menu.addAction(action)
+            self._class_actions.append(action)
+
+    @Slot(QWidget, QWidget)
+    def _on_app_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:
+        """Plain-key actions are off while a text field has the focus (typing is not labeling)."""
+        typing = isinstance(new, QLineEdit | QTextEdit | QAbstractSpinBox)
+        for action in [*self.actions_by_id.values(), *self._class_actions]:
+            if action.property("bare"):
+                action.setEnabled(not typing)
+
+    # ----------------------------------------------------------------------------- library
+
+    def new_library(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "New library", str(Path.home() / "images.cnndesk"), "cnndesk library (*.cnndesk)"
+        )
+        if path:
+            if not path.endswith(".cnndesk"):
+                path += ".cnndesk"
+            self.open_library_file(path)
+
+    def open_library(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open library", str(Path.home()), "cnndesk library (*.cnndesk);;All files (*)"
+        )
+        if path:
+            self.open_library_file(path)
+
+    def open_library_file(self, path: str) -> bool:
+        from cnndesk.library import Library
+
+        try:
+            library = Library.open(path)
+        except CnndeskError as exc:
+            show_error(self, "Cannot open the library", str(exc))
+            return False
+        except Exception as exc:  # a user action boundary
+            log.exception("opening %s failed", path)
+            show_error(self, "Cannot open the library", f"{path}: {exc}")
+            return False
+        self.context.set_library(library)
+        return True
+
+    def import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a folder of images")
+        if folder:
+            self.importer.start([folder])
+
+    @Slot()
+    def _on_recent_menu_about_to_show(self) -> None:
+        self.recent_menu.clear()
+        recent = self.context.settings.recent_libraries
+        if not recent:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+        for path in recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_library_file(p))
+
+    @Slot(list)
+    def _on_drop_importer_paths_dropped(self, paths: list) -> None:
+        self.show_pane("browser")
+        self.importer.start([str(p) for p in paths])
+
+    # -------------------------------------------------------------------------- status bar
+
+    def _build_status_bar(self) -> None:
+        status = self.statusBar()
+        self.library_label = QLabel(self)
+        self.library_label.setObjectName("libraryLabel")
+        self.counts_label = QLabel(self)
+        self.counts_label.setObjectName("countsLabel")
+        self.job_status = JobStatusWidget(self.context, self)
+        self.device_label = QLabel(DEVICE_UNKNOWN, self)
+        self.device_label.setObjectName("deviceLabel")
+        status.addPermanentWidget(self.job_status)
+        status.addPermanentWidget(self.library_label)
+        status.addPermanentWidget(self.counts_label)
+        status.addPermanentWidget(self.device_label)
+
+    def _update_title(self) -> None:
+        library = self.context.library
+        self.setWindowTitle(f"{library.display_name} — cnndesk")
+        self.library_label.setText(f"library: {library.display_name}")
+        self.library_label.setToolTip(str(library.path or library.location))
+
+    @Slot(str)
+    def _on_context_status_message(self, message: str) -> None:
+        self.statusBar().showMessage(message, 6000)
+
+    @Slot()
+    def _on_context_library_opened(self) -> None:
+        self._update_title()
+
+    @Slot(list)
+    def _on_context_classes_loaded(self, _classes: list) -> None:
+        self._rebuild_class_actions()
+
+    @Slot(object)
+    def _on_context_stats_loaded(self, stats: object) -> None:
+        if isinstance(stats, LibraryStats):
+            self.counts_label.setText(
+                f"{stats.images:,} images · {stats.unlabeled:,} unlabeled · "
+                f"{len(stats.classes)} classes"
+            )
+
+    @Slot(str)
+    def _on_context_device_detected(self, device: str) -> None:
+        self.device_label.setText(f"device: {device}")
+
+    # ---------------------------------------------------------------------------- lifecycle
+
+    def _restore_layout(self) -> None:
+        settings = self.context.settings
+        if settings.window_geometry is not None:
+            self.restoreGeometry(settings.window_geometry)
+        if settings.window_state is not None:
+            self.restoreState(settings.window_state)
+        else:
+            self.resizeDocks(
+                [self.docks["classes"], self.docks["viewer"]], [270, 420], Qt.Orientation.Horizontal
+            )
+
+    def save_layout(self) -> None:
+        settings = self.context.settings
+        settings.window_geometry = self.saveGeometry()
+        settings.window_state = self.saveState()
+        settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.save_layout()
+        self.context.cancel_jobs()
+        super().closeEvent(event)
