@@ -1,9 +1,12 @@
 """Reading image files safely: which formats we accept, and why a file is refused.
 
 Every image that enters the library passes :func:`probe`: it reads the bytes once, hashes them,
-parses them with only the formats cnndesk supports, refuses decompression bombs before decoding,
-and decodes a reduced-size copy (JPEG DCT scaling through ``Image.draft``) so that truncated and
-corrupt files are caught at import rather than at training time. Errors become
+parses them with only the formats cnndesk supports and refuses decompression bombs before
+decoding. A JPEG or PNG that ends with its end-of-image marker is accepted from its header (a
+full decode costs several times more than everything else an import does); any other file is
+decoded at reduced size (JPEG DCT scaling through ``Image.draft``) so that truncated files are
+caught at import. Damage in the middle of a complete-looking file shows up at first decode (the
+thumbnail, training), where the image is marked unreadable. Errors become
 :class:`~cnndesk.domain.ImageError` with a reason a user can read.
 """
 
@@ -29,6 +32,21 @@ MAX_PIXELS = 89_478_485
 Image.init()  # register every plugin now, so ``formats=PIL_FORMATS`` finds TIFF and WebP
 
 _ORIENTATION_TAG = 0x0112
+_EXIF_FORMATS = {"JPEG", "MPO", "TIFF", "WEBP", "PNG"}
+_JPEG_END = b"\xff\xd9"
+_PNG_END = b"IEND\xaeB`\x82"
+
+
+def _complete(data: bytes, fmt: str) -> bool:
+    """Whether a JPEG or PNG ends with its end-of-image marker (other formats: unknown)."""
+    tail = data[-4096:].rstrip(b"\x00\r\n \t")
+    if fmt in {"JPEG", "MPO"}:
+        return tail.endswith(_JPEG_END)
+    if fmt == "PNG":
+        return tail.endswith(_PNG_END)
+    return False
+
+
 _SWAPS_AXES = {5, 6, 7, 8}
 
 
@@ -94,13 +112,12 @@ def check_image_bytes(data: bytes) -> tuple[int, int, str]:
                     f"the image is {width}×{height} pixels, too large to be a photo "
                     "(refused as a possible decompression bomb)"
                 )
-            orientation = (
-                image.getexif().get(_ORIENTATION_TAG, 1)
-                if fmt in {"JPEG", "MPO", "TIFF", "WEBP", "PNG"}
-                else 1
-            )
-            image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
-            image.load()
+            orientation = image.getexif().get(_ORIENTATION_TAG, 1) if fmt in _EXIF_FORMATS else 1
+            if not _complete(data, fmt):
+                # No end marker: decode (at 1/8 scale for JPEG) to tell a truncated file from
+                # one with trailing bytes. Files with an end marker are decoded at first use.
+                image.draft("RGB", (max(1, width // 8), max(1, height // 8)))
+                image.load()
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
