@@ -10,7 +10,8 @@ what the head learned), saved as a cnndesk model folder in a temporary directory
 - naive: ``PIL.Image.open`` at full size, ``convert("RGB")``, the model's eval transform, then the
   model on one image at a time under ``torch.no_grad`` (what a first script does);
 - cnndesk: ``Predictor.classify`` — decoding in a thread pool with ``Image.draft`` (DCT-domain
-  downscaling), batches under ``torch.inference_mode`` in channels-last memory.
+  downscaling), batch norms folded into the convolutions, batches under ``torch.inference_mode``
+  in channels-last memory.
 
 Each method runs ``--repeats`` times, alternating, after a short warm-up; the best run counts (the
 CPU is shared with other work). Prints a table and the speed-up.
@@ -61,9 +62,9 @@ def naive(model, transform, files: list[Path]) -> float:
     return time.perf_counter() - started
 
 
-def batched(predictor, files: list[Path], batch_size: int) -> float:
+def batched(predictor, files: list[Path], batch_size: int | None, workers: int | None) -> float:
     started = time.perf_counter()
-    for _ in predictor.classify(files, batch_size=batch_size):
+    for _ in predictor.classify(files, batch_size=batch_size, workers=workers):
         pass
     return time.perf_counter() - started
 
@@ -72,7 +73,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="a cnndesk model folder (default: lite0)")
     parser.add_argument("--images", type=int, default=500)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, help="default: the predictor's (8 on a CPU)")
+    parser.add_argument("--workers", type=int, help="decoding threads (default: one per core)")
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
 
@@ -91,24 +93,25 @@ def main() -> int:
         model, info = load_model(model_dir)
         transform = eval_transform(info["data_config"])
         naive(model, transform, files[:8])  # warm-up: allocator, kernels, page cache
-        batched(predictor, files[:64], args.batch_size)
+        batched(predictor, files[:64], args.batch_size, args.workers)
         times: dict[str, list[float]] = {"naive": [], "cnndesk": []}
         for _ in range(args.repeats):
             times["naive"].append(naive(model, transform, files))
-            times["cnndesk"].append(batched(predictor, files, args.batch_size))
+            times["cnndesk"].append(batched(predictor, files, args.batch_size, args.workers))
 
+    batch = args.batch_size or predictor.default_batch_size
     best = {name: min(values) for name, values in times.items()}
     rate = {name: len(files) / seconds for name, seconds in best.items()}
     print(
         f"{len(files)} real photos ({len(photos)} distinct), {info['backbone']} "
         f"{tuple(info['data_config']['input_size'])}, CPU, {torch.get_num_threads()} torch "
-        f"threads, {os.cpu_count()} cores, batch {args.batch_size}, best of {args.repeats}"
+        f"threads, {os.cpu_count()} cores, batch {batch}, best of {args.repeats}"
     )
     print(f"| {'method':<58} | {'seconds':>8} | {'images/s':>8} |")
     print(f"|{'-' * 60}|{'-' * 10}|{'-' * 10}|")
     labels = {
         "naive": "naive: PIL full-size decode, one image at a time",
-        "cnndesk": "cnndesk: threaded draft decode, batched, channels-last",
+        "cnndesk": "cnndesk: threaded draft decode, BN folded, batched, NHWC",
     }
     for name in ("naive", "cnndesk"):
         print(f"| {labels[name]:<58} | {best[name]:8.2f} | {rate[name]:8.1f} |")

@@ -61,7 +61,7 @@ def predict_job(
     model_dir: str | Path,
     paths: Sequence[str | Path],
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     request_id: int | None = None,
     device: str | None = None,
 ) -> Generator[ClassifyProgress, None, ClassifyResult]:
@@ -77,7 +77,7 @@ def classify_folder_job(
     folder: str | Path,
     *,
     report_dir: str | Path | None = None,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     device: str | None = None,
 ) -> Generator[ClassifyProgress, None, ClassifyResult]:
     """Classify every image under ``folder``; with ``report_dir``, write the CSV/JSON report there."""
@@ -99,7 +99,7 @@ def sort_job(
     move: bool = False,
     threshold: float = 0.0,
     dry_run: bool = False,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     device: str | None = None,
 ) -> Generator[Progress, None, SortResult]:
     """Classify every image under ``src`` and copy (or move) it into ``dest/<class>/``.
@@ -157,7 +157,7 @@ def suggest_job(
     library: Library,
     model_dir: str | Path,
     *,
-    batch_size: int = 32,
+    batch_size: int | None = None,
     device: str | None = None,
 ) -> Generator[ClassifyProgress, None, SuggestResult]:
     """Store the model's prediction for each unlabeled image as a suggestion (source ``model``).

@@ -11,7 +11,9 @@ Batch classification (:meth:`Predictor.classify`) is what makes sorting a folder
 - JPEGs are decoded at a reduced DCT scale (``Image.draft``) when that still covers the size the
   model's transform resizes to;
 - inference runs in batches under ``torch.inference_mode`` with channels-last memory (and
-  autocast to bf16, or fp16 where bf16 is missing, on CUDA).
+  autocast to bf16, or fp16 where bf16 is missing, on CUDA);
+- each BatchNorm that directly follows a convolution is folded into it once, at load time (the
+  same function, to about 1e-6; BatchNorm is memory-bound and costs a quarter of a CPU forward).
 
 A file that cannot be read becomes a :class:`~cnndesk.domain.Prediction` with an ``error``; it
 never stops the batch.
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.fx as fx
 
 from cnndesk.domain import (
     ClassifyProgress,
@@ -43,7 +46,64 @@ from cnndesk.ml.preprocess import decode_image, eval_transform, scale_size
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BATCH_SIZE = 32
+CPU_BATCH_SIZE = 8
+"""Measured on 2 cores with tf_efficientnet_lite0: 8 beats 1 by ~25 % and 32 (cache-bound)."""
+GPU_BATCH_SIZE = 64
+
+
+class _ConvBNTracer(fx.Tracer):
+    """Keeps convolutions and batch norms as single nodes, so conv → BN pairs can be found."""
+
+    def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d)):
+            return True
+        return super().is_leaf_module(m, module_qualified_name)
+
+
+def fold_batchnorm(model: torch.nn.Module) -> int:
+    """Fold every eval-mode BatchNorm that is the only consumer of a Conv2d into that conv.
+
+    Handles ``nn.BatchNorm2d`` and timm's ``BatchNormAct2d`` (whose dropout and activation stay).
+    Changes ``model`` in place and returns how many were folded; a model torch.fx cannot trace is
+    left as it is (0). Only for inference: the folded model must not be trained.
+    """
+    try:
+        graph = _ConvBNTracer().trace(model)
+    except Exception as exc:  # fx cannot trace every model; folding is only an optimisation
+        log.debug("Not folding batch norms of %s: %s", type(model).__name__, exc)
+        return 0
+    modules = dict(model.named_modules())
+    folded = 0
+    for node in graph.nodes:
+        if node.op != "call_module":
+            continue
+        bn = modules[node.target]
+        is_bn_act = type(bn).__name__ == "BatchNormAct2d" and hasattr(bn, "act")
+        if not (type(bn) is torch.nn.BatchNorm2d or is_bn_act) or bn.running_var is None:
+            continue
+        source = node.args[0] if node.args else None
+        if not (isinstance(source, fx.Node) and source.op == "call_module"):
+            continue
+        conv = modules[source.target]
+        if len(source.users) != 1 or not isinstance(conv, torch.nn.Conv2d):
+            continue
+        if conv.out_channels != bn.num_features:
+            continue
+        with torch.no_grad():
+            scale = torch.rsqrt(bn.running_var + bn.eps)
+            if bn.weight is not None:
+                scale = scale * bn.weight
+            shift = -bn.running_mean * scale
+            if bn.bias is not None:
+                shift = shift + bn.bias
+            conv.weight.mul_(scale.reshape(-1, 1, 1, 1))
+            bias = shift if conv.bias is None else conv.bias * scale + shift
+            conv.bias = torch.nn.Parameter(bias)
+        rest = torch.nn.Sequential(bn.drop, bn.act) if is_bn_act else torch.nn.Identity()
+        parent, _, name = node.target.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, name, rest)
+        folded += 1
+    return folded
 
 
 def default_device() -> str:
@@ -74,6 +134,7 @@ class Predictor:
         except RuntimeError as exc:
             raise ModelError(f"Unknown device {device!r}: use cuda, mps or cpu.") from exc
         model, info = load_model(self.model_dir, device=self.device)
+        folded = fold_batchnorm(model)
         self.model = model.to(memory_format=torch.channels_last)
         self.info: dict[str, Any] = info
         self.classes: tuple[str, ...] = tuple(info["classes"])
@@ -84,6 +145,8 @@ class Predictor:
         if self.device.type == "cuda":
             bf16 = torch.cuda.is_bf16_supported()
             self._amp_dtype = torch.bfloat16 if bf16 else torch.float16
+        self.default_batch_size = GPU_BATCH_SIZE if self.device.type == "cuda" else CPU_BATCH_SIZE
+        log.debug("Loaded %s on %s (%d batch norms folded)", self.model_dir, self.device, folded)
 
     # ----------------------------------------------------------------------------- one image
 
@@ -124,16 +187,20 @@ class Predictor:
         self,
         paths: Sequence[str | os.PathLike[str]],
         *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         workers: int | None = None,
         request_id: int | None = None,
     ) -> Generator[ClassifyProgress, None, ClassifyResult]:
         """Classify ``paths`` in batches; yields after every batch, returns all predictions in order.
 
+        ``batch_size`` defaults to what is fastest on the device (:data:`CPU_BATCH_SIZE`,
+        :data:`GPU_BATCH_SIZE`).
+
         Unreadable files get a prediction with ``error`` set. Closing the generator stops the
         decoding threads and returns nothing.
         """
         started = time.perf_counter()
+        batch_size = batch_size or self.default_batch_size
         files = [str(p) for p in paths]
         total = len(files)
         results: list[Prediction | None] = [None] * total

@@ -111,3 +111,24 @@ def test_closing_the_batch_stops_the_decoding_threads(predictor: Predictor, imag
     next(gen)
     gen.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("cnndesk-decode")]
+
+
+@pytest.mark.parametrize("backbone", ["test_efficientnet", "test_resnet", "simple-cnn"])
+def test_folding_batch_norms_keeps_the_answers(backbone: str) -> None:
+    from cnndesk.ml.model_io import build_model
+    from cnndesk.ml.predict import fold_batchnorm
+
+    torch.manual_seed(0)
+    model = build_model(backbone, 4).eval()
+    for m in model.modules():  # non-trivial statistics, as after training
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(3, 3, 64, 64)
+    with torch.no_grad():
+        before = torch.softmax(model(x), 1)
+        folded = fold_batchnorm(model)
+        after = torch.softmax(model(x), 1)
+    has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in build_model(backbone, 4).modules())
+    assert (folded > 0) == has_bn
+    assert torch.allclose(before, after, atol=1e-5)
