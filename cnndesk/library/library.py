@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,6 @@ from cnndesk.domain import (
     LabelSource,
     LibraryError,
     LibraryStats,
-    RunRecord,
     Split,
     TrainingSample,
     TrainingSet,
@@ -43,13 +41,12 @@ from cnndesk.library.database import (
     write_transaction,
 )
 from cnndesk.library.importer import BatchOutcome, NewImage
+from cnndesk.library.model_results import ModelResults
 from cnndesk.library.schema import (
     ClassRow,
     ImageRow,
     KnownFile,
     LabelRow,
-    PredictionRow,
-    RunRow,
     utcnow,
 )
 from cnndesk.library.splits import assign_splits
@@ -74,7 +71,7 @@ _HUMAN = LabelSource.HUMAN.value
 _MODEL = LabelSource.MODEL.value
 
 
-class Library:
+class Library(ModelResults):
     """An open cnndesk library. Create with :meth:`open`; close with :meth:`close` or ``with``."""
 
     def __init__(self, location: str | Path) -> None:
@@ -674,172 +671,6 @@ class Library:
                 removed += c.execute(delete(ImageRow).where(ImageRow.id.in_(chunk))).rowcount
         return removed
 
-    # -------------------------------------------------------------------- model suggestions
-
-    def unlabeled_images(self) -> list[ImageRecord]:
-        return self.images(ImageQuery(view=ImageView.UNLABELED))
-
-    def unlabeled_queue(self, order: str = "least_confident") -> list[ImageRecord]:
-        """Unlabeled images in labeling order: least confident model suggestion first."""
-        return self.images(ImageQuery(view=ImageView.UNLABELED, order=order))
-
-    def set_suggestions(self, rows: Iterable[tuple[int, str, float]]) -> int:
-        """Store model suggestions ``(image id, class name, confidence)``; human labels stay.
-
-        Classes the model knows but the library lacks are created. Returns how many were stored.
-        """
-        rows = list(rows)
-        if not rows:
-            return 0
-        with write_transaction(self.engine) as c:
-            classes = {name: cid for name, cid in c.execute(select(ClassRow.name, ClassRow.id))}
-            for _, name, _ in rows:
-                if name not in classes:
-                    classes[name] = self._add_class(c, name).id
-            ids = [r[0] for r in rows]
-            for chunk in _chunks(ids):
-                c.execute(
-                    delete(LabelRow).where(LabelRow.source == _MODEL, LabelRow.image_id.in_(chunk))
-                )
-            now = utcnow()
-            c.execute(
-                insert(LabelRow),
-                [
-                    {
-                        "image_id": i,
-                        "source": _MODEL,
-                        "class_id": classes[name],
-                        "confidence": float(p),
-                        "time": now,
-                    }
-                    for i, name, p in rows
-                ],
-            )
-        return len(rows)
-
-    def clear_suggestions(self) -> None:
-        with write_transaction(self.engine) as c:
-            c.execute(delete(LabelRow).where(LabelRow.source == _MODEL))
-
-    def accept_suggestions(self, image_ids: Iterable[int]) -> dict[int, int | None]:
-        """Turn the model's suggestions for these images into human labels (undoable)."""
-        records = [
-            r for r in self.images_by_id(list(image_ids)) if r.suggested_class_id is not None
-        ]
-        previous: dict[int, int | None] = {}
-        by_class: dict[int, list[int]] = defaultdict(list)
-        for record in records:
-            by_class[record.suggested_class_id].append(record.id)  # type: ignore[index]
-        for class_id, ids in by_class.items():
-            previous.update(self.set_labels(ids, class_id))
-        return previous
-
-    # ------------------------------------------------------------------------- runs and preds
-
-    def create_run(
-        self, config: dict[str, Any], *, dataset: list[dict[str, Any]] | None = None
-    ) -> int:
-        with write_transaction(self.engine) as c:
-            return int(
-                c.execute(
-                    insert(RunRow).values(
-                        config=config, dataset=dataset or [], status="running", created=utcnow()
-                    )
-                ).inserted_primary_key[0]
-            )
-
-    def finish_run(
-        self, run_id: int, *, status: str, metrics: dict[str, Any], model_path: str | None
-    ) -> None:
-        with write_transaction(self.engine) as c:
-            c.execute(
-                update(RunRow)
-                .where(RunRow.id == run_id)
-                .values(status=status, metrics=metrics, model_path=model_path, finished=utcnow())
-            )
-
-    def runs(self) -> list[RunRecord]:
-        with read_transaction(self.engine) as c:
-            rows = c.execute(select(*RunRow.__table__.c).order_by(RunRow.id)).all()
-            return [_run_record(row) for row in rows]
-
-    def run(self, run_id: int) -> RunRecord:
-        with read_transaction(self.engine) as c:
-            row = c.execute(select(*RunRow.__table__.c).where(RunRow.id == run_id)).first()
-            if row is None:
-                raise LibraryError(f"There is no run {run_id}.")
-            return _run_record(row)
-
-    def store_predictions(
-        self,
-        *,
-        model_path: str,
-        run_id: int | None,
-        rows: Iterable[dict[str, Any]],
-    ) -> int:
-        """Store what a model said about images.
-
-        Each row: ``image_id``, ``class`` (top class), ``confidence``, ``probabilities``
-        (name → p), and optionally ``true_class`` and ``loss`` (evaluation).
-        """
-        rows = list(rows)
-        with write_transaction(self.engine) as c:
-            for chunk in _chunks([r["image_id"] for r in rows]):
-                c.execute(
-                    delete(PredictionRow).where(
-                        PredictionRow.model_path == model_path, PredictionRow.image_id.in_(chunk)
-                    )
-                )
-            if rows:
-                now = utcnow()
-                c.execute(
-                    insert(PredictionRow),
-                    [
-                        {
-                            "run_id": run_id,
-                            "model_path": model_path,
-                            "image_id": r["image_id"],
-                            "class_name": r["class"],
-                            "confidence": float(r["confidence"]),
-                            "probabilities": r.get("probabilities", {}),
-                            "true_class": r.get("true_class"),
-                            "loss": r.get("loss"),
-                            "created": now,
-                        }
-                        for r in rows
-                    ],
-                )
-        return len(rows)
-
-    def predictions(
-        self, *, model_path: str | None = None, run_id: int | None = None
-    ) -> list[dict[str, Any]]:
-        """Stored predictions of one model or run, highest loss first when losses are known."""
-        statement = select(*PredictionRow.__table__.c, ImageRow.path).join(
-            ImageRow, ImageRow.id == PredictionRow.image_id
-        )
-        if model_path is not None:
-            statement = statement.where(PredictionRow.model_path == model_path)
-        if run_id is not None:
-            statement = statement.where(PredictionRow.run_id == run_id)
-        statement = statement.order_by(PredictionRow.loss.desc().nulls_last(), PredictionRow.id)
-        with read_transaction(self.engine) as c:
-            return [
-                {
-                    "image_id": row.image_id,
-                    "path": path,
-                    "class": row.class_name,
-                    "confidence": row.confidence,
-                    "probabilities": row.probabilities,
-                    "true_class": row.true_class,
-                    "loss": row.loss,
-                    "run_id": row.run_id,
-                    "model_path": row.model_path,
-                }
-                for row in c.execute(statement).all()
-                for path in [row[-1]]
-            ]
-
 
 # ----------------------------------------------------------------------------------- helpers
 
@@ -887,26 +718,6 @@ def _class_info(row: Any, count: int) -> ClassInfo:
         colour=row.colour,
         order=row.position,
         count=count,
-    )
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat(timespec="seconds")
-
-
-def _run_record(row: Any) -> RunRecord:
-    return RunRecord(
-        id=row.id,
-        created=_iso(row.created) or "",
-        status=row.status,
-        config=dict(row.config or {}),
-        metrics=dict(row.metrics or {}),
-        model_path=row.model_path,
-        finished=_iso(row.finished),
     )
 
 
