@@ -69,6 +69,69 @@ def batched(predictor, files: list[Path], batch_size: int | None, workers: int |
     return time.perf_counter() - started
 
 
+def best_ms(fn, count: int, repeats: int = 3) -> float:
+    """Best-of-``repeats`` milliseconds per item of ``fn()``, which handles ``count`` items."""
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - started)
+    return 1000 * best / count
+
+
+def stages(predictor, plain_model, transform, photos: list[Path]) -> list[tuple[str, float]]:
+    """Per-image cost of each step, to show where the time goes."""
+    import torch
+    from PIL import Image
+
+    from cnndesk.ml.preprocess import decode_image
+
+    sample = photos[:96]
+    big = sorted(photos, key=lambda p: p.stat().st_size)[-8:]  # the largest photos
+    size = predictor._decode_size
+    images = [decode_image(p, size=size) for p in sample]
+    batch = torch.stack([transform(i) for i in images[:32]])
+    rows = [
+        (
+            "decode, full size (PIL open + convert)",
+            best_ms(lambda: [Image.open(p).convert("RGB") for p in sample], len(sample)),
+        ),
+        (
+            "decode, draft (cnndesk decode_image)",
+            best_ms(lambda: [decode_image(p, size=size) for p in sample], len(sample)),
+        ),
+        (
+            f"  the {len(big)} largest photos, full size",
+            best_ms(lambda: [Image.open(p).convert("RGB") for p in big], len(big)),
+        ),
+        (
+            f"  the {len(big)} largest photos, draft",
+            best_ms(lambda: [decode_image(p, size=size) for p in big], len(big)),
+        ),
+        (
+            "eval transform (resize, crop, normalise)",
+            best_ms(lambda: [transform(i) for i in images], len(images)),
+        ),
+    ]
+    with torch.no_grad():
+        rows.append(
+            (
+                "model, batch 1, as trained (naive)",
+                best_ms(lambda: [plain_model(batch[i : i + 1]) for i in range(32)], 32),
+            )
+        )
+    bs = predictor.default_batch_size
+    rows.append(
+        (
+            f"model, batch {bs}, BN folded, channels-last",
+            best_ms(
+                lambda: [predictor.probabilities(batch[i : i + bs]) for i in range(0, 32, bs)], 32
+            ),
+        )
+    )
+    return rows
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, help="a cnndesk model folder (default: lite0)")
@@ -98,6 +161,7 @@ def main() -> int:
         for _ in range(args.repeats):
             times["naive"].append(naive(model, transform, files))
             times["cnndesk"].append(batched(predictor, files, args.batch_size, args.workers))
+        steps = stages(predictor, model, transform, photos)
 
     batch = args.batch_size or predictor.default_batch_size
     best = {name: min(values) for name, values in times.items()}
@@ -116,6 +180,11 @@ def main() -> int:
     for name in ("naive", "cnndesk"):
         print(f"| {labels[name]:<58} | {best[name]:8.2f} | {rate[name]:8.1f} |")
     print(f"speed-up: {rate['cnndesk'] / rate['naive']:.2f}x (target 3x)")
+    print()
+    print(f"| {'step (best of 3)':<58} | {'ms/image':>8} |")
+    print(f"|{'-' * 60}|{'-' * 10}|")
+    for label, ms in steps:
+        print(f"| {label:<58} | {ms:8.2f} |")
     return 0
 
 
