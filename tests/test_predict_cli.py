@@ -233,3 +233,30 @@ def test_export_onnx_cli_reports_max_abs_diff(
     assert result["format"] == "onnx" and result["file"] == str(out) and out.is_file()
     assert 0 <= result["max_abs_diff"] <= 1e-3
     assert result["images_checked"] == 6  # the readable photos; the broken one is skipped
+
+
+def test_classify_folder_job_writes_a_report_listing_unreadable_files(
+    varied_model: Path, photos: Path, tmp_path: Path
+) -> None:
+    import csv
+
+    from cnndesk.jobs import classify_folder_job
+
+    job = classify_folder_job(varied_model, photos, report_dir=tmp_path / "report")
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            result = stop.value
+            break
+    assert len(result.predictions) == 7 and len(result.unreadable) == 1
+    with open(result.report_csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 7
+    broken = next(r for r in rows if r["file"].endswith("broken.jpg"))
+    assert broken["status"] == "unreadable" and broken["error"] and broken["predicted"] == ""
+    for row in rows:
+        if row is not broken:
+            ps = [float(row[f"p_{c}"]) for c in ("ants", "bees", "wasps")]
+            assert sum(ps) == pytest.approx(1.0, abs=1e-4)
+            assert row["predicted"] == ("ants", "bees", "wasps")[ps.index(max(ps))]
