@@ -24,6 +24,10 @@ Guarantees, and how they are kept:
   removed only when it still matches what was copied and its original is still there; a copy that
   was changed since, or whose original is gone, is kept and reported (undo never deletes the last
   copy of anything). Undo is idempotent: run it again after a crash and it finishes the job.
+- **A crash** leaves at most one stray thing that undo does not know about: the empty file that
+  claims a name, if the crash falls between claiming it and journaling the file (the journal
+  line is written right after). Every file is always at its source or at its journaled
+  destination, so nothing is lost.
 - **A full disk** stops the sort with a :class:`~cnndesk.domain.SortError` saying how far it got;
   the file in flight is left at its source, everything already sorted stays sorted and undoable.
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -73,6 +73,7 @@ def fold_batchnorm(model: torch.nn.Module) -> int:
         log.debug("Not folding batch norms of %s: %s", type(model).__name__, exc)
         return 0
     modules = dict(model.named_modules())
+    calls = Counter(n.target for n in graph.nodes if n.op == "call_module")
     folded = 0
     for node in graph.nodes:
         if node.op != "call_module":
@@ -86,6 +87,8 @@ def fold_batchnorm(model: torch.nn.Module) -> int:
             continue
         conv = modules[source.target]
         if len(source.users) != 1 or not isinstance(conv, torch.nn.Conv2d):
+            continue
+        if calls[source.target] != 1 or calls[node.target] != 1:  # a module used twice
             continue
         if conv.out_channels != bn.num_features:
             continue
