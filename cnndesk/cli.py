@@ -106,6 +106,10 @@ def _print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _confirm(question: str) -> bool:
     if not sys.stdin.isatty():
         return False
@@ -139,16 +143,17 @@ def cmd_import(args: argparse.Namespace) -> int:
         )
     else:
         rate = result.seen / result.seconds if result.seconds > 0 else 0.0
+        speed = f", {rate:,.0f} files/s" if result.seen >= 100 else ""
         print(
-            f"Added {result.added} images, {result.duplicates} duplicates skipped, "
+            f"Added {_plural(result.added, 'image')}, {result.duplicates} duplicates skipped, "
             f"{result.unchanged} already imported, {len(result.refused)} refused "
-            f"({result.seconds:.1f} s, {rate:,.0f} files/s)."
+            f"({result.seconds:.1f} s{speed})."
         )
         if result.classes_created:
             print("New classes: " + ", ".join(result.classes_created))
         for refused in result.refused:
             print(f"  refused {refused.path}: {refused.reason}")
-        print(f"The library now has {stats.images} images, {stats.unlabeled} unlabeled.")
+        print(f"The library now has {_plural(stats.images, 'image')}, {stats.unlabeled} unlabeled.")
     return 0
 
 
@@ -638,3 +643,185 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
 
 
 EXTRA_COMMANDS.append(_add_prediction_commands)
+
+
+# ---------------------------------------------------------------------------------- training
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _train_progress(job: Generator[Any, None, T], *, quiet: bool) -> T:
+    """Drive a training job: one progress bar per phase on a terminal, a line per epoch."""
+    from dataclasses import replace
+
+    from cnndesk.domain import BatchProgress, EpochEnd, TrainStarted
+
+    bar: ProgressBar | None = None
+    phase = None
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(event, TrainStarted):
+                print(
+                    f"Training {event.backbone} ({event.mode}) on {event.device}: "
+                    f"{len(event.classes)} classes, {event.train_images} training / "
+                    f"{event.val_images} validation / {event.test_images} test images; "
+                    f"weights: {event.weights}",
+                    file=sys.stderr,
+                )
+            elif isinstance(event, BatchProgress):
+                if event.phase != phase:
+                    if bar is not None:
+                        bar.close()
+                    phase = event.phase
+                    bar = ProgressBar(phase.value.capitalize())
+                parts = [event.message]
+                if event.smoothed_loss is not None:
+                    parts.append(f"loss {event.smoothed_loss:.3f}")
+                if event.images_per_second:
+                    parts.append(f"{event.images_per_second:.0f} img/s")
+                if event.eta_seconds is not None:
+                    parts.append(f"ETA {_format_seconds(event.eta_seconds)}")
+                assert bar is not None
+                bar.update(replace(event, message=", ".join(p for p in parts if p)))
+            elif isinstance(event, EpochEnd) and not quiet:
+                if bar is not None:
+                    bar.close()
+                    bar, phase = None, None
+                val = (
+                    f", val loss {event.val_loss:.3f} acc {event.val_accuracy:.3f}"
+                    if event.val_loss is not None and event.val_accuracy is not None
+                    else ""
+                )
+                mark = " *" if event.improved else ""
+                print(
+                    f"{event.stage} epoch {event.epoch}/{event.epochs}: train loss "
+                    f"{event.train_loss:.3f} acc {event.train_accuracy:.3f}{val}, "
+                    f"lr {event.lr:.2g}, {event.seconds:.1f}s{mark}",
+                    file=sys.stderr,
+                )
+    except KeyboardInterrupt:
+        job.close()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from cnndesk.domain import TrainConfig, TrainMode
+    from cnndesk.jobs import train_job
+
+    config = TrainConfig(
+        backbone=args.backbone,
+        mode=TrainMode(args.mode),
+        pretrained=not args.no_pretrained,
+        weights=args.weights,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=args.augment,
+        device=args.device,
+        out=args.out,
+    )
+    library = _open_library(args)
+    result = _train_progress(train_job(library, config), quiet=args.quiet)
+    if args.json:
+        _print_json(result.as_json())
+        return 0
+    print(f"Model: {result.model_path}")
+    if result.val_accuracy is not None:
+        print(f"Validation accuracy: {result.val_accuracy:.1%} (best epoch {result.best_epoch})")
+    if result.test_accuracy is not None:
+        print(f"Test accuracy: {result.test_accuracy:.1%}")
+    if result.mode == "quick":
+        print(f"Features computed: {result.embedded}, reused from the cache: {result.reused}")
+    print(f"Time: {result.seconds:.1f} s on {result.device}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = _open_library(args).runs()
+    if args.json:
+        _print_json(
+            [
+                {
+                    "id": r.id,
+                    "created": r.created,
+                    "finished": r.finished,
+                    "status": r.status,
+                    "config": r.config,
+                    "metrics": r.metrics,
+                    "model": r.model_path,
+                }
+                for r in runs
+            ]
+        )
+        return 0
+    if not runs:
+        print("No training runs yet.")
+        return 0
+    print(
+        f"{'ID':>4}  {'CREATED':<19}  {'STATUS':<9}  {'BACKBONE':<22}  {'MODE':<5}  VAL ACC  MODEL"
+    )
+    for r in runs:
+        acc = r.metrics.get("val_accuracy")
+        acc_text = f"{acc:7.1%}" if isinstance(acc, (int, float)) else "      -"
+        print(
+            f"{r.id:>4}  {str(r.created)[:19]:<19}  {r.status:<9}  "
+            f"{str(r.config.get('backbone', '?'))[:22]:<22}  {r.config.get('mode', '?')!s:<5}  "
+            f"{acc_text}  {r.model_path or '-'}"
+        )
+    return 0
+
+
+def _add_training_commands(sub: argparse._SubParsersAction) -> None:
+    from cnndesk.domain import AUGMENT_PRESETS, TrainConfig
+
+    p = sub.add_parser(
+        "train",
+        help="train a classifier on the library's labeled images",
+        description="Train a model on the human-labeled images of the library. The default, "
+        "quick mode, freezes a pretrained backbone and trains only its last layer on cached "
+        "features (seconds); --mode full trains every layer (minutes).",
+    )
+    p.add_argument(
+        "--backbone",
+        default=TrainConfig().backbone,
+        metavar="NAME",
+        help="a timm model name, or simple-cnn to train a small network from scratch "
+        f"(default: {TrainConfig().backbone})",
+    )
+    p.add_argument(
+        "--weights", metavar="FILE", help="pretrained weights (.safetensors or a state dict)"
+    )
+    p.add_argument(
+        "--no-pretrained", action="store_true", help="start from random weights (from scratch)"
+    )
+    p.add_argument("--mode", choices=["quick", "full"], default="quick")
+    p.add_argument("--epochs", type=int, metavar="N", help="default: 60 quick, 8 full, 30 scratch")
+    p.add_argument("--image-size", type=int, metavar="N", help="default: the backbone's own")
+    p.add_argument("--batch-size", type=int, metavar="N")
+    p.add_argument("--lr", type=float, metavar="X", help="peak learning rate")
+    p.add_argument("--augment", choices=AUGMENT_PRESETS, default=TrainConfig().augment)
+    p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="default: the best there is")
+    p.add_argument("--out", metavar="DIR", help="the model folder (default: a new one)")
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--json", action="store_true", help="end with one JSON line on stdout")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("runs", help="list the training runs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+
+EXTRA_COMMANDS.append(_add_training_commands)

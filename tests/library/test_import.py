@@ -103,7 +103,7 @@ def test_cli_import_of_bad_files_names_them_without_traceback(tmp_path: Path) ->
     output = run.stdout + run.stderr
     assert run.returncode == 0, output
     assert "Traceback" not in output
-    assert "Added 1 images" in output
+    assert "Added 1 image," in output
     for name in ("empty.jpg", "notes.jpg", "truncated.jpg", "bomb.png"):
         assert name in output
 
