@@ -87,22 +87,23 @@ class BatchSortPane(QWidget):
         self.threshold_label = QLabel()
         self.threshold_label.setMinimumWidth(260)
 
-        def row(*widgets: QWidget) -> QHBoxLayout:
+        def row(*widgets: QWidget, stretch_last: bool = False) -> QHBoxLayout:
             box = QHBoxLayout()
             box.setContentsMargins(0, 0, 0, 0)
             for n, widget in enumerate(widgets):
-                box.addWidget(widget, 1 if n == 0 else 0)
+                box.addWidget(widget, 1 if n == 0 and not stretch_last else 0)
+            if stretch_last:
+                box.addStretch(1)
             return box
 
         form = QFormLayout()
         form.addRow("Images to sort", row(self.source_edit, source_browse))
         form.addRow("Sort into", row(self.dest_edit, dest_browse))
-        form.addRow("Files", row(self.copy_radio, self.move_radio))
+        form.addRow("Files", row(self.copy_radio, self.move_radio, stretch_last=True))
         form.addRow("Only when sure", row(self.threshold_slider, self.threshold_label))
 
         self.sort_button = QPushButton("Sort")
         self.sort_button.setDefault(True)
-        self.sort_button.setMinimumHeight(36)
         self.sort_button.clicked.connect(self._on_sort_button_clicked)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
@@ -113,6 +114,8 @@ class BatchSortPane(QWidget):
         self.undo_button.setToolTip("Put moved files back and remove the copies of the last sort")
         self.undo_button.clicked.connect(self._on_undo_button_clicked)
         buttons = QHBoxLayout()
+        for button in (self.sort_button, self.stop_button, self.open_button, self.undo_button):
+            button.setMinimumSize(110, 32)
         for button in (self.sort_button, self.stop_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -148,6 +151,18 @@ class BatchSortPane(QWidget):
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.message_label)
         layout.addWidget(self.summary_table, 1)
+        self.empty_label = QLabel(
+            "<h3>Let the model sort a folder</h3><p>Drop a folder of images on this pane. The"
+            " model puts a copy of each image (or the image itself, with Move) into a folder"
+            " named after its class, inside the folder you sort into; images it is unsure about"
+            f" go to <i>{UNCERTAIN_FOLDER}</i>. A report lists every file with its"
+            " probabilities, and Undo last sort puts everything back.</p>"
+        )
+        self.empty_label.setWordWrap(True)
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        layout.addWidget(self.empty_label, 1)
+        self.summary_table.hide()
+        self.progress_bar.hide()
 
         context.model_changed.connect(self._on_context_model_changed)
         context.library_opened.connect(self._on_context_library_opened)
@@ -165,6 +180,13 @@ class BatchSortPane(QWidget):
     def dest(self) -> Path | None:
         text = self.dest_edit.text().strip()
         return Path(text) if text else None
+
+    @property
+    def model_dir(self) -> Path | None:
+        """The current model, or the newest trained one when none is current yet."""
+        from cnndesk.gui.evaluation_pane import latest_model_folder
+
+        return self.context.current_model or latest_model_folder(self.context.library)
 
     @property
     def threshold(self) -> float:
@@ -185,7 +207,7 @@ class BatchSortPane(QWidget):
     _dest_was_default = False
 
     def _update_state(self) -> None:
-        model = self.context.current_model
+        model = self.model_dir
         if model is None:
             self.model_label.setText(
                 "No model yet: train one in the Training pane, then let it sort folders here."
@@ -205,13 +227,17 @@ class BatchSortPane(QWidget):
         self.message_label.setText(text)
 
     def _show_counts(self, counts: dict[str, int]) -> None:
+        self.summary_table.setVisible(bool(counts))
+        self.empty_label.setVisible(not counts)
         ordered = sorted(counts.items(), key=lambda kv: (kv[0] == UNCERTAIN_FOLDER, kv[0]))
+        total = sum(counts.values())
         self.summary_table.setRowCount(len(ordered))
         for row, (folder, n) in enumerate(ordered):
             name = QTableWidgetItem(folder)
             if folder == UNCERTAIN_FOLDER:
                 name.setToolTip("The model was less sure than the threshold about these")
-            count = QTableWidgetItem(str(n))
+            share = n / total if total else 0.0
+            count = QTableWidgetItem(f"{n}  ({100 * share:.0f}%)")
             count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
             self.summary_table.setItem(row, 0, name)
             self.summary_table.setItem(row, 1, count)
@@ -220,7 +246,7 @@ class BatchSortPane(QWidget):
 
     def start_sort(self) -> Worker | None:
         """Sort :attr:`source` into :attr:`dest` with the current model (``None``: cannot)."""
-        model, source, dest = self.context.current_model, self.source, self.dest
+        model, source, dest = self.model_dir, self.source, self.dest
         if self.busy:
             return self.worker
         if model is None:
@@ -240,7 +266,7 @@ class BatchSortPane(QWidget):
             return (yield from sort_job(model, source, dest, move=move, threshold=threshold))
 
         self.result = None
-        self.summary_table.setRowCount(0)
+        self._show_counts({})
         self._show_message("")
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Loading the model…")
@@ -263,6 +289,7 @@ class BatchSortPane(QWidget):
         return self._run(job, title="Undoing sort")
 
     def _run(self, job: Any, *, title: str) -> Worker:
+        self.progress_bar.show()
         self.worker = self.context.run_job(job, title=title)
         self.worker.event.connect(self._on_worker_event)
         self.worker.finished.connect(self._on_worker_finished)
@@ -388,7 +415,7 @@ class BatchSortPane(QWidget):
             self._show_message(text, error=bool(failed))
             self.context.status_message.emit(text.split("\n", 1)[0])
         elif isinstance(result, UndoResult):
-            self.summary_table.setRowCount(0)
+            self._show_counts({})
             text = f"Undone: {result.restored} files put back, {result.removed} copies removed."
             if result.kept:
                 text += f" {len(result.kept)} files were kept in place (changed since the sort)."

@@ -54,10 +54,12 @@ class TrainingCurves(QWidget):
         for plot in (self.loss_plot, self.accuracy_plot):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("bottom", "epoch")
-            plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
+        # Loss falls and accuracy rises: legends in the corners the curves leave free.
+        self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.accuracy_plot.addLegend(offset=(-8, -8), labelTextSize="8pt")
 
         self.batch_loss_curve = _curve(
             self.loss_plot, name="batch (smoothed)", colour=BATCH_COLOUR, width=1.0, symbol=None

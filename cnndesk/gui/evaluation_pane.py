@@ -171,6 +171,20 @@ def read_evaluation(model_dir: str | Path, library: Any = None) -> Evaluation | 
     return evaluation_from_predictions([str(c) for c in info.get("classes", [])], rows)
 
 
+def latest_model_folder(library: Any) -> Path | None:
+    """The newest run's model folder that still exists (what panes show when no model is
+    current yet, e.g. right after the app starts)."""
+    try:
+        runs = library.runs()
+    except Exception as exc:  # an unreadable library: the panes show their empty state
+        log.warning("cannot read the library's runs: %s", exc)
+        return None
+    for run in reversed(runs):
+        if run.model_path and (Path(run.model_path) / "model.json").is_file():
+            return Path(run.model_path)
+    return None
+
+
 @dataclass(frozen=True)
 class Cell:
     true: int
@@ -407,16 +421,7 @@ class EvaluationPane(QWidget):
     # ------------------------------------------------------------------------------ loading
 
     def _latest_model(self) -> Path | None:
-        """The newest run's model that still exists, when no model is current."""
-        try:
-            runs = self.context.library.runs()
-        except Exception as exc:
-            log.warning("cannot read the library's runs: %s", exc)
-            return None
-        for run in reversed(runs):
-            if run.model_path and Path(run.model_path).is_dir():
-                return Path(run.model_path)
-        return None
+        return latest_model_folder(self.context.library)
 
     def load_model(self, model_dir: str | Path | None) -> None:
         """Show the evaluation of a model folder (``None``: the empty state)."""

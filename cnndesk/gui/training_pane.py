@@ -15,6 +15,7 @@ image size, augmentation, learning rate, device) are folded away under a toggle.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -60,6 +61,7 @@ from cnndesk.domain import (
     TrainStarted,
 )
 from cnndesk.gui.curves import TrainingCurves
+from cnndesk.gui.evaluation_pane import latest_model_folder
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext
@@ -150,6 +152,8 @@ class TrainingPane(QWidget):
         self.options: TrainingOptions | None = None
         self._probe_worker: Worker | None = None
         self._ready = False
+        self._live_model: str | None = None
+        """The model of the run whose curves were drawn live (kept when it becomes current)."""
         self._last_error_details = ""
 
         # --- the big button and what it will do
@@ -242,7 +246,14 @@ class TrainingPane(QWidget):
         history_layout.addWidget(QLabel("<b>Runs</b>"))
         history_layout.addWidget(self.history_table)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(self.curves)
+        self.curves_label = QLabel()
+        self.curves_label.setObjectName("curves_label")
+        curves_box = QWidget()
+        curves_layout = QVBoxLayout(curves_box)
+        curves_layout.setContentsMargins(0, 0, 0, 0)
+        curves_layout.addWidget(self.curves_label)
+        curves_layout.addWidget(self.curves, 1)
+        self.splitter.addWidget(curves_box)
         self.splitter.addWidget(history)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 1)
@@ -254,17 +265,17 @@ class TrainingPane(QWidget):
         layout.addWidget(self.advanced_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.advanced_box)
         layout.addLayout(progress_row)
+        self.progress_bar.hide()
         layout.addWidget(self.splitter, 1)
 
         context.library_opened.connect(self._on_context_library_opened)
-        if hasattr(context, "stats_loaded"):  # counts re-read in the background after labels
-            context.stats_loaded.connect(self._on_context_stats_loaded)
-        else:
-            context.labels_changed.connect(self._on_context_labels_changed)
+        context.stats_loaded.connect(self._on_context_stats_loaded)  # re-read after labels
         context.classes_changed.connect(self._on_context_classes_changed)
         context.model_changed.connect(self._on_context_model_changed)
         context.device_detected.connect(self._on_context_device_detected)
         self.refresh()
+        self._prefill_from_last_run()
+        self.show_model_history(context.current_model or latest_model_folder(context.library))
 
     def _build_advanced(self, box: QWidget) -> None:
         self.backbone_combo = QComboBox()
@@ -424,6 +435,67 @@ class TrainingPane(QWidget):
                     item.setToolTip("The current model")
                 table.setItem(row, column, item)
 
+    def _prefill_from_last_run(self) -> None:
+        """Start from the last finished run's backbone, mode and weights file (if still there):
+        the choice the user made last time, remembered by the library rather than the app."""
+        try:
+            runs = self.context.library.runs()
+        except Exception as exc:
+            log.warning("cannot read the library's runs: %s", exc)
+            return
+        last = next((r for r in reversed(runs) if r.model_path and r.config), None)
+        if last is None:
+            return
+        config = last.config
+        backbone = str(config.get("backbone") or "")
+        weights = str(config.get("weights") or "")
+        if backbone:
+            self.backbone_combo.setCurrentText(backbone)
+        index = self.mode_combo.findData(config.get("mode"))
+        if index >= 0:
+            self.mode_combo.setCurrentIndex(index)
+        if weights and Path(weights).is_file():
+            self.weights_edit.setText(weights)
+
+    def show_model_history(self, folder: str | Path | None) -> None:
+        """Draw the curves a saved model was trained with (from its ``model.json``)."""
+        self.curves.reset()
+        if folder is None:
+            self.curves_label.setText("Curves appear here while a model trains.")
+            return
+        try:
+            info = json.loads((Path(folder) / "model.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            log.info("cannot read %s: %s", folder, exc)
+            self.curves_label.setText("")
+            return
+        metrics = info.get("metrics") or {}
+        best = int(metrics.get("best_epoch") or 0)
+        history = metrics.get("history") or []
+        for entry in history:
+            try:
+                event = EpochEnd(
+                    epoch=int(entry["epoch"]),
+                    epochs=len(history),
+                    train_loss=float(entry["train_loss"]),
+                    train_accuracy=float(entry["train_accuracy"]),
+                    val_loss=entry.get("val_loss"),
+                    val_accuracy=entry.get("val_accuracy"),
+                    lr=float(entry.get("lr") or 0.0),
+                    seconds=float(entry.get("seconds") or 0.0),
+                    best_epoch=best,
+                    improved=False,
+                    stage=str(entry.get("stage", "train")),
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+            self.curves.add_epoch(event)
+        training = info.get("training") or {}
+        what = ", ".join(str(v) for v in (info.get("backbone"), training.get("mode")) if v)
+        self.curves_label.setText(
+            f"How <b>{Path(folder).name}</b> learned" + (f" ({what})" if what else "")
+        )
+
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
         if self.options is None and self._probe_worker is None:
@@ -495,7 +567,9 @@ class TrainingPane(QWidget):
 
             return (yield from train_job(library, config))
 
+        self.progress_bar.show()
         self.curves.reset()
+        self.curves_label.setText(f"Live: {config.backbone}, {config.mode.value}")
         self._show_message("")
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("Starting…")
@@ -539,6 +613,7 @@ class TrainingPane(QWidget):
 
     def _finish(self, *, model_path: str | None, text: str) -> None:
         self.worker = None
+        self._live_model = model_path
         self._set_running(False)
         self._refresh_readiness()
         if model_path:
@@ -703,15 +778,12 @@ class TrainingPane(QWidget):
     @Slot()
     def _on_context_library_opened(self) -> None:
         if self.worker is None:
-            self.curves.reset()
+            self.show_model_history(latest_model_folder(self.context.library))
+            self.progress_bar.hide()
             self.progress_bar.setValue(0)
             self.progress_bar.setFormat("")
             self._show_message("")
         self.refresh()
-
-    @Slot(list)
-    def _on_context_labels_changed(self, _ids: list) -> None:
-        self._refresh_readiness()
 
     @Slot(object)
     def _on_context_stats_loaded(self, stats: object) -> None:
@@ -722,5 +794,7 @@ class TrainingPane(QWidget):
         self._refresh_readiness()
 
     @Slot(str)
-    def _on_context_model_changed(self, _folder: str) -> None:
+    def _on_context_model_changed(self, folder: str) -> None:
         self._refresh_history()
+        if self.worker is None and folder != self._live_model:
+            self.show_model_history(folder)  # the run just watched keeps its live curves

@@ -4,8 +4,9 @@ Every long operation in cnndesk is a plain generator that yields progress events
 result (DESIGN §2). :class:`Worker` runs one on its own thread and reports, in the GUI thread:
 
 - ``event(object)`` for each yielded event, in order. When a job yields faster than ~30 events a
-  second, runs of consecutive progress events of the same type are coalesced to the newest one
-  (the last is always delivered); other events (an ``EpochEnd``, say) are never dropped.
+  second, runs of consecutive progress events of the same type (and phase) are coalesced to the
+  newest one (the last is always delivered); other events (an ``EpochEnd``, say) are never
+  dropped.
 - ``finished(object)`` with the generator's return value,
 - ``failed(str, str)``: a message for the user and details. A :class:`~cnndesk.domain.CnndeskError`
   gives its own message; anything else a short message, with the traceback in the details and the
@@ -251,9 +252,16 @@ class Worker(QObject):
 
 
 def _supersedes(following: tuple[_Kind, Any], event: Any) -> bool:
-    """Whether ``event`` may be dropped because the next queued item is a newer one like it."""
+    """Whether ``event`` may be dropped because the next queued item is a newer one like it:
+    a progress event of the same type and the same phase (a training batch is never hidden by
+    the evaluation batch that follows it)."""
     kind, payload = following
-    return kind is _Kind.EVENT and isinstance(event, Progress) and type(payload) is type(event)
+    return (
+        kind is _Kind.EVENT
+        and isinstance(event, Progress)
+        and type(payload) is type(event)
+        and getattr(payload, "phase", None) == getattr(event, "phase", None)
+    )
 
 
 def _close(gen: Generator[Any, Any, Any]) -> Any:

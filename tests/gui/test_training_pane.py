@@ -69,6 +69,13 @@ def test_training_draws_the_curves_and_makes_the_model_current(qtbot, pane) -> N
     assert "%" in pane.history_table.item(0, 4).text()
     assert pane.device_label.text().startswith("Device: cpu")
     assert "accuracy" in pane.message_label.text()
+    # A pane opened later draws the saved model's curves and starts from the same settings.
+    later = TrainingPane(pane.context)
+    qtbot.addWidget(later)
+    x, _ = later.curves.train_loss_curve.getData()
+    assert list(x) == [1.0, 2.0, 3.0]
+    assert later.backbone_combo.currentText() == "simple-cnn"
+    assert Path(changed[-1]).name in later.curves_label.text()
 
 
 def test_stop_keeps_the_best_model_so_far(qtbot, pane) -> None:
