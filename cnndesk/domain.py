@@ -632,9 +632,12 @@ class TrainResult:
     """Quick mode: images whose features came from the cache."""
     history: tuple[EpochEnd, ...] = ()
     evaluation: Evaluation | None = field(default=None, repr=False)
+    run_id: int | None = None
+    """The library's record of this run (set by ``jobs.train_job``)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
+            "run_id": self.run_id,
             "model": self.model_path,
             "backbone": self.backbone,
             "mode": self.mode,
