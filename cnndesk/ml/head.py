@@ -30,7 +30,7 @@ from cnndesk.domain import (
 from cnndesk.ml.data import FeatureStore, PixelCache
 from cnndesk.ml.device import DeviceChoice
 from cnndesk.ml.preprocess import normalize
-from cnndesk.ml.schedule import Meter, class_weights, lr_factor, set_lr
+from cnndesk.ml.schedule import Meter, better, class_weights, lr_factor, set_lr
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,12 @@ def fit_head(
                 val_loss = float(F.cross_entropy(logits, y_val))
                 val_acc = float((logits.argmax(1) == y_val).float().mean())
         score = val_loss if val_loss is not None else loss_sum / n
-        improved = best is None or score < best[0] - 1e-5
+        improved = better(
+            val_acc,
+            score,
+            best_accuracy=best[1] if best else None,
+            best_loss=best[0] if best else None,
+        )
         if improved:
             best = (score, val_acc, epoch, copy.deepcopy(head.state_dict()))
             stale = 0

@@ -65,3 +65,20 @@ class Meter:
     def eta(self, remaining_images: int) -> float | None:
         ips = self.images_per_second
         return remaining_images / ips if ips > 0 else None
+
+
+def better(
+    accuracy: float | None,
+    loss: float,
+    *,
+    best_accuracy: float | None,
+    best_loss: float | None,
+) -> bool:
+    """Whether an epoch beats the best so far: higher validation accuracy, or the same accuracy
+    with a lower validation loss (accuracy is what the user sees; loss breaks the ties that a
+    small validation set makes common)."""
+    if best_loss is None:
+        return True
+    if accuracy is not None and best_accuracy is not None and accuracy != best_accuracy:
+        return accuracy > best_accuracy
+    return loss < best_loss - 1e-5

@@ -54,7 +54,7 @@ from cnndesk.ml.evaluate import evaluation_from_logits
 from cnndesk.ml.head import autocast, embed, fit_head, head_logits, install_head
 from cnndesk.ml.model_io import save_model
 from cnndesk.ml.preprocess import normalize, scale_size
-from cnndesk.ml.schedule import Meter, class_weights, lr_factor, set_lr
+from cnndesk.ml.schedule import Meter, better, class_weights, lr_factor, set_lr
 from cnndesk.ml.weights import create_backbone
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 Event = Progress | EpochEnd
 
 QUICK = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "patience": 15}
-FULL_PRETRAINED = {"epochs": 8, "batch_size": 32, "lr": 1e-3, "patience": 4}
+FULL_PRETRAINED = {"epochs": 6, "batch_size": 32, "lr": 5e-4, "patience": 3}
 FULL_SCRATCH = {"epochs": 30, "batch_size": 64, "lr": 2e-3, "patience": 8}
 BACKBONE_LR_FACTOR = 0.2
 """Full mode on a pretrained backbone: its layers learn at this fraction of the head's rate."""
@@ -111,12 +111,16 @@ class _Run:
     evaluation: Evaluation | None = None
     stats: dict[str, int] = field(default_factory=dict)
     saved: bool = False
+    best_stage: str = "train"
+    """``head`` when full mode's fine-tuning never beat the warm-up head."""
 
-    def keep_best(self, epoch: int, val_loss: float | None, val_accuracy: float | None) -> None:
-        self.best_state = {
-            k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
-        }
+    def keep_best(
+        self, epoch: int, val_loss: float | None, val_accuracy: float | None, *, stage: str
+    ) -> None:
+        state = self.model.state_dict()
+        self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
         self.best_epoch, self.val_loss, self.val_accuracy = epoch, val_loss, val_accuracy
+        self.best_stage = stage
 
     def metrics(self, *, cancelled: bool) -> dict[str, Any]:
         test = self.evaluation if self.evaluation and self.evaluation.split == "test" else None
@@ -132,6 +136,7 @@ class _Run:
                 for c in (self.evaluation.per_class if self.evaluation else ())
             ],
             "best_epoch": self.best_epoch,
+            "best_stage": self.best_stage,
             "epochs": sum(1 for e in self.history if e.stage == "train"),
             "seconds": round(time.perf_counter() - self.started, 3),
             "cancelled": cancelled,
@@ -175,7 +180,8 @@ class _Run:
         return self.folder
 
 
-def _default_folder(backbone: str) -> Path:
+def new_model_folder(backbone: str) -> Path:
+    """A fresh folder name under ``paths.models_dir()`` for a model of ``backbone``."""
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     base = paths.models_dir() / f"{stamp}-{paths.safe_folder_name(backbone)}"
     folder, n = base, 2
@@ -231,7 +237,7 @@ def train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, Trai
         choice=choice,
         model=model,
         data_config=data_config,
-        folder=Path(config.out) if config.out else _default_folder(config.backbone),
+        folder=Path(config.out) if config.out else new_model_folder(config.backbone),
         mode=mode,
         settings=settings,
         weights_source=backbone.source,
@@ -336,7 +342,7 @@ def _quick(
     )
     run.history.extend(fit.history)
     install_head(run.model, fit)
-    run.keep_best(fit.best_epoch, fit.val_loss, fit.val_accuracy)
+    run.keep_best(fit.best_epoch, fit.val_loss, fit.val_accuracy, stage=fit.history[0].stage)
     if quick:
         split, samples = eval_split
         samples = [s for s in samples if s.key in features]
@@ -432,7 +438,6 @@ def _full(
     batch_size = max(1, min(settings["batch_size"], n))
     mean = torch.tensor(run.data_config["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(run.data_config["std"]).view(1, 3, 1, 1)
-    best_loss = run.val_loss if pretrained and run.val_loss is not None else float("inf")
     stale, meter, seen = 0, Meter(), 0
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
@@ -491,10 +496,10 @@ def _full(
         labels = torch.tensor([s.label for s in val_set], dtype=torch.long)
         val_loss = float(F.cross_entropy(logits, labels)) if len(val_set) else loss_sum / n
         val_acc = float((logits.argmax(1) == labels).float().mean()) if len(val_set) else None
-        improved = val_loss < best_loss - 1e-5
+        improved = better(val_acc, val_loss, best_accuracy=run.val_accuracy, best_loss=run.val_loss)
         if improved:
-            best_loss, stale = val_loss, 0
-            run.keep_best(epoch, val_loss, val_acc)
+            stale = 0
+            run.keep_best(epoch, val_loss, val_acc, stage="train")
         else:
             stale += 1
         event = EpochEnd(
