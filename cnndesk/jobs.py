@@ -20,6 +20,8 @@ from cnndesk import filesort
 from cnndesk.domain import (
     ClassifyProgress,
     ClassifyResult,
+    EpochEnd,
+    Evaluation,
     ExportProgress,
     ExportResult,
     ImageQuery,
@@ -33,6 +35,8 @@ from cnndesk.domain import (
     SortProgress,
     SortResult,
     SuggestResult,
+    TrainConfig,
+    TrainResult,
     UndoResult,
 )
 from cnndesk.library import Library, export_labels, import_paths
@@ -213,3 +217,73 @@ def export_job(
             model_dir, out, format=format, check_images=images[:max_check_images]
         )
     )
+
+
+# ------------------------------------------------------------------------------------ training
+
+
+def train_job(
+    library: Library, config: TrainConfig
+) -> Generator[Progress | EpochEnd, None, TrainResult]:
+    """Train a model on the library's labeled images; record the run and its evaluation.
+
+    Re-yields the training events of :func:`cnndesk.ml.train.train`. The run is recorded with
+    ``create_run`` before training starts and closed with ``finish_run`` (status ``done``,
+    ``cancelled`` or ``failed``) whatever happens; a cancelled run keeps the best model so far.
+    The evaluation's predictions (with probabilities and loss) go into the library.
+    """
+    from cnndesk.ml.model_io import read_info
+    from cnndesk.ml.train import new_model_folder, train
+
+    data = library.training_set()
+    if config.out is None:
+        config = replace(config, out=str(new_model_folder(config.backbone)))
+    splits = (("train", data.train), ("val", data.val), ("test", data.test))
+    dataset = [
+        {"key": s.key, "image_id": s.image_id, "class": data.classes[s.label], "split": split}
+        for split, samples in splits
+        for s in samples
+    ]
+    run_id = library.create_run(config.as_json(), dataset=dataset)
+    status, result = "failed", None
+    try:
+        result = yield from train(data, config)
+        status = "cancelled" if result.cancelled else "done"
+    except GeneratorExit:
+        status = "cancelled"
+        raise
+    finally:
+        folder = Path(config.out)
+        saved = (folder / "model.json").is_file()
+        if result is not None:
+            metrics = result.as_json()
+        elif saved:
+            metrics = read_info(folder).get("metrics", {})
+        else:
+            metrics = {}
+        library.finish_run(
+            run_id, status=status, metrics=metrics, model_path=str(folder) if saved else None
+        )
+    if result.evaluation is not None and result.model_path is not None:
+        library.store_predictions(
+            model_path=result.model_path,
+            run_id=run_id,
+            rows=_evaluation_rows(result.evaluation),
+        )
+    return replace(result, run_id=run_id)
+
+
+def _evaluation_rows(evaluation: Evaluation) -> list[dict]:
+    classes = evaluation.classes
+    return [
+        {
+            "image_id": p.image_id,
+            "class": classes[p.predicted],
+            "confidence": p.probabilities[p.predicted],
+            "probabilities": dict(zip(classes, p.probabilities)),
+            "true_class": classes[p.label],
+            "loss": p.loss,
+        }
+        for p in evaluation.predictions
+        if p.image_id is not None
+    ]
