@@ -59,7 +59,7 @@ class AppContext(QObject):
     """
 
     library_opened = Signal()
-    labels_set = Signal(dict)
+    labels_set = Signal(object)
     labels_changed = Signal(list)
     classes_changed = Signal()
     images_added = Signal()

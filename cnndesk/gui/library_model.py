@@ -212,7 +212,7 @@ class LibraryModel(QAbstractListModel):
     def _on_context_classes_loaded(self, classes: list) -> None:
         self.set_classes(classes)
 
-    @Slot(dict)
+    @Slot(object)
     def _on_context_labels_set(self, labels: dict) -> None:
         """Patch the held records with labels the user just set (no SQL)."""
         self._just_set = set(labels)

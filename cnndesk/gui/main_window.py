@@ -281,7 +281,7 @@ class MainWindow(QMainWindow):
             "view.refresh": self.context.refresh,
         }
         for n in range(1, 10):
-            handlers[f"label.class.{n}"] = lambda n=n: browser.label_with_position(n - 1)
+            handlers[f"label.class.{n}"] = lambda _=False, n=n: browser.label_with_position(n - 1)
         return handlers
 
     def all_action_specs(self) -> list[ActionSpec]:

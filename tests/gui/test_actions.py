@@ -1,0 +1,54 @@
+"""The action table: stable unique ids, no shortcut used twice (class hotkeys and panes included)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cnndesk.gui.actions import (
+    ACTIONS,
+    class_hotkeys,
+    effective_shortcuts,
+    hotkey_owner,
+    shortcut_conflicts,
+)
+from tests.gui.browser_data import open_window, unlabeled_library
+
+
+def test_action_ids_are_unique_and_every_default_shortcut_is_distinct() -> None:
+    ids = [a.id for a in ACTIONS]
+    assert len(ids) == len(set(ids))
+    assert shortcut_conflicts(effective_shortcuts(ACTIONS)) == {}
+
+
+def test_conflicts_are_found_whatever_the_spelling() -> None:
+    conflicts = shortcut_conflicts({"a": "Ctrl+Z", "b": "ctrl+z", "c": "Ctrl+Y"})
+    assert list(conflicts.values()) == [["a", "b"]]
+    assert hotkey_owner("space", effective_shortcuts(ACTIONS)) == "go.next_unlabeled"
+
+
+def test_no_two_actions_of_the_window_share_a_shortcut(qtbot, tmp_path: Path) -> None:
+    library = unlabeled_library(tmp_path)  # "blue" has its own key, B
+    library.add_class("green", hotkey="G")
+    window = open_window(qtbot, library)
+    shortcuts = {
+        action.objectName(): action.shortcut().toString()
+        for action in window.actions()
+        if action.objectName()
+    }
+    assert {"label.class.1", "edit.undo", "pane.browser", "pane.sort"} <= set(shortcuts)
+    assert sum(name.startswith("label.hotkey.") for name in shortcuts) == 2
+    assert shortcut_conflicts(shortcuts) == {}
+    assert class_hotkeys(window.context.classes) == {
+        f"label.hotkey.{c.id}": c.hotkey for c in window.context.classes if c.hotkey
+    }
+    library.close()
+
+
+def test_a_users_shortcut_override_is_applied(qtbot, tmp_path: Path) -> None:
+    from cnndesk.gui.settings import AppSettings
+
+    AppSettings().set_shortcut("go.next_unlabeled", "N")
+    library = unlabeled_library(tmp_path)
+    window = open_window(qtbot, library)
+    assert window.actions_by_id["go.next_unlabeled"].shortcut().toString() == "N"
+    library.close()
