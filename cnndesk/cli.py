@@ -731,6 +731,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         lr=args.lr,
         augment=args.augment,
         device=args.device,
+        threads=args.threads,
         out=args.out,
     )
     library = _open_library(args)
@@ -814,6 +815,9 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr", type=float, metavar="X", help="peak learning rate")
     p.add_argument("--augment", choices=AUGMENT_PRESETS, default=TrainConfig().augment)
     p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="default: the best there is")
+    p.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads (default: all cores but one)"
+    )
     p.add_argument("--out", metavar="DIR", help="the model folder (default: a new one)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.add_argument("--json", action="store_true", help="end with one JSON line on stdout")

@@ -467,6 +467,8 @@ class TrainConfig:
     seed: int = 0
     device: str | None = None
     """``cuda``, ``mps`` or ``cpu``; ``None`` picks the best available."""
+    threads: int | None = None
+    """CPU threads for torch; ``None``: all cores but one, so the window stays responsive."""
     out: str | None = None
     """Model folder to write; ``None`` makes a new one under ``paths.models_dir()``."""
 

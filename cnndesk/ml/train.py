@@ -203,7 +203,7 @@ def _resolved_data_config(model: torch.nn.Module, image_size: int | None) -> dic
 def train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, TrainResult]:
     """Train a classifier on ``data`` as ``config`` says; yields events, returns the result."""
     _check(data)
-    choice = pick_device(config.device)
+    choice = pick_device(config.device, threads=config.threads)
     mode = TrainMode(config.mode)
     from_scratch = config.backbone == backbones.SIMPLE_CNN or not (
         config.pretrained or config.weights
@@ -442,6 +442,12 @@ def _full(
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         model.train()
+        if pretrained:
+            # Small data sets: keep the pretrained batch-norm statistics (their scales and shifts
+            # still train); batch statistics of 32 photos would wash them out.
+            for module in model.modules():
+                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                    module.eval()
         queue = deque(torch.randperm(n, generator=generator).tolist())
         correct, loss_sum, batch = 0, 0.0, 0
         batches = (n + batch_size - 1) // batch_size
