@@ -60,6 +60,7 @@ EVALUATION_FILE = "evaluation.json"
 GALLERY_LIMIT = 200
 """The misclassified gallery shows at most this many images (the highest losses)."""
 THUMB_SIDE = 96
+MOST_CONFUSED_LIMIT = 8
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -185,6 +186,17 @@ def latest_model_folder(library: Any) -> Path | None:
     return None
 
 
+def most_confused(evaluation: Evaluation) -> list[tuple[int, int, int]]:
+    """``(true, predicted, count)`` for every non-empty off-diagonal cell, largest first."""
+    pairs = [
+        (t, p, n)
+        for t, row in enumerate(evaluation.confusion)
+        for p, n in enumerate(row)
+        if t != p and n > 0
+    ]
+    return sorted(pairs, key=lambda cell: (-cell[2], cell[0], cell[1]))
+
+
 @dataclass(frozen=True)
 class Cell:
     true: int
@@ -292,6 +304,24 @@ class HeatmapDelegate(QStyledItemDelegate):
 # ------------------------------------------------------------------------------- the pane
 
 
+def _square_icon(pixmap: QPixmap) -> QIcon:
+    """The thumbnail centred on a square canvas, so every gallery cell lines up."""
+    scaled = pixmap.scaled(
+        THUMB_SIDE,
+        THUMB_SIDE,
+        Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.SmoothTransformation,
+    )
+    canvas = QPixmap(THUMB_SIDE, THUMB_SIDE)
+    canvas.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(canvas)
+    painter.drawPixmap(
+        (THUMB_SIDE - scaled.width()) // 2, (THUMB_SIDE - scaled.height()) // 2, scaled
+    )
+    painter.end()
+    return QIcon(canvas)
+
+
 class EvaluationPane(QWidget):
     """Accuracy, per-class metrics, a clickable confusion matrix and the biggest mistakes."""
 
@@ -359,6 +389,7 @@ class EvaluationPane(QWidget):
         self.metrics_table.horizontalHeader().setSectionResizeMode(
             0, QHeaderView.ResizeMode.Stretch
         )
+        self.metrics_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.metrics_table.setToolTip(
             "Precision: of the images predicted as this class, how many are it.\n"
             "Recall: of the images of this class, how many were found.\n"
@@ -368,12 +399,18 @@ class EvaluationPane(QWidget):
         metrics_layout = QVBoxLayout(metrics_box)
         metrics_layout.setContentsMargins(0, 0, 0, 0)
         metrics_layout.addWidget(QLabel("<b>Per class</b>"))
-        metrics_layout.addWidget(self.metrics_table)
+        metrics_layout.addWidget(self.metrics_table, 1)
+        self.confused_label = QLabel()
+        self.confused_label.setWordWrap(True)
+        self.confused_label.setTextFormat(Qt.TextFormat.RichText)
+        self.confused_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.confused_label.linkActivated.connect(self._on_confused_label_link_activated)
+        metrics_layout.addWidget(self.confused_label, 1)
 
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
         self.gallery.setIconSize(QSize(THUMB_SIDE, THUMB_SIDE))
-        self.gallery.setGridSize(QSize(THUMB_SIDE + 44, THUMB_SIDE + 46))
+        self.gallery.setGridSize(QSize(THUMB_SIDE + 48, THUMB_SIDE + 52))
         self.gallery.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.gallery.setMovement(QListWidget.Movement.Static)
         self.gallery.setWordWrap(True)
@@ -438,6 +475,7 @@ class EvaluationPane(QWidget):
         self.mistakes_button.setVisible(has)
         self.confusion_model.set_evaluation(evaluation if has else None)
         self._fill_metrics(evaluation if has else None)
+        self._fill_most_confused(evaluation if has else None)
         self._fill_gallery(evaluation if has else None)
         if not has or evaluation is None:
             self.accuracy_label.setText("")
@@ -473,6 +511,28 @@ class EvaluationPane(QWidget):
                         Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
                     )
                 self.metrics_table.setItem(row, column, item)
+        table, header = self.metrics_table, self.metrics_table.horizontalHeader()
+        table.resizeColumnsToContents()
+        widths = [
+            max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+            for c in range(table.columnCount())
+        ]
+        table.setMinimumWidth(sum(widths) + 2 * table.frameWidth() + 4)
+
+    def _fill_most_confused(self, evaluation: Evaluation | None) -> None:
+        """fastai's "most confused": the off-diagonal cells, largest first, as links."""
+        if evaluation is None:
+            self.confused_label.clear()
+            return
+        pairs = most_confused(evaluation)[:MOST_CONFUSED_LIMIT]
+        if not pairs:
+            self.confused_label.setText("<b>Most confused</b><br>No class was taken for another.")
+            return
+        lines = [
+            f"<a href='{t},{p}'>{evaluation.classes[t]} taken for {evaluation.classes[p]}</a>: {n}"
+            for t, p, n in pairs
+        ]
+        self.confused_label.setText("<b>Most confused</b><br>" + "<br>".join(lines))
 
     def _fill_gallery(self, evaluation: Evaluation | None) -> None:
         self.gallery.clear()
@@ -511,7 +571,7 @@ class EvaluationPane(QWidget):
                 self._gallery_items[record.id] = (item, record)
                 pixmap = self._thumbnail_loader().pixmap(record)
                 if pixmap is not None:
-                    item.setIcon(QIcon(pixmap))
+                    item.setIcon(_square_icon(pixmap))
 
     def _thumbnail_loader(self) -> ThumbnailLoader:
         if self._thumbnails is None:
@@ -546,6 +606,11 @@ class EvaluationPane(QWidget):
         if index.isValid():
             self.show_cell(index.row(), index.column())
 
+    @Slot(str)
+    def _on_confused_label_link_activated(self, link: str) -> None:
+        true, predicted = (int(v) for v in link.split(","))
+        self.show_cell(true, predicted)
+
     @Slot()
     def _on_mistakes_button_clicked(self) -> None:
         if self.evaluation is None:
@@ -571,7 +636,7 @@ class EvaluationPane(QWidget):
         item, record = entry
         pixmap = self._thumbnails.pixmap(record)
         if pixmap is not None:
-            item.setIcon(QIcon(pixmap))
+            item.setIcon(_square_icon(pixmap))
 
     @Slot(str)
     def _on_context_model_changed(self, folder: str) -> None:

@@ -5,12 +5,30 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+import pytest
+from PySide6.QtCore import Qt, QThreadPool
 
 from cnndesk.domain import ClassMetrics, Evaluation, ImageQuery, SamplePrediction
 from cnndesk.gui.evaluation_pane import EvaluationPane, read_evaluation
 from cnndesk.library import Library
 from tests.gui.pane_data import labeled_library, make_context
+
+
+@pytest.fixture
+def make_pane(qtbot):  # type: ignore[no-untyped-def]
+    """Build evaluation panes that live until the gallery's thumbnail loads have ended (pool
+    threads emit to the pane's loader; qtbot only keeps weak references to widgets)."""
+    panes: list[EvaluationPane] = []
+
+    def make(context) -> EvaluationPane:  # type: ignore[no-untyped-def]
+        pane = EvaluationPane(context)
+        qtbot.addWidget(pane)
+        panes.append(pane)
+        return pane
+
+    yield make
+    QThreadPool.globalInstance().waitForDone(10000)
+    panes.clear()
 
 
 def fake_model(folder: Path, library: Library) -> tuple[Path, Evaluation]:
@@ -52,22 +70,22 @@ def fake_model(folder: Path, library: Library) -> tuple[Path, Evaluation]:
     return folder, evaluation
 
 
-def test_without_a_model_the_pane_says_how_to_get_one(qtbot, tmp_path: Path) -> None:
+def test_without_a_model_the_pane_says_how_to_get_one(make_pane, qtbot, tmp_path: Path) -> None:
     library = Library.open(tmp_path / "empty.cnndesk")
-    pane = EvaluationPane(make_context(library))
-    qtbot.addWidget(pane)
+    pane = make_pane(make_context(library))
     assert pane.evaluation is None
     assert not pane.empty_label.isHidden() and pane.splitter.isHidden()
     assert "Train a model" in pane.empty_label.text()
     library.close()
 
 
-def test_a_model_shows_accuracy_metrics_matrix_and_mistakes(qtbot, tmp_path: Path) -> None:
+def test_a_model_shows_accuracy_metrics_matrix_and_mistakes(
+    make_pane, qtbot, tmp_path: Path
+) -> None:
     library = labeled_library(tmp_path, per_class=5)
     folder, evaluation = fake_model(tmp_path / "model", library)
     context = make_context(library)
-    pane = EvaluationPane(context)
-    qtbot.addWidget(pane)
+    pane = make_pane(context)
     context.set_current_model(folder)
     assert read_evaluation(folder) == evaluation
     assert pane.accuracy_label.text() == "70.0% accurate"
@@ -81,6 +99,7 @@ def test_a_model_shows_accuracy_metrics_matrix_and_mistakes(qtbot, tmp_path: Pat
         ["1", "4"],
     ]
     assert model.headerData(1, Qt.Orientation.Horizontal) == "blue"
+    assert "red taken for blue</a>: 2" in pane.confused_label.text()
     # Mistakes, highest loss first, each with true → predicted and the probability.
     assert pane.gallery.count() == 3
     texts = [pane.gallery.item(i).text() for i in range(3)]
@@ -89,12 +108,13 @@ def test_a_model_shows_accuracy_metrics_matrix_and_mistakes(qtbot, tmp_path: Pat
     library.close()
 
 
-def test_clicking_a_cell_asks_the_browser_for_exactly_its_images(qtbot, tmp_path: Path) -> None:
+def test_clicking_a_cell_asks_the_browser_for_exactly_its_images(
+    make_pane, qtbot, tmp_path: Path
+) -> None:
     library = labeled_library(tmp_path, per_class=5)
     folder, evaluation = fake_model(tmp_path / "model", library)
     context = make_context(library)
-    pane = EvaluationPane(context)
-    qtbot.addWidget(pane)
+    pane = make_pane(context)
     context.set_current_model(folder)
     pane.resize(900, 700)
     pane.show()
@@ -122,7 +142,9 @@ def test_clicking_a_cell_asks_the_browser_for_exactly_its_images(qtbot, tmp_path
     library.close()
 
 
-def test_the_evaluation_can_be_rebuilt_from_stored_predictions(qtbot, tmp_path: Path) -> None:
+def test_the_evaluation_can_be_rebuilt_from_stored_predictions(
+    make_pane, qtbot, tmp_path: Path
+) -> None:
     library = labeled_library(tmp_path, per_class=3)
     folder = tmp_path / "model"
     folder.mkdir()
