@@ -9,6 +9,7 @@ five images in a row shows the fifth one's answer, never a late answer for the t
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 from collections.abc import Generator
@@ -40,6 +41,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+
+
+def model_classes(folder: Path) -> list[str]:
+    """The class names of a model folder, from its ``model.json`` (no torch needed)."""
+    try:
+        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(c) for c in info.get("classes", [])]
 
 
 class PredictorCache:
@@ -217,6 +227,12 @@ class PredictionPane(QWidget):
         else:
             self.model_label.setText(f"Model: <b>{folder.name}</b>")
             self.model_label.setToolTip(str(folder))
+        if self.image_path is None:  # nothing asked yet: say what the model can tell apart
+            classes = model_classes(folder) if folder is not None else []
+            self.answer_label.setText("")
+            self.detail_label.setText(
+                f"It knows {len(classes)} classes: {', '.join(classes)}." if classes else ""
+            )
 
     # ----------------------------------------------------------------------------- requests
 

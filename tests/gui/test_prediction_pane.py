@@ -45,6 +45,7 @@ def test_every_class_is_shown_most_likely_first(qtbot, pane, tmp_path: Path) -> 
     model = make_model_folder(tmp_path / "model", classes=CLASSES, constant=(0.0, 1.0, 2.0))
     pane.context.set_current_model(model)
     assert model.name in pane.model_label.text()
+    assert pane.detail_label.text() == "It knows 3 classes: ants, bees, wasps."
     pane.predict(make_image(tmp_path / "a.png"))
     wait_answer(qtbot, pane)
     shown = pane.bars.scores()
