@@ -1,5 +1,9 @@
 """The prediction pane: drop or open an image and see how likely each class is, as sorted bars.
 
+Until the user drops or opens an image of their own, the pane answers for the library's current
+image (the one the browser and the viewer show), so switching to it while labeling shows what the
+model thinks of the image at hand.
+
 Inference runs on the worker (``gui/worker.py``). The model is loaded once, on the worker thread,
 and kept while the app's current model is the same folder (:class:`PredictorCache`). Every request
 carries an id; a result that answers an older request than the newest is dropped, so dropping
@@ -18,7 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSize, Qt, Slot
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QFont, QImageReader, QPixmap, QResizeEvent
+from PySide6.QtGui import (
+    QDragEnterEvent,
+    QDropEvent,
+    QFont,
+    QImageReader,
+    QPixmap,
+    QResizeEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QFileDialog,
     QGridLayout,
@@ -160,6 +172,10 @@ class PredictionPane(QWidget):
         self._request_ids = itertools.count(1)
         self._latest_request = 0
         self._source_pixmap: QPixmap | None = None
+        self._library_image: str | None = None
+        """The image the user last looked at in the library (the browser's current one)."""
+        self._following_library = True
+        """Until an image is dropped or opened, the pane shows the library's current image."""
 
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -206,6 +222,7 @@ class PredictionPane(QWidget):
 
         context.model_changed.connect(self._on_context_model_changed)
         context.library_opened.connect(self._on_context_library_opened)
+        context.current_image_changed.connect(self._on_context_current_image_changed)
         self._show_model()
 
     # ------------------------------------------------------------------------------ model
@@ -298,7 +315,10 @@ class PredictionPane(QWidget):
             return
         top = prediction.top[0]
         self.answer_label.setText(f"{top.name} — {100 * top.p:.1f}%")
-        self.detail_label.setText(Path(prediction.file).name)
+        name = Path(prediction.file).name
+        if prediction.file == self._library_image:
+            name += " (the library's current image)"
+        self.detail_label.setText(name)
         self.bars.set_scores([(s.name, s.p) for s in prediction.top])
 
     # ------------------------------------------------------------------------------ events
@@ -312,7 +332,24 @@ class PredictionPane(QWidget):
         files = [f for f in files if Path(f).is_file()]
         if files:
             event.acceptProposedAction()
+            self._following_library = False
             self.predict(files[0])
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._follow_library()
+
+    def _follow_library(self) -> None:
+        """Ask about the library's current image, unless the user brought an image of their own."""
+        image = self._library_image
+        if (
+            self._following_library
+            and image is not None
+            and image != self.image_path
+            and self.isVisible()
+            and self.model_dir is not None
+        ):
+            self.predict(image)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
@@ -325,6 +362,7 @@ class PredictionPane(QWidget):
         start = str(Path(self.image_path).parent) if self.image_path else str(Path.home())
         file, _ = QFileDialog.getOpenFileName(self, "Open an image", start, IMAGE_FILTER)
         if file:
+            self._following_library = False
             self.predict(file)
 
     @Slot(object)
@@ -342,6 +380,14 @@ class PredictionPane(QWidget):
     def _on_worker_failed(self, message: str, _details: str) -> None:
         if self.sender() is getattr(self, "_last_worker", None):
             self._show_answer(None, f"The model could not answer: {message}")
+
+    @Slot(object)
+    def _on_context_current_image_changed(self, shown: object) -> None:
+        record = getattr(shown, "record", None)
+        path = getattr(record, "path", None)
+        if isinstance(path, str):
+            self._library_image = path
+            self._follow_library()
 
     @Slot(str)
     def _on_context_model_changed(self, _folder: str) -> None:

@@ -101,8 +101,12 @@ class TrainingOptions:
 
 
 def probe_training_options() -> Generator[Progress, None, TrainingOptions]:
-    """Find the training device and the curated backbones' local weights (imports torch)."""
-    yield Progress(0, 0, "Loading PyTorch…")
+    """Find the training device and the curated backbones' local weights (imports torch).
+
+    A generator like every job, so it runs on the worker; it has no progress worth showing.
+    """
+    if False:  # pragma: no cover - makes this a generator without a progress event
+        yield Progress(0, 0)
     from cnndesk.ml import backbones, weights
     from cnndesk.ml.device import pick_device
 
@@ -172,7 +176,7 @@ class TrainingPane(QWidget):
         self.stop_button.clicked.connect(self._on_stop_button_clicked)
         self.summary_label = QLabel()
         self.summary_label.setWordWrap(True)
-        self.device_label = QLabel("Device: finding out…")
+        self.device_label = QLabel("Device: checking…")
         self.device_label.setObjectName("device_label")
         self.message_label = QLabel()
         self.message_label.setWordWrap(True)
@@ -503,7 +507,9 @@ class TrainingPane(QWidget):
 
     def probe(self) -> Worker:
         """Find the device and the backbones' local weights in the background."""
-        self._probe_worker = self.context.run_job(probe_training_options, title="Checking device")
+        self._probe_worker = self.context.run_job(
+            probe_training_options, title="Finding the training device"
+        )
         self._probe_worker.finished.connect(self._on_probe_worker_finished)
         self._probe_worker.failed.connect(self._on_probe_worker_failed)
         return self._probe_worker

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
@@ -110,3 +111,24 @@ def test_dropping_an_image_predicts_it(qtbot, pane, tmp_path: Path) -> None:
     assert pane.image_path == str(image)
     wait_answer(qtbot, pane)
     assert pane.bars.scores()[0][0] == "ants"
+
+
+def test_the_library_current_image_is_answered_until_the_user_drops_one(
+    qtbot, pane, tmp_path: Path
+) -> None:
+    model = make_model_folder(tmp_path / "model", classes=CLASSES, constant=(0.0, 1.0, 2.0))
+    pane.context.set_current_model(model)
+    pane.show()
+    qtbot.waitExposed(pane)
+    shown = make_image(tmp_path / "library.png")
+    pane.context.current_image_changed.emit(
+        SimpleNamespace(record=SimpleNamespace(path=str(shown)))
+    )
+    assert pane.image_path == str(shown)
+    wait_answer(qtbot, pane)
+    assert pane.detail_label.text() == "library.png (the library's current image)"
+    pane._following_library = False  # what dropping or opening an image does
+    pane.context.current_image_changed.emit(
+        SimpleNamespace(record=SimpleNamespace(path=str(make_image(tmp_path / "next.png"))))
+    )
+    assert pane.image_path == str(shown)
