@@ -68,11 +68,16 @@ def predict_job(
     batch_size: int | None = None,
     request_id: int | None = None,
     device: str | None = None,
+    precision: str | None = None,
 ) -> Generator[ClassifyProgress, None, ClassifyResult]:
-    """Every class's probability for each file, in the order given (unreadable files: ``error``)."""
+    """Every class's probability for each file, in the order given (unreadable files: ``error``).
+
+    ``precision`` is ``fp32`` (the default on a CPU), ``bf16`` or ``fp16``; see
+    :class:`cnndesk.ml.predict.Predictor`.
+    """
     from cnndesk.ml.predict import Predictor
 
-    predictor = Predictor(model_dir, device=device)
+    predictor = Predictor(model_dir, device=device, precision=precision)
     return (yield from predictor.classify(paths, batch_size=batch_size, request_id=request_id))
 
 
@@ -83,10 +88,13 @@ def classify_folder_job(
     report_dir: str | Path | None = None,
     batch_size: int | None = None,
     device: str | None = None,
+    precision: str | None = None,
 ) -> Generator[ClassifyProgress, None, ClassifyResult]:
     """Classify every image under ``folder``; with ``report_dir``, write the CSV/JSON report there."""
     files = filesort.image_files(folder)
-    result = yield from predict_job(model_dir, files, batch_size=batch_size, device=device)
+    result = yield from predict_job(
+        model_dir, files, batch_size=batch_size, device=device, precision=precision
+    )
     if report_dir is not None:
         csv_path, json_path = filesort.write_report(
             result.predictions, classes=result.classes, folder=report_dir
@@ -105,6 +113,7 @@ def sort_job(
     dry_run: bool = False,
     batch_size: int | None = None,
     device: str | None = None,
+    precision: str | None = None,
 ) -> Generator[Progress, None, SortResult]:
     """Classify every image under ``src`` and copy (or move) it into ``dest/<class>/``.
 
@@ -124,7 +133,9 @@ def sort_job(
     if not files:
         kinds = ", ".join(sorted(e.lstrip(".") for e in filesort.IMAGE_EXTENSIONS))
         raise SortError(f"There are no images under {source} (looked for {kinds}).")
-    classified = yield from predict_job(model_dir, files, batch_size=batch_size, device=device)
+    classified = yield from predict_job(
+        model_dir, files, batch_size=batch_size, device=device, precision=precision
+    )
     readable = [p for p in classified.predictions if p.error is None]
     decisions = [(p.file, p.label if p.confidence >= threshold else None) for p in readable]
     result = yield from filesort.sort_files(
@@ -163,6 +174,7 @@ def suggest_job(
     *,
     batch_size: int | None = None,
     device: str | None = None,
+    precision: str | None = None,
 ) -> Generator[ClassifyProgress, None, SuggestResult]:
     """Store the model's prediction for each unlabeled image as a suggestion (source ``model``).
 
@@ -173,7 +185,11 @@ def suggest_job(
     started = time.perf_counter()
     records = [r for r in library.unlabeled_images() if r.status == ImageStatus.OK]
     classified = yield from predict_job(
-        model_dir, [r.path for r in records], batch_size=batch_size, device=device
+        model_dir,
+        [r.path for r in records],
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
     )
     rows: list[tuple[int, str, float]] = []
     unreadable: list[RefusedFile] = []

@@ -132,3 +132,20 @@ def test_folding_batch_norms_keeps_the_answers(backbone: str) -> None:
     has_bn = any(isinstance(m, torch.nn.BatchNorm2d) for m in build_model(backbone, 4).modules())
     assert (folded > 0) == has_bn
     assert torch.allclose(before, after, atol=1e-5)
+
+
+def test_bf16_on_the_cpu_is_an_option_and_fp16_is_refused(model_dir: Path, images) -> None:
+    from cnndesk.domain import ModelError
+
+    fast = Predictor(model_dir, device="cpu", precision="bf16")
+    exact = Predictor(model_dir, device="cpu")
+    assert (fast.precision, exact.precision) == ("bf16", "fp32")
+    for path in images[:3]:
+        a, b = fast.predict(path), exact.predict(path)
+        assert sum(s.p for s in a.top) == pytest.approx(1.0, abs=1e-5)
+        got = {s.name: s.p for s in a.top}
+        assert all(abs(got[s.name] - s.p) < 0.05 for s in b.top)
+    with pytest.raises(ModelError, match="fp16 is for CUDA"):
+        Predictor(model_dir, device="cpu", precision="fp16")
+    with pytest.raises(ModelError, match="Unknown precision"):
+        Predictor(model_dir, device="cpu", precision="int4")
