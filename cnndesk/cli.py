@@ -429,7 +429,9 @@ def _phase_labels() -> dict[type, str]:
 def cmd_predict(args: argparse.Namespace) -> int:
     from cnndesk.jobs import predict_job
 
-    result = _run_phases(predict_job(args.model, args.images), _phase_labels())
+    result = _run_phases(
+        predict_job(args.model, args.images, precision=args.precision), _phase_labels()
+    )
     if args.json:
         _print_json([p.as_json() for p in result.predictions])
         return 0 if not result.unreadable else 1
@@ -482,6 +484,7 @@ def cmd_sort(args: argparse.Namespace) -> int:
             move=args.move,
             threshold=args.threshold,
             dry_run=args.dry_run,
+            precision=args.precision,
         ),
         _phase_labels(),
     )
@@ -530,7 +533,9 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     from cnndesk.jobs import suggest_job
 
     with _open_library(args) as library:
-        result = _run_phases(suggest_job(library, args.model), _phase_labels())
+        result = _run_phases(
+            suggest_job(library, args.model, precision=args.precision), _phase_labels()
+        )
         queue = library.unlabeled_queue(order="least_confident")
         names = {c.id: c.name for c in library.classes()}
     if args.json:
@@ -594,6 +599,12 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="a model folder")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
+        "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
+    )
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
@@ -617,6 +628,12 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="only write the report")
     p.add_argument("--undo", metavar="DEST", help="undo the last sort into DEST")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
+        "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
+    )
     p.set_defaults(func=cmd_sort, sort_parser=p)
 
     p = sub.add_parser(
@@ -624,6 +641,12 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="a model folder")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
+        "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
+    )
     p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser("export", help="export a model to ONNX or TorchScript, checked after")

@@ -260,3 +260,12 @@ def test_classify_folder_job_writes_a_report_listing_unreadable_files(
             ps = [float(row[f"p_{c}"]) for c in ("ants", "bees", "wasps")]
             assert sum(ps) == pytest.approx(1.0, abs=1e-4)
             assert row["predicted"] == ("ants", "bees", "wasps")[ps.index(max(ps))]
+
+
+def test_predict_with_bf16_precision(sure_model: Path, photos: Path, capsys) -> None:
+    image = str(photos / "day1" / "p1.jpg")
+    assert main(["predict", str(sure_model), image, "--precision", "bf16", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["top"][0]["class"] == "bees"
+    assert row["top"][0]["p"] == pytest.approx(0.8808, abs=0.01)
+    assert sum(t["p"] for t in row["top"]) == pytest.approx(1.0, abs=1e-5)
