@@ -25,6 +25,14 @@ def stop_background_work(*, wait_ms: int = 3000) -> bool:
     return pool.waitForDone(wait_ms)
 
 
+def _emit(signal, *args) -> None:  # type: ignore[no-untyped-def]
+    """Emit from a pool thread; the receiver may be gone when the app is closing."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Signal source has been deleted": nobody is listening any more
+        log.debug("a background result arrived after its receiver was deleted")
+
+
 class _Signals(QObject):
     finished = Signal(int, object)
     failed = Signal(int, str)
@@ -42,9 +50,9 @@ class _CallTask(QRunnable):
             result = self._fn()
         except Exception as exc:  # a worker boundary: the error becomes a signal
             log.exception("background read failed")
-            self._signals.failed.emit(self._request, str(exc) or type(exc).__name__)
+            _emit(self._signals.failed, self._request, str(exc) or type(exc).__name__)
         else:
-            self._signals.finished.emit(self._request, result)
+            _emit(self._signals.finished, self._request, result)
 
 
 class LatestCall(QObject):

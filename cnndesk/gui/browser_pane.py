@@ -11,9 +11,18 @@ stack, and moves on to the next unlabeled image. The image the user looks at is 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QItemSelectionModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -86,14 +95,32 @@ class ImageListView(QListView):
         self.setUniformItemSizes(True)
         self.setMovement(QListView.Movement.Static)
         self.setResizeMode(QListView.ResizeMode.Adjust)
+        # A model reset lays out 20,000 rows in slices between events, not in one long stall.
         self.setLayoutMode(QListView.LayoutMode.Batched)
-        self.setBatchSize(2000)
+        self.setBatchSize(1000)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setDragEnabled(False)
         self.setSpacing(2)
         self.set_grid(True)
+
+    def dataChanged(
+        self,
+        top_left: QModelIndex | QPersistentModelIndex,
+        bottom_right: QModelIndex | QPersistentModelIndex,
+        roles: Sequence[int] = (),
+    ) -> None:
+        """Repaint the changed items only.
+
+        Qt 6's ``QListView`` re-lays out *every* row on any ``dataChanged`` (two Python
+        ``rowCount`` calls per row: ~4 ms for 2,000 rows, ~40 ms for 20,000, on each label and
+        each arriving thumbnail). Items here all have one size, so a change never moves one.
+        """
+        if top_left.row() == bottom_right.row():
+            self.viewport().update(self.visualRect(top_left))
+        else:
+            self.viewport().update()
 
     def set_grid(self, grid: bool) -> None:
         self.setViewMode(QListView.ViewMode.ListMode)  # ListMode layout is the fast one

@@ -12,7 +12,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen,
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from cnndesk.domain import ClassInfo, ImageRecord
-from cnndesk.gui.library_model import Role
+from cnndesk.gui.library_model import LibraryModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -42,7 +42,10 @@ class ImageDelegate(QStyledItemDelegate):
         self._small.setPointSizeF(max(self._small.pointSizeF() * 0.85, 7.0))
         self._bold = QFont(self._small)
         self._bold.setBold(True)
-        self._line = QFontMetrics(self._small).height()
+        self._small_metrics = QFontMetrics(self._small)
+        self._bold_metrics = QFontMetrics(self._bold)
+        self._line = self._small_metrics.height()
+        self._elided: dict[tuple[str, int], str] = {}
 
     def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
         if self.list_mode:
@@ -50,9 +53,10 @@ class ImageDelegate(QStyledItemDelegate):
         return QSize(self.side + 2 * PAD, self.side + 3 * PAD + TEXT_LINES * self._line + 2)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
-        record: ImageRecord | None = index.data(Role.RECORD)
-        if record is None:
+        model = index.model()
+        if not isinstance(model, LibraryModel) or not 0 <= index.row() < model.rowCount():
             return
+        record, label, suggestion, pixmap, error = model.paint_data(index.row())
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRect(option.rect)
@@ -63,10 +67,6 @@ class ImageDelegate(QStyledItemDelegate):
             painter.fillRect(
                 rect.adjusted(1, 1, -1, -1), palette.color(QPalette.ColorRole.Highlight)
             )
-        label: ClassInfo | None = index.data(Role.LABEL)
-        suggestion = index.data(Role.SUGGESTION)
-        pixmap: QPixmap | None = index.data(Qt.ItemDataRole.DecorationRole)
-        error: str | None = index.data(Role.THUMBNAIL_ERROR)
         text_colour = palette.color(
             QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         )
@@ -80,6 +80,17 @@ class ImageDelegate(QStyledItemDelegate):
             painter.setBrush(Qt.BrushStyle.NoBrush)
             painter.drawRoundedRect(rect.adjusted(1, 1, -2, -2), 4, 4)
         painter.restore()
+
+    def _elide(self, name: str, width: int) -> str:
+        """File names elided in the middle, cached (elidedText is slow; names repeat per frame)."""
+        key = (name, width)
+        text = self._elided.get(key)
+        if text is None:
+            if len(self._elided) > 50_000:
+                self._elided.clear()
+            text = self._small_metrics.elidedText(name, Qt.TextElideMode.ElideMiddle, width)
+            self._elided[key] = text
+        return text
 
     # ---------------------------------------------------------------------------------- tiles
 
@@ -106,11 +117,10 @@ class ImageDelegate(QStyledItemDelegate):
         line = QRect(rect.x() + PAD, y, self.side, self._line)
         painter.setFont(self._small)
         painter.setPen(text_colour)
-        metrics = QFontMetrics(self._small)
         painter.drawText(
             line,
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            metrics.elidedText(record.name, Qt.TextElideMode.ElideMiddle, line.width()),
+            self._elide(record.name, line.width()),
         )
         chip = QRect(line.x(), line.bottom() + 2, self.side, self._line)
         self._paint_chip(painter, chip, label, text_colour)
@@ -135,7 +145,7 @@ class ImageDelegate(QStyledItemDelegate):
 
     def _paint_pill(self, painter: QPainter, box: QRect, text: str, info: ClassInfo) -> None:
         painter.setFont(self._bold)
-        metrics = QFontMetrics(self._bold)
+        metrics = self._bold_metrics
         width = min(metrics.horizontalAdvance(text) + 10, box.width() - 8)
         pill = QRect(box.x() + 4, box.y() + 4, width, self._line + 4)
         colour = QColor(info.colour)
@@ -153,7 +163,7 @@ class ImageDelegate(QStyledItemDelegate):
     def _paint_chip(
         self, painter: QPainter, chip: QRect, label: ClassInfo | None, text_colour: QColor
     ) -> None:
-        metrics = QFontMetrics(self._bold)
+        metrics = self._bold_metrics
         if label is None:
             painter.setFont(self._small)
             faded = QColor(text_colour)
@@ -195,12 +205,10 @@ class ImageDelegate(QStyledItemDelegate):
         name_x, name_w = columns[0]
         painter.setFont(self._small)
         painter.setPen(text_colour)
-        metrics = QFontMetrics(self._small)
+        metrics = self._small_metrics
         centre = Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter
         painter.drawText(
-            QRect(name_x, rect.y(), name_w, rect.height()),
-            centre,
-            metrics.elidedText(record.name, Qt.TextElideMode.ElideMiddle, name_w),
+            QRect(name_x, rect.y(), name_w, rect.height()), centre, self._elide(record.name, name_w)
         )
         x = name_x + name_w + 8
         chip = QRect(x, rect.y() + (rect.height() - self._line) // 2, 140, self._line)

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable, Sequence
 
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal, Slot
+from PySide6.QtGui import QPixmap
 
 from cnndesk.domain import ClassInfo, ImageQuery, ImageRecord, ImageStatus
 from cnndesk.gui.background import LatestCall
@@ -132,6 +133,29 @@ class LibraryModel(QAbstractListModel):
 
     def records(self) -> Sequence[ImageRecord]:
         return self._records
+
+    def paint_data(
+        self, row: int
+    ) -> tuple[
+        ImageRecord, ClassInfo | None, tuple[ClassInfo, float] | None, QPixmap | None, str | None
+    ]:
+        """What the delegate draws for a row, in one Python call (no QVariant round trips)."""
+        record = self._records[row]
+        label = self._classes.get(record.class_id) if record.class_id is not None else None
+        suggestion = None
+        if record.suggested_class_id is not None:
+            info = self._classes.get(record.suggested_class_id)
+            if info is not None:
+                suggestion = (info, record.suggestion_confidence or 0.0)
+        if record.status is not ImageStatus.OK:
+            return record, label, suggestion, None, f"file {record.status.value}"
+        return (
+            record,
+            label,
+            suggestion,
+            self.thumbnails.pixmap(record),
+            self.thumbnails.error(record.id),
+        )
 
     def row_of(self, image_id: int) -> int | None:
         return self._row_of.get(image_id)

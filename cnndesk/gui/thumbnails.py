@@ -43,6 +43,14 @@ def pil_to_qimage(image) -> QImage:  # type: ignore[no-untyped-def]
     return qimage.copy()  # detach from ``data``, which Python frees
 
 
+def _emit(signal, *args) -> None:  # type: ignore[no-untyped-def]
+    """Emit from a pool thread; the receiver may be gone when the app is closing."""
+    try:
+        signal.emit(*args)
+    except RuntimeError:  # "Signal source has been deleted": nobody is listening any more
+        log.debug("a background result arrived after its receiver was deleted")
+
+
 class _Signals(QObject):
     """Lives in the GUI thread; pool threads emit through it (queued to the receivers)."""
 
@@ -77,12 +85,12 @@ class _ThumbnailTask(QRunnable):
                     Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.SmoothTransformation,
                 )
-            self._signals.loaded.emit(record.id, self._generation, image)
+            _emit(self._signals.loaded, record.id, self._generation, image)
         except CnndeskError as exc:
-            self._signals.failed.emit(record.id, self._generation, str(exc))
+            _emit(self._signals.failed, record.id, self._generation, str(exc))
         except Exception as exc:  # a worker boundary: never lose a thumbnail silently
             log.exception("thumbnail of %s failed", record.path)
-            self._signals.failed.emit(record.id, self._generation, f"unexpected error: {exc}")
+            _emit(self._signals.failed, record.id, self._generation, f"unexpected error: {exc}")
 
 
 class ThumbnailLoader(QObject):
@@ -174,7 +182,7 @@ class ThumbnailLoader(QObject):
             self._pending.discard(image_id)
             idle = not self._pending
         if idle:
-            self._signals.failed.emit(-1, -1, "")  # wakes the GUI thread to report idle
+            _emit(self._signals.failed, -1, -1, "")  # wakes the GUI thread to report idle
 
     # GUI thread ----------------------------------------------------------------------------
 
@@ -224,12 +232,12 @@ class _DecodeTask(QRunnable):
             image = open_upright(self._path, max_side=self._max_side)
             if max(image.size) > self._max_side:
                 image.thumbnail((self._max_side, self._max_side))
-            self._signals.decoded.emit(self._request, pil_to_qimage(image))
+            _emit(self._signals.decoded, self._request, pil_to_qimage(image))
         except CnndeskError as exc:
-            self._signals.failed.emit(self._request, str(exc))
+            _emit(self._signals.failed, self._request, str(exc))
         except Exception as exc:  # a worker boundary
             log.exception("decoding %s failed", self._path)
-            self._signals.failed.emit(self._request, f"unexpected error: {exc}")
+            _emit(self._signals.failed, self._request, f"unexpected error: {exc}")
 
 
 class ImageDecoder(QObject):

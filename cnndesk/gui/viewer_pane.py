@@ -87,6 +87,11 @@ class ViewerPane(QWidget):
         self.hint_label.setObjectName("hintLabel")
         self.hint_label.setWordWrap(True)
         self.hint_label.setStyleSheet("color: palette(mid);")
+        for label in (self.title_label, self.details_label, self.label_label, self.hint_label):
+            # Text that changes with every image must not resize the dock (and with it re-lay
+            # out and repaint the whole browser grid on each keypress).
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            label.setMinimumWidth(10)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
         layout.addWidget(self.canvas, 1)
