@@ -755,6 +755,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         augment=args.augment,
         device=args.device,
         threads=args.threads,
+        precision=args.precision,
         out=args.out,
     )
     library = _open_library(args)
@@ -840,6 +841,12 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="default: the best there is")
     p.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads (default: all cores but one)"
+    )
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="full mode's training arithmetic (default: AMP on CUDA; on a CPU the faster of"
+        " fp32 and bf16, measured on the first steps)",
     )
     p.add_argument("--out", metavar="DIR", help="the model folder (default: a new one)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")

@@ -469,6 +469,9 @@ class TrainConfig:
     """``cuda``, ``mps`` or ``cpu``; ``None`` picks the best available."""
     threads: int | None = None
     """CPU threads for torch; ``None``: all cores but one, so the window stays responsive."""
+    precision: str | None = None
+    """``fp32``, ``bf16`` or ``fp16`` for full-mode training steps; ``None``: AMP on CUDA, and
+    on a CPU with bf16 instructions whichever of fp32/bf16 the first steps measure faster."""
     out: str | None = None
     """Model folder to write; ``None`` makes a new one under ``paths.models_dir()``."""
 

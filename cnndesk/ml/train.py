@@ -391,6 +391,51 @@ def _logits(
     return torch.cat(out) if out else torch.empty(0, len(run.data.classes))
 
 
+class PrecisionProbe:
+    """Which autocast dtype training steps use (``None``: fp32).
+
+    CUDA uses the device's AMP dtype. On a CPU with native bf16 instructions and no explicit
+    ``precision``, the first real training steps are timed in fp32 and then in bf16, and the
+    faster is kept: bf16 speeds small CNNs up by ~1.6× here, but slows depthwise-convolution
+    backbones down. Nothing is wasted: the probe steps are ordinary training steps.
+    """
+
+    _PLAN = (None, None, None, torch.bfloat16, torch.bfloat16, torch.bfloat16)
+    """Per step: a warm-up then two timed steps, for each dtype."""
+
+    def __init__(self, choice: DeviceChoice, precision: str | None) -> None:
+        self._step = 0
+        self._times: dict[Any, float] = {}
+        self.chosen: torch.dtype | None = choice.amp_dtype
+        self.decided = True
+        dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if precision is not None and precision != "auto":
+            if precision not in dtypes:
+                raise DatasetError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
+            self.chosen = dtypes[precision]
+        elif choice.device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            self.decided = False
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.chosen]
+
+    def dtype(self) -> torch.dtype | None:
+        return self.chosen if self.decided else self._PLAN[self._step]
+
+    def record(self, seconds: float, images: int) -> None:
+        if self.decided:
+            return
+        if self._step % 3:  # not a warm-up step
+            dtype = self._PLAN[self._step]
+            self._times[dtype] = self._times.get(dtype, 0.0) + seconds / max(1, images)
+        self._step += 1
+        if self._step == len(self._PLAN):
+            self.decided = True
+            self.chosen = min(self._times, key=lambda d: self._times[d])
+            log.info("CPU precision probe: %s per image; using %s", self._times, self.name)
+
+
 def _full(
     run: _Run,
     train_set: Sequence[TrainingSample],
@@ -430,7 +475,6 @@ def _full(
     weights = class_weights([s.label for s in train_set], len(run.data.classes)).to(
         run.choice.device
     )
-    scaler = torch.amp.GradScaler(enabled=run.choice.amp_dtype == torch.float16)
     generator = torch.Generator().manual_seed(config.seed)
     epochs, n = settings["epochs"], len(train_set)
     total = epochs * n
@@ -439,6 +483,10 @@ def _full(
     mean = torch.tensor(run.data_config["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(run.data_config["std"]).view(1, 3, 1, 1)
     stale, meter, seen = 0, Meter(), 0
+    probe = PrecisionProbe(run.choice, config.precision)
+    scaler = torch.amp.GradScaler(
+        enabled=run.choice.device.type == "cuda" and probe.chosen == torch.float16
+    )
     for epoch in range(1, epochs + 1):
         started = time.perf_counter()
         model.train()
@@ -465,8 +513,10 @@ def _full(
             y = torch.tensor([s.label for s in chunk], device=run.choice.device)
             x = x.to(run.choice.device).contiguous(memory_format=torch.channels_last)
             lr_now = set_lr(optimizer, lr_factor(seen / total, warmup=warmup))
+            step_started = time.perf_counter()
+            dtype = probe.dtype()
             try:
-                with autocast(run.choice):
+                with torch.autocast(run.choice.device.type, dtype=dtype, enabled=dtype is not None):
                     logits = model(x)
                     loss = F.cross_entropy(
                         logits.float(), y, weight=weights, label_smoothing=config.label_smoothing
@@ -489,6 +539,7 @@ def _full(
             seen += len(idx)
             correct += int((logits.argmax(1) == y).sum())
             loss_value = float(loss.detach())
+            probe.record(time.perf_counter() - step_started, len(idx))
             loss_sum += loss_value * len(idx)
             meter.update(loss_value, len(idx))
             yield BatchProgress(
@@ -519,6 +570,7 @@ def _full(
         if stale >= settings["patience"]:
             log.info("early stop after epoch %d; best was epoch %d", epoch, run.best_epoch)
             break
+    settings["precision"] = probe.name
     if run.best_state is not None:
         model.load_state_dict(run.best_state)
     split, samples = eval_split

@@ -108,13 +108,15 @@ def test_quick_retrain_embeds_only_new_images(toy_set: TrainingSet, tmp_path: Pa
 def test_full_mode_loss_is_finite_and_falls_on_a_separable_set(toy_set: TrainingSet) -> None:
     config = TrainConfig(
         backbone="simple-cnn", mode=TrainMode.FULL, epochs=12, image_size=32, lr=3e-3,
-        batch_size=8, augment="none", patience=50,
+        batch_size=8, augment="none", patience=50, precision="bf16",
     )  # fmt: skip
     events, result = drive(train(toy_set, config))
     losses = [e.train_loss for e in events if isinstance(e, EpochEnd)]
     assert all(math.isfinite(v) for v in losses)
     assert min(losses[-3:]) < losses[0] * 0.7
     assert result.val_accuracy == 1.0 and result.mode == "full"
+    _, info = load_model(Path(result.model_path))
+    assert info["training"]["precision"] == "bf16"
 
 
 def test_full_mode_with_augmentation_and_early_stopping_restores_the_best_epoch(
@@ -131,6 +133,7 @@ def test_full_mode_with_augmentation_and_early_stopping_restores_the_best_epoch(
     assert result.val_loss == pytest.approx(best.val_loss)
     _, info = load_model(Path(result.model_path))
     assert info["metrics"]["best_epoch"] == best.epoch
+    assert info["training"]["precision"] in ("fp32", "bf16")  # measured on the first steps
 
 
 def test_cancel_mid_epoch_keeps_the_best_model_so_far(toy_set: TrainingSet, tmp_path: Path) -> None:
