@@ -70,7 +70,8 @@ class PixelCache:
     def file(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.npy"
 
-    def _one(self, sample: TrainingSample, store: bool) -> np.ndarray:
+    def pixels(self, sample: TrainingSample, *, store: bool = True) -> np.ndarray:
+        """One image's pixels: from the cache, else decoded (and cached when ``store``)."""
         file = self.file(sample.key)
         if file.is_file():
             try:
@@ -101,7 +102,7 @@ class PixelCache:
         failed: list[tuple[str, str]] = []
         unique = list({s.key: s for s in samples}.values())
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            futures = [pool.submit(self._one, sample, store) for sample in unique]
+            futures = [pool.submit(self.pixels, sample, store=store) for sample in unique]
             try:
                 for done, (sample, future) in enumerate(zip(unique, futures), start=1):
                     try:

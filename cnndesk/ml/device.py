@@ -1,7 +1,8 @@
 """Which device trains: CUDA, then Apple's MPS, then the CPU, described in words for the user.
 
 On the CPU one core is left free (``torch.set_num_threads(cores - 1)``) so the window stays
-responsive while a model trains. On CUDA, mixed precision uses bf16 where the GPU supports it.
+responsive while a model trains. On CUDA, mixed precision uses bf16 where the GPU supports it;
+on a CPU, :class:`PrecisionProbe` measures whether bf16 pays off for the model at hand.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -59,3 +61,48 @@ def pick_device(requested: str | None = None, *, threads: int | None = None) -> 
     torch.set_num_threads(count)
     plural = "thread" if count == 1 else "threads"
     return DeviceChoice(torch.device("cpu"), f"cpu ({count} {plural})", None)
+
+
+class PrecisionProbe:
+    """Which autocast dtype training steps use (``None``: fp32).
+
+    CUDA uses the device's AMP dtype. On a CPU with native bf16 instructions and no explicit
+    ``precision``, the first real training steps are timed in fp32 and then in bf16, and the
+    faster is kept: bf16 speeds small CNNs up by ~1.6× here, but slows depthwise-convolution
+    backbones down. Nothing is wasted: the probe steps are ordinary training steps.
+    """
+
+    _PLAN = (None, None, None, torch.bfloat16, torch.bfloat16, torch.bfloat16)
+    """Per step: a warm-up then two timed steps, for each dtype."""
+
+    def __init__(self, choice: DeviceChoice, precision: str | None) -> None:
+        self._step = 0
+        self._times: dict[Any, float] = {}
+        self.chosen: torch.dtype | None = choice.amp_dtype
+        self.decided = True
+        dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+        if precision is not None and precision != "auto":
+            if precision not in dtypes:
+                raise ModelError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
+            self.chosen = dtypes[precision]
+        elif choice.device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            self.decided = False
+
+    @property
+    def name(self) -> str:
+        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.chosen]
+
+    def dtype(self) -> torch.dtype | None:
+        return self.chosen if self.decided else self._PLAN[self._step]
+
+    def record(self, seconds: float, images: int) -> None:
+        if self.decided:
+            return
+        if self._step % 3:  # not a warm-up step
+            dtype = self._PLAN[self._step]
+            self._times[dtype] = self._times.get(dtype, 0.0) + seconds / max(1, images)
+        self._step += 1
+        if self._step == len(self._PLAN):
+            self.decided = True
+            self.chosen = min(self._times, key=lambda d: self._times[d])
+            log.info("CPU precision probe: %s per image; using %s", self._times, self.name)

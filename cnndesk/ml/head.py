@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from collections.abc import Generator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
 
@@ -77,15 +77,19 @@ def embed(
     pending: list[np.ndarray] = []
     batches = (len(missing) + batch_size - 1) // batch_size
     with ThreadPoolExecutor(workers) as pool:
-        # Decoding runs ahead on spare cores while the backbone works on the current batch.
-        futures = [pool.submit(pixels._one, s, False) for s in missing]
+        # Decoding runs a few batches ahead on spare cores while the backbone works.
+        futures: dict[int, Future] = {}
+        submitted = 0
         try:
             for b in range(batches):
+                while submitted < min(len(missing), (b + 3) * batch_size):
+                    futures[submitted] = pool.submit(pixels.pixels, missing[submitted], store=False)
+                    submitted += 1
                 chunk = range(b * batch_size, min(len(missing), (b + 1) * batch_size))
                 keys, arrays = [], []
                 for i in chunk:
                     try:
-                        arrays.append(futures[i].result())
+                        arrays.append(futures.pop(i).result())
                         keys.append(missing[i].key)
                     except Exception as exc:  # an unreadable image must not stop the run
                         failed.append((missing[i].path, str(exc)))
@@ -116,7 +120,7 @@ def embed(
                     device=choice.description,
                 )
         finally:
-            for future in futures:
+            for future in futures.values():
                 future.cancel()
             # Keep what was computed before a cancel: the next run will not redo it.
             if pending_keys:
