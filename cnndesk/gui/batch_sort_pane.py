@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QAbstractScrollArea,
     QButtonGroup,
     QFileDialog,
     QFormLayout,
@@ -130,8 +131,8 @@ class BatchSortPane(QWidget):
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.summary_table = QTableWidget(0, 2)
-        self.summary_table.setHorizontalHeaderLabels(["Folder", "Images"])
+        self.summary_table = QTableWidget(0, 3)
+        self.summary_table.setHorizontalHeaderLabels(["Folder", "Images", "Share"])
         self.summary_table.verticalHeader().hide()
         self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.summary_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -140,6 +141,12 @@ class BatchSortPane(QWidget):
         )
         self.summary_table.horizontalHeader().setSectionResizeMode(
             1, QHeaderView.ResizeMode.ResizeToContents
+        )
+        self.summary_table.horizontalHeader().setSectionResizeMode(
+            2, QHeaderView.ResizeMode.Stretch
+        )
+        self.summary_table.setSizeAdjustPolicy(
+            QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents
         )
         self.summary_table.setToolTip("Double-click a folder to open it")
         self.summary_table.cellDoubleClicked.connect(self._on_summary_table_cell_double_clicked)
@@ -150,7 +157,8 @@ class BatchSortPane(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.message_label)
-        layout.addWidget(self.summary_table, 1)
+        layout.addWidget(self.summary_table)
+        layout.addStretch(1)
         self.empty_label = QLabel(
             "<h3>Let the model sort a folder</h3><p>Drop a folder of images on this pane. The"
             " model puts a copy of each image (or the image itself, with Move) into a folder"
@@ -160,7 +168,7 @@ class BatchSortPane(QWidget):
         )
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout.addWidget(self.empty_label, 1)
+        layout.insertWidget(layout.count() - 1, self.empty_label)
         self.summary_table.hide()
         self.progress_bar.hide()
 
@@ -237,10 +245,16 @@ class BatchSortPane(QWidget):
             if folder == UNCERTAIN_FOLDER:
                 name.setToolTip("The model was less sure than the threshold about these")
             share = n / total if total else 0.0
-            count = QTableWidgetItem(f"{n}  ({100 * share:.0f}%)")
+            count = QTableWidgetItem(str(n))
             count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            bar = QProgressBar()
+            bar.setRange(0, 1000)
+            bar.setValue(round(1000 * share))
+            bar.setFormat(f"{100 * share:.0f}%")
             self.summary_table.setItem(row, 0, name)
             self.summary_table.setItem(row, 1, count)
+            self.summary_table.setCellWidget(row, 2, bar)
+        self.summary_table.updateGeometry()
 
     # ---------------------------------------------------------------------------- actions
 

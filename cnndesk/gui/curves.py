@@ -58,7 +58,7 @@ class TrainingCurves(QWidget):
             plot.setMouseEnabled(x=False, y=False)
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
         # Loss falls and accuracy rises: legends in the corners the curves leave free.
-        self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
+        self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
         self.accuracy_plot.addLegend(offset=(-8, -8), labelTextSize="8pt")
 
         self.batch_loss_curve = _curve(
@@ -94,6 +94,8 @@ class TrainingCurves(QWidget):
         self._stage = ""
         for curve in self.curves():
             curve.setData([], [])
+        # The batch curve's legend entry appears with its first point (saved runs have none).
+        self.loss_legend.removeItem(self.batch_loss_curve)
         for line in self.best_epoch_lines:
             line.setVisible(False)
 
@@ -126,6 +128,8 @@ class TrainingCurves(QWidget):
         x = self._x(event.epoch - 1 + event.batch / event.batches, stage)
         if self._batch_x and x <= self._batch_x[-1]:
             return  # a repeated or out-of-order point would draw a loop
+        if not self._batch_x:
+            self.loss_legend.addItem(self.batch_loss_curve, "batch (smoothed)")
         self._batch_x.append(x)
         self._batch_loss.append(float(loss))
         self.batch_loss_curve.setData(self._batch_x, self._batch_loss)

@@ -145,6 +145,22 @@ def run_accuracy(run: RunRecord) -> tuple[float | None, str]:
     return None, ""
 
 
+STATUS_WORDS = {
+    "done": "done",
+    "cancelled": "stopped (best epoch kept)",
+    "failed": "failed",
+    "running": "training…",
+}
+
+
+def run_mode(run: RunRecord) -> str:
+    """The mode a run really trained in (``simple-cnn`` always trains every layer)."""
+    mode = (run.metrics or {}).get("mode") or (run.config or {}).get("mode") or ""
+    if (run.config or {}).get("backbone") == SCRATCH_BACKBONE:
+        return TrainMode.FULL.value
+    return str(mode)
+
+
 class TrainingPane(QWidget):
     """Train a model on the library's labels and watch it learn."""
 
@@ -302,6 +318,7 @@ class TrainingPane(QWidget):
         self.mode_combo = QComboBox()
         self.mode_combo.addItem("Quick: train the last layer (seconds)", TrainMode.QUICK.value)
         self.mode_combo.addItem("Full: fine-tune every layer (minutes)", TrainMode.FULL.value)
+        self.mode_combo.currentIndexChanged.connect(self._on_mode_combo_index_changed)
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(0, 1000)
         self.epochs_spin.setSpecialValueText("automatic")
@@ -386,7 +403,7 @@ class TrainingPane(QWidget):
             few = [f"{name} ({n})" for name, n in counts.items() if n < FEW_IMAGES_PER_CLASS]
             text = (
                 f"Ready: {total} labeled images in {len(counts)} classes."
-                f" Train makes a {self._mode_words()} model with {self._backbone_words()}."
+                f" Train {self._plan_words()}."
             )
             if few:
                 text += (
@@ -395,16 +412,14 @@ class TrainingPane(QWidget):
                 )
             self.summary_label.setText(text)
 
-    def _mode_words(self) -> str:
-        return (
-            "quick" if self.mode_combo.currentData() == TrainMode.QUICK.value else "fully trained"
-        )
-
-    def _backbone_words(self) -> str:
+    def _plan_words(self) -> str:
+        """What pressing Train will do, in words (the summary line)."""
         backbone = self.backbone_combo.currentText().strip() or DEFAULT_BACKBONE
         if backbone == SCRATCH_BACKBONE:
-            return "a small CNN trained from scratch"
-        return backbone
+            return "trains a small CNN from scratch (every layer, takes longer)"
+        if self.mode_combo.currentData() == TrainMode.QUICK.value:
+            return f"makes a quick model: {backbone}'s last layer learns your classes (seconds)"
+        return f"fine-tunes every layer of {backbone} (minutes)"
 
     def _refresh_history(self) -> None:
         try:
@@ -423,9 +438,9 @@ class TrainingPane(QWidget):
                 f"#{run.id}",
                 (run.created or "")[:16].replace("T", " "),
                 str(config.get("backbone", "")),
-                str(config.get("mode", "")),
+                run_mode(run),
                 accuracy_text if accuracy is not None else "—",
-                run.status,
+                STATUS_WORDS.get(run.status, run.status),
             ]
             for column, value in enumerate(values):
                 item = QTableWidgetItem(value)
@@ -646,8 +661,14 @@ class TrainingPane(QWidget):
         )
 
     @Slot(str)
-    def _on_backbone_combo_text_changed(self, _text: str) -> None:
+    def _on_backbone_combo_text_changed(self, text: str) -> None:
+        if text.strip() == SCRATCH_BACKBONE:  # nothing pretrained to freeze: it trains fully
+            self.mode_combo.setCurrentIndex(self.mode_combo.findData(TrainMode.FULL.value))
         self._update_weights_banner()
+        self._refresh_readiness()
+
+    @Slot(int)
+    def _on_mode_combo_index_changed(self, _index: int) -> None:
         self._refresh_readiness()
 
     @Slot(str)
@@ -698,6 +719,10 @@ class TrainingPane(QWidget):
         if isinstance(event, TrainStarted):
             self.device_label.setText(f"Device: {event.device}")
             self.phase_label.setText(f"{event.backbone} · {event.mode}")
+            self.curves_label.setText(
+                f"Live: {event.backbone}, {event.mode}, {len(event.classes)} classes"
+            )
+            self._refresh_history()  # the run is recorded as running
             self.progress_bar.setFormat(
                 f"{event.train_images} training and {event.val_images} validation images"
             )
