@@ -95,3 +95,14 @@ def test_stop_keeps_the_best_model_so_far(qtbot, pane) -> None:
     assert "kept" in pane.message_label.text()
     run = pane.context.library.runs()[-1]
     assert run.status == "cancelled" and run.model_path == changed.args[0]
+
+
+def test_a_failed_run_says_why_and_offers_details(qtbot, pane) -> None:
+    pane.backbone_combo.setCurrentText("no_such_backbone_anywhere")
+    with qtbot.waitSignal(pane.context.job_ended, timeout=60000):
+        worker = pane.start_training()
+        assert worker is not None
+    assert not pane.training and pane.train_button.isEnabled()
+    text = pane.message_label.text()
+    assert "Training failed" in text and "no_such_backbone_anywhere" in text
+    assert "Details" in text and pane._last_error_details

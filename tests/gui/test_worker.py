@@ -7,7 +7,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 import pytest
-from PySide6.QtCore import QObject, QThread, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Slot
 
 from cnndesk.domain import Cancelled, LibraryError, Progress
 from cnndesk.gui.worker import Worker
@@ -227,3 +227,25 @@ def test_a_worker_cannot_start_twice(qtbot) -> None:
         worker.start()
     with pytest.raises(RuntimeError):
         worker.start()
+
+
+def test_quitting_the_app_cancels_running_workers_and_waits(qtbot) -> None:
+    cleaned = threading.Event()
+
+    def job() -> Generator[Marker, None, None]:
+        try:
+            while True:
+                threading.Event().wait(0.005)
+                yield Marker(0)
+        finally:
+            cleaned.set()
+
+    worker = Worker(job)
+    worker.start()
+    qtbot.waitSignal(worker.event, timeout=5000).wait()
+    QCoreApplication.instance().aboutToQuit.emit()  # what QApplication.quit() emits
+    assert cleaned.is_set()  # the job's finally ran before the signal returned
+    assert worker.wait(0)
+    if worker.is_running():  # its end is delivered through the event loop
+        qtbot.waitSignal(worker.cancelled, timeout=5000).wait()
+    assert Worker.running_workers() == []
