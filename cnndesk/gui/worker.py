@@ -20,13 +20,15 @@ Exactly one of ``finished``, ``failed`` and ``cancelled`` is emitted, after ever
 only once the thread has stopped. All four are emitted from the GUI thread (the worker drains a
 queue there), so receivers are ordinary GUI code; still connect them to bound ``@Slot`` methods
 of GUI-thread objects (NOTES.md). Quitting the application cancels every running worker and waits
-for it, bounded by :data:`QUIT_WAIT_MS`.
+for it, bounded by :data:`QUIT_WAIT_MS`; at interpreter exit, any job still running is waited for
+(bounded by :data:`EXIT_WAIT_MS`), since a ``QThread`` destroyed while running aborts the process.
 
 This is the only module that uses ``QThread``.
 """
 
 from __future__ import annotations
 
+import atexit
 import enum
 import logging
 import threading
@@ -47,6 +49,8 @@ MAX_EVENTS_PER_SECOND = 30.0
 
 QUIT_WAIT_MS = 5000
 """How long quitting the app waits for each running worker to stop."""
+EXIT_WAIT_MS = 60000
+"""At interpreter exit, how long to wait for a job still in a long step (see below)."""
 
 JobFactory = Callable[[], Generator[Any, Any, Any]]
 
@@ -162,7 +166,10 @@ class Worker(QObject):
             if self._scheduled:
                 return
             self._scheduled = True
-        self._posted.emit()
+        try:
+            self._posted.emit()
+        except RuntimeError:  # the worker's Qt object is gone (the app is closing): no one listens
+            log.debug("%s: result dropped, the worker object was deleted", self.name)
 
     def _run(self) -> None:
         """The thread's body: drive the generator, post its events, close it on cancel."""
@@ -249,6 +256,19 @@ class Worker(QObject):
             self.cancel()
             if not self._thread.wait(QUIT_WAIT_MS):
                 log.warning("%s did not stop within %d ms of quitting", self.name, QUIT_WAIT_MS)
+
+
+@atexit.register
+def _wait_for_workers_at_exit() -> None:
+    """Let running jobs stop before Python tears Qt down: a ``QThread`` destroyed while its
+    thread runs aborts the process (a job stuck in a long step, e.g. importing torch, outlives
+    :data:`QUIT_WAIT_MS`)."""
+    workers = list(Worker._running)
+    for worker in workers:
+        worker._cancel_requested.set()
+    for worker in workers:
+        if not worker._thread.wait(EXIT_WAIT_MS):
+            log.warning("%s still running at exit", worker.name)
 
 
 def _supersedes(following: tuple[_Kind, Any], event: Any) -> bool:
