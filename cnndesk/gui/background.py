@@ -20,9 +20,13 @@ log = logging.getLogger(__name__)
 
 def stop_background_work(*, wait_ms: int = 3000) -> bool:
     """Drop queued pool tasks and wait for running ones (quitting: no task may outlive Qt)."""
-    pool = QThreadPool.globalInstance()
-    pool.clear()
-    return pool.waitForDone(wait_ms)
+    from cnndesk.gui.thumbnails import thumbnail_pool
+
+    done = True
+    for pool in (thumbnail_pool(), QThreadPool.globalInstance()):
+        pool.clear()
+        done = pool.waitForDone(wait_ms) and done
+    return done
 
 
 def _emit(signal, *args) -> None:  # type: ignore[no-untyped-def]

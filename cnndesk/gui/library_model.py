@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import gc
 import logging
 from collections.abc import Iterable, Sequence
 
@@ -120,6 +121,9 @@ class LibraryModel(QAbstractListModel):
         self._row_of = {r.id: row for row, r in enumerate(self._records)}
         self._classes = {c.id: c for c in classes}
         self.endResetModel()
+        # Tens of thousands of long-lived records would make every full garbage collection a
+        # 40-400 ms GUI stall (measured while scrolling 20,000 images); they hold no cycles.
+        gc.freeze()
         self.loaded.emit(len(self._records))
 
     @Slot(str)

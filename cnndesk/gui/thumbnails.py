@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import threading
 from collections import OrderedDict
 
@@ -33,6 +34,19 @@ CACHE_LIMIT = 1500
 """Pixmaps kept in memory (about 100 MB at 128 px); the disk cache holds the rest."""
 WANTED_LIMIT = 400
 """Only the newest requests still count as wanted: older ones belong to rows scrolled past."""
+
+
+_THUMBNAIL_POOL: QThreadPool | None = None
+
+
+def thumbnail_pool() -> QThreadPool:
+    """Thumbnail loads get all cores but one: the GUI thread keeps a core (and the GIL) to itself."""
+    global _THUMBNAIL_POOL
+    if _THUMBNAIL_POOL is None:
+        _THUMBNAIL_POOL = QThreadPool()
+        _THUMBNAIL_POOL.setMaxThreadCount(max(1, (os.cpu_count() or 2) - 1))
+        _THUMBNAIL_POOL.setExpiryTimeout(5000)
+    return _THUMBNAIL_POOL
 
 
 def pil_to_qimage(image) -> QImage:  # type: ignore[no-untyped-def]
@@ -106,7 +120,7 @@ class ThumbnailLoader(QObject):
 
     def __init__(self, *, side: int = 128, pool: QThreadPool | None = None, parent=None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(parent)
-        self._pool = pool or QThreadPool.globalInstance()
+        self._pool = pool or thumbnail_pool()
         self._signals = _Signals(self)
         self._signals.loaded.connect(self._on_task_loaded)
         self._signals.failed.connect(self._on_task_failed)
