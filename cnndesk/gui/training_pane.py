@@ -183,7 +183,7 @@ class TrainingPane(QWidget):
         font.setBold(True)
         self.train_button.setFont(font)
         self.train_button.setMinimumSize(160, 48)
-        self.train_button.setToolTip("Train a model on the labeled images (Ctrl+T)")
+        self.train_button.setToolTip("Train a model on the labeled images")
         self.train_button.clicked.connect(self._on_train_button_clicked)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setMinimumHeight(48)
