@@ -106,3 +106,29 @@ def test_a_failed_run_says_why_and_offers_details(qtbot, pane) -> None:
     text = pane.message_label.text()
     assert "Training failed" in text and "no_such_backbone_anywhere" in text
     assert "Details" in text and pane._last_error_details
+
+
+def test_the_probe_lists_backbones_and_offers_ways_out_without_weights(
+    qtbot, tmp_path: Path
+) -> None:
+    library = labeled_library(tmp_path, per_class=3)
+    context = make_context(library)
+    pane = TrainingPane(context)
+    qtbot.addWidget(pane)
+    with qtbot.waitSignal(context.device_detected, timeout=60000) as device:
+        pane.probe()
+    assert device.args[0].startswith("cpu") and pane.device_label.text().startswith("Device: cpu")
+    names = [pane.backbone_combo.itemText(i) for i in range(pane.backbone_combo.count())]
+    assert {"tf_efficientnet_lite0", "resnet18", "simple-cnn"} <= set(names)
+    # This test's home has no cached weights and downloads are off: say so, offer both ways out.
+    assert pane.backbone_combo.currentText() == "tf_efficientnet_lite0"
+    assert not pane.weights_banner.isHidden()
+    assert "not on this computer" in pane.weights_banner_label.text()
+    pane.weights_edit.setText(str(tmp_path / "lite0.safetensors"))
+    assert pane.weights_banner.isHidden()
+    pane.weights_edit.clear()
+    pane.scratch_button.click()
+    assert pane.config().backbone == "simple-cnn" and pane.config().mode.value == "full"
+    assert pane.weights_banner.isHidden()
+    assert "from scratch" in pane.summary_label.text()
+    library.close()
