@@ -31,6 +31,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QFont, QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QBoxLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -61,6 +62,8 @@ GALLERY_LIMIT = 200
 """The misclassified gallery shows at most this many images (the highest losses)."""
 THUMB_SIDE = 96
 MOST_CONFUSED_LIMIT = 8
+SIDE_BY_SIDE_LIMIT = 5
+"""Up to this many classes, the per-class table sits beside the confusion matrix."""
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -266,8 +269,9 @@ class ConfusionModel(QAbstractTableModel):
     ) -> Any:
         if role == Qt.ItemDataRole.DisplayRole and 0 <= section < len(self._classes):
             return self._classes[section]
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return "true class" if orientation == Qt.Orientation.Vertical else "predicted class"
+        if role == Qt.ItemDataRole.ToolTipRole and 0 <= section < len(self._classes):
+            side = "true" if orientation == Qt.Orientation.Vertical else "predicted"
+            return f"{side}: {self._classes[section]}"
         return None
 
 
@@ -399,13 +403,15 @@ class EvaluationPane(QWidget):
         metrics_layout = QVBoxLayout(metrics_box)
         metrics_layout.setContentsMargins(0, 0, 0, 0)
         metrics_layout.addWidget(QLabel("<b>Per class</b>"))
-        metrics_layout.addWidget(self.metrics_table, 1)
         self.confused_label = QLabel()
         self.confused_label.setWordWrap(True)
         self.confused_label.setTextFormat(Qt.TextFormat.RichText)
         self.confused_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self.confused_label.linkActivated.connect(self._on_confused_label_link_activated)
-        metrics_layout.addWidget(self.confused_label, 1)
+        self.metrics_inner = QBoxLayout(QBoxLayout.Direction.TopToBottom)
+        self.metrics_inner.addWidget(self.metrics_table, 1)
+        self.metrics_inner.addWidget(self.confused_label, 1)
+        metrics_layout.addLayout(self.metrics_inner, 1)
 
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
@@ -425,13 +431,13 @@ class EvaluationPane(QWidget):
         gallery_layout.addWidget(self.gallery_label)
         gallery_layout.addWidget(self.gallery)
 
-        tables = QSplitter(Qt.Orientation.Horizontal)
+        self.tables = tables = QSplitter(Qt.Orientation.Horizontal)
         tables.addWidget(confusion_box)
         tables.addWidget(metrics_box)
         tables.setStretchFactor(0, 3)
         tables.setStretchFactor(1, 2)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(tables)
+        self.splitter.addWidget(self.tables)
         self.splitter.addWidget(gallery_box)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
@@ -474,6 +480,16 @@ class EvaluationPane(QWidget):
         self.empty_label.setVisible(not has)
         self.mistakes_button.setVisible(has)
         self.confusion_model.set_evaluation(evaluation if has else None)
+        # Many classes need the matrix's full width: the per-class numbers go underneath it.
+        many = has and evaluation is not None and len(evaluation.classes) > SIDE_BY_SIDE_LIMIT
+        self.tables.setOrientation(Qt.Orientation.Vertical if many else Qt.Orientation.Horizontal)
+        self.metrics_inner.setDirection(
+            QBoxLayout.Direction.LeftToRight if many else QBoxLayout.Direction.TopToBottom
+        )
+        if many:
+            height = max(self.splitter.height(), 600)
+            self.splitter.setSizes([height * 3 // 4, height // 4])
+            self.tables.setSizes([height // 2, height // 4])
         self._fill_metrics(evaluation if has else None)
         self._fill_most_confused(evaluation if has else None)
         self._fill_gallery(evaluation if has else None)
@@ -486,12 +502,14 @@ class EvaluationPane(QWidget):
         name = self.model_dir.name if self.model_dir else "the model"
         self.accuracy_label.setText(f"{100 * evaluation.accuracy:.1f}% accurate")
         where = f"{split} images" if split else "held-out images"
-        wrong = len(evaluation.misclassified)
+        wrong = sum(
+            n for t, row in enumerate(evaluation.confusion) for p, n in enumerate(row) if t != p
+        )
         self.title_label.setText(
             f"{name}: {evaluated} {where} it never trained on; {wrong} mistakes;"
             f" average loss {evaluation.loss:.3f}."
         )
-        self.mistakes_button.setEnabled(wrong > 0)
+        self.mistakes_button.setEnabled(bool(evaluation.misclassified))
 
     def _fill_metrics(self, evaluation: Evaluation | None) -> None:
         rows = evaluation.per_class if evaluation else ()
@@ -540,11 +558,16 @@ class EvaluationPane(QWidget):
         if evaluation is None:
             return
         mistakes = evaluation.misclassified[:GALLERY_LIMIT]
-        self.gallery_label.setText(
-            f"<b>Biggest mistakes</b> (highest loss first): {len(evaluation.misclassified)}"
-            if mistakes
-            else "<b>Biggest mistakes</b>: none — every evaluated image was right"
+        wrong = sum(
+            n for t, row in enumerate(evaluation.confusion) for p, n in enumerate(row) if t != p
         )
+        if mistakes:
+            text = f"<b>Biggest mistakes</b> (highest loss first): {len(evaluation.misclassified)}"
+        elif wrong:
+            text = "<b>Biggest mistakes</b>: this model was saved without its evaluated images"
+        else:
+            text = "<b>Biggest mistakes</b>: none — every evaluated image was right"
+        self.gallery_label.setText(text)
         placeholder = QPixmap(THUMB_SIDE, THUMB_SIDE)
         placeholder.fill(QColor(128, 128, 128, 40))
         ids = [p.image_id for p in mistakes if p.image_id is not None]
