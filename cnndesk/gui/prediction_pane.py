@@ -92,9 +92,9 @@ class PredictorCache:
         return self._predictor is not None and self._folder == model_dir
 
     def clear(self) -> None:
-        with self._lock:
-            self._predictor = None
-            self._folder = None
+        """Forget the model (the next request loads it again). Never waits for a running
+        request: called from the GUI thread, which must not block on a model load."""
+        self._folder = None
 
 
 @dataclass(frozen=True)
