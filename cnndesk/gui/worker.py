@@ -17,7 +17,8 @@ result (DESIGN §2). :class:`Worker` runs one on its own thread and reports, in 
   :attr:`Worker.result`.
 
 Exactly one of ``finished``, ``failed`` and ``cancelled`` is emitted, after every ``event``, and
-only once the thread has stopped. All four are emitted from the GUI thread (the worker drains a
+only once the thread has stopped; then the worker's Qt object is deleted (``deleteLater``), so a
+session of many short jobs keeps no threads or timers around. All four are emitted from the GUI thread (the worker drains a
 queue there), so receivers are ordinary GUI code; still connect them to bound ``@Slot`` methods
 of GUI-thread objects (NOTES.md). Quitting the application cancels every running worker and waits
 for it, bounded by :data:`QUIT_WAIT_MS`; at interpreter exit, any job still running is waited for
@@ -109,6 +110,7 @@ class Worker(QObject):
         self._lock = threading.Lock()
         self._queue: deque[tuple[_Kind, Any]] = deque()
         self._scheduled = False
+        self._draining = False
         self._ended = False
         self._thread = _JobThread(self._run)
         self._cooldown = QTimer(self)
@@ -199,6 +201,8 @@ class Worker(QObject):
             log.error("%s failed unexpectedly:\n%s", self.name, details)
             message = f"Something went wrong ({type(exc).__name__}: {exc})."
             self._post(_Kind.FAILED, (message, details))
+        except BaseException as exc:  # SystemExit/KeyboardInterrupt in a job: still end the worker
+            self._post(_Kind.FAILED, (f"The job stopped ({type(exc).__name__}).", repr(exc)))
         finally:
             self._job = None  # type: ignore[assignment]  # drop the generator's frames here
 
@@ -216,24 +220,27 @@ class Worker(QObject):
         self._drain()
 
     def _drain(self) -> None:
+        if self._draining:  # a slot re-entered the event loop (a dialog): keep the order
+            return
         with self._lock:
             items = list(self._queue)
             self._queue.clear()
         if not items:
             return
-        delivered = False
-        for index, (kind, payload) in enumerate(items):
-            if kind is _Kind.EVENT:
-                following = items[index + 1] if index + 1 < len(items) else None
-                if following is not None and _supersedes(following, payload):
-                    continue
-                self.event.emit(payload)
-                delivered = True
-            else:
-                self._end(kind, payload)
-                return
-        if delivered:
-            self._cooldown.start()
+        self._draining = True
+        try:
+            for index, (kind, payload) in enumerate(items):
+                if kind is _Kind.EVENT:
+                    following = items[index + 1] if index + 1 < len(items) else None
+                    if following is not None and _supersedes(following, payload):
+                        continue
+                    self.event.emit(payload)
+                else:
+                    self._end(kind, payload)
+                    return
+        finally:
+            self._draining = False
+        self._cooldown.start()  # the next delivery waits a little; it drains what came meanwhile
 
     def _end(self, kind: _Kind, payload: Any) -> None:
         self._cooldown.stop()
@@ -249,6 +256,9 @@ class Worker(QObject):
         else:
             message, details = payload
             self.failed.emit(message, details)
+        # Every receiver has run; free the Qt side (a pane may keep the Python object to read
+        # ``result``; its thread is stopped and owned by Python).
+        self.deleteLater()
 
     @Slot()
     def _on_app_about_to_quit(self) -> None:

@@ -249,3 +249,17 @@ def test_quitting_the_app_cancels_running_workers_and_waits(qtbot) -> None:
     if worker.is_running():  # its end is delivered through the event loop
         qtbot.waitSignal(worker.cancelled, timeout=5000).wait()
     assert Worker.running_workers() == []
+
+
+def test_an_ended_worker_frees_its_qt_side_but_keeps_its_result(qtbot) -> None:
+    import shiboken6
+
+    def job() -> Generator[Marker, None, int]:
+        yield Marker(0)
+        return 42
+
+    worker = Worker(job)
+    with qtbot.waitSignal(worker.finished, timeout=5000):
+        worker.start()
+    qtbot.waitUntil(lambda: not shiboken6.isValid(worker), timeout=5000)
+    assert worker.result == 42 and not worker.is_running() and worker.wait(0)
