@@ -107,7 +107,7 @@ class PredictionAnswer:
 
 
 def predict_request(
-    cache: PredictorCache, model_dir: Path, image: str, *, request_id: int
+    cache: PredictorCache, model_dir: Path, *, image: str, request_id: int
 ) -> Generator[Progress, None, PredictionAnswer]:
     """The job behind one request: load the model if needed, then predict one image."""
     if not cache.loaded(model_dir):
@@ -269,7 +269,7 @@ class PredictionPane(QWidget):
         self.detail_label.setText("")
 
         def job() -> Generator[Progress, None, PredictionAnswer]:
-            return (yield from predict_request(cache, folder, path, request_id=request_id))
+            return (yield from predict_request(cache, folder, image=path, request_id=request_id))
 
         worker = self.context.run_job(job, title="Predicting")
         worker.event.connect(self._on_worker_event)
