@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt, QThreadPool
+from PySide6.QtCore import Qt
 
 from cnndesk.domain import ClassMetrics, Evaluation, ImageQuery, SamplePrediction
+from cnndesk.gui.background import stop_background_work
 from cnndesk.gui.evaluation_pane import EvaluationPane, read_evaluation
 from cnndesk.library import Library
 from tests.gui.pane_data import labeled_library, make_context
@@ -27,7 +28,7 @@ def make_pane(qtbot):  # type: ignore[no-untyped-def]
         return pane
 
     yield make
-    QThreadPool.globalInstance().waitForDone(10000)
+    stop_background_work(wait_ms=10000)
     panes.clear()
 
 
