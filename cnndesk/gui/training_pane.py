@@ -175,6 +175,7 @@ class TrainingPane(QWidget):
         self._live_model: str | None = None
         """The model of the run whose curves were drawn live (kept when it becomes current)."""
         self._last_error_details = ""
+        self._last_message = ""
 
         # --- the big button and what it will do
         self.train_button = QPushButton("Train")
@@ -618,7 +619,10 @@ class TrainingPane(QWidget):
         self.advanced_box.setEnabled(not running)
         self.weights_banner.setEnabled(not running)
 
-    def _show_message(self, text: str, *, error: bool = False, details: str = "") -> None:
+    def _show_message(
+        self, text: str, *, error: bool = False, details: str = "", evaluate_link: bool = False
+    ) -> None:
+        self._last_message = text
         self._last_error_details = details
         if not text:
             self.message_label.clear()
@@ -629,6 +633,8 @@ class TrainingPane(QWidget):
             escaped = f"<span style='color:#c0392b'>{escaped}</span>"
         if details:
             escaped += " <a href='details'>Details…</a>"
+        if evaluate_link:
+            escaped += " <a href='evaluation'>See where it is wrong →</a>"
         self.message_label.setText(escaped)
         self.message_label.show()
 
@@ -640,7 +646,7 @@ class TrainingPane(QWidget):
         if model_path:
             self.context.set_current_model(model_path)
         self._refresh_history()
-        self._show_message(text)
+        self._show_message(text, evaluate_link=bool(model_path))
         self.context.status_message.emit(text)
 
     # ------------------------------------------------------------------------------ slots
@@ -692,11 +698,14 @@ class TrainingPane(QWidget):
         self.mode_combo.setCurrentIndex(self.mode_combo.findData(TrainMode.FULL.value))
 
     @Slot(str)
-    def _on_message_label_link_activated(self, _link: str) -> None:
+    def _on_message_label_link_activated(self, link: str) -> None:
+        if link == "evaluation":
+            self.context.pane_requested.emit("evaluation")
+            return
         box = QMessageBox(self)
         box.setIcon(QMessageBox.Icon.Warning)
         box.setWindowTitle("Training failed")
-        box.setText(self.message_label.text().split(" <a ")[0])
+        box.setText(self._last_message)
         box.setDetailedText(self._last_error_details)
         box.open()
 

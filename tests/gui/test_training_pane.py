@@ -69,6 +69,10 @@ def test_training_draws_the_curves_and_makes_the_model_current(qtbot, pane) -> N
     assert "%" in pane.history_table.item(0, 4).text()
     assert pane.device_label.text().startswith("Device: cpu")
     assert "accuracy" in pane.message_label.text()
+    pages: list[str] = []
+    pane.context.pane_requested.connect(pages.append)
+    pane.message_label.linkActivated.emit("evaluation")  # "See where it is wrong →"
+    assert pages == ["evaluation"]
     # A pane opened later draws the saved model's curves and starts from the same settings.
     later = TrainingPane(pane.context)
     qtbot.addWidget(later)
