@@ -18,12 +18,13 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QPersistentModelIndex,
+    QSize,
     Qt,
     QTimer,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QPixmap
+from PySide6.QtGui import QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -102,7 +103,8 @@ class ImageListView(QListView):
         self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.setDragEnabled(False)
-        self.setSpacing(2)
+        self.setSpacing(0)
+        self._tile = QSize(0, 0)
         self.set_grid(True)
 
     def dataChanged(
@@ -122,10 +124,31 @@ class ImageListView(QListView):
         else:
             self.viewport().update()
 
+    def set_tile_size(self, tile: QSize) -> None:
+        """The delegate's tile size: grid cells stretch it so the columns fill the width."""
+        self._tile = tile
+        self._fit_grid()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_grid()
+
+    def _fit_grid(self) -> None:
+        if not self.isWrapping() or self._tile.width() <= 0:
+            if self.gridSize().isValid():
+                self.setGridSize(QSize())
+            return
+        width = self.viewport().width() - 2
+        columns = max(1, width // self._tile.width())
+        cell = QSize(max(self._tile.width(), width // columns), self._tile.height())
+        if cell != self.gridSize():
+            self.setGridSize(cell)
+
     def set_grid(self, grid: bool) -> None:
         self.setViewMode(QListView.ViewMode.ListMode)  # ListMode layout is the fast one
         self.setFlow(QListView.Flow.LeftToRight if grid else QListView.Flow.TopToBottom)
         self.setWrapping(grid)
+        self._fit_grid()
         self.verticalScrollBar().setSingleStep(24)
 
 
@@ -378,6 +401,7 @@ class BrowserPane(QWidget):
     def set_list_mode(self, list_mode: bool) -> None:
         self.delegate.list_mode = list_mode
         self.view.set_grid(not list_mode)
+        self.view.set_tile_size(self.delegate.tile_size())
         self._context.settings.browser_mode = "list" if list_mode else "grid"
         self.view.doItemsLayout()
 
@@ -395,6 +419,7 @@ class BrowserPane(QWidget):
         self._side = side
         self._context.settings.thumbnail_size = side
         self.delegate.side = side
+        self.view.set_tile_size(self.delegate.tile_size())
         self.model.thumbnails.set_side(side)
         self.view.doItemsLayout()
         self.view.viewport().update()

@@ -47,10 +47,13 @@ class ImageDelegate(QStyledItemDelegate):
         self._line = self._small_metrics.height()
         self._elided: dict[tuple[str, int], str] = {}
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+    def tile_size(self) -> QSize:
         if self.list_mode:
             return QSize(600, LIST_ROW)
         return QSize(self.side + 2 * PAD, self.side + 3 * PAD + TEXT_LINES * self._line + 2)
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        return self.tile_size()
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
         model = index.model()
@@ -60,6 +63,12 @@ class ImageDelegate(QStyledItemDelegate):
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRect(option.rect)
+        if not self.list_mode and rect.width() > self.tile_size().width():
+            # Grid cells are stretched to fill the width: keep the tile centred in its cell.
+            tile = self.tile_size()
+            rect = QRect(
+                rect.x() + (rect.width() - tile.width()) // 2, rect.y(), tile.width(), tile.height()
+            )
         palette = option.palette
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
         current = bool(option.state & QStyle.StateFlag.State_HasFocus)
