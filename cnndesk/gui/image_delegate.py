@@ -80,7 +80,9 @@ class ImageDelegate(QStyledItemDelegate):
             QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         )
         if self.list_mode:
-            self._paint_row(painter, rect, record, label, suggestion, pixmap, error, text_colour)
+            self._paint_row(
+                painter, rect, record, label, suggestion, pixmap, error, text_colour, selected
+            )
         else:
             self._paint_tile(painter, rect, record, label, suggestion, pixmap, error, text_colour)
         if current:
@@ -203,6 +205,7 @@ class ImageDelegate(QStyledItemDelegate):
         pixmap: QPixmap | None,
         error: str | None,
         text_colour: QColor,
+        selected: bool,
     ) -> None:
         side = LIST_ROW - 6
         box = QRect(rect.x() + 4, rect.y() + 3, side, side)
@@ -223,9 +226,10 @@ class ImageDelegate(QStyledItemDelegate):
         chip = QRect(x, rect.y() + (rect.height() - self._line) // 2, 140, self._line)
         self._paint_chip(painter, chip, label, text_colour)
         x += 150
+        painter.setFont(self._small)
         if suggestion is not None:
-            painter.setFont(self._small)
-            painter.setPen(QColor(suggestion[0].colour).darker(120))
+            colour = QColor(suggestion[0].colour).darker(120)
+            painter.setPen(text_colour if selected else colour)
             painter.drawText(
                 QRect(x, rect.y(), 130, rect.height()), centre, suggestion_text(*suggestion)
             )
