@@ -51,6 +51,8 @@ from cnndesk.domain import (
     AUGMENT_PRESETS,
     BatchProgress,
     EpochEnd,
+    ImageQuery,
+    ImageView,
     LibraryStats,
     Progress,
     RunRecord,
@@ -176,6 +178,8 @@ class TrainingPane(QWidget):
         """The model of the run whose curves were drawn live (kept when it becomes current)."""
         self._last_error_details = ""
         self._last_message = ""
+        self._suggest_worker: Worker | None = None
+        self._unlabeled = 0
 
         # --- the big button and what it will do
         self.train_button = QPushButton("Train")
@@ -281,7 +285,17 @@ class TrainingPane(QWidget):
 
         layout = QVBoxLayout(self)
         layout.addLayout(top)
-        layout.addWidget(self.message_label)
+        self.suggest_button = QPushButton()
+        self.suggest_button.setToolTip(
+            "The current model guesses a label for every unlabeled image; the library then shows"
+            " them least confident first, and Enter accepts a guess"
+        )
+        self.suggest_button.clicked.connect(self._on_suggest_button_clicked)
+        self.suggest_button.hide()
+        message_row = QHBoxLayout()
+        message_row.addWidget(self.message_label, 1)
+        message_row.addWidget(self.suggest_button, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(message_row)
         layout.addWidget(self.weights_banner)
         layout.addWidget(self.advanced_toggle, 0, Qt.AlignmentFlag.AlignLeft)
         layout.addWidget(self.advanced_box)
@@ -386,6 +400,7 @@ class TrainingPane(QWidget):
             counts = {}
         total = sum(counts.values())
         self._ready = len(counts) >= 2
+        self._update_suggest_button(stats.unlabeled if counts else 0)
         if self.training:
             return
         self.train_button.setEnabled(self._ready)
@@ -412,6 +427,35 @@ class TrainingPane(QWidget):
                     f" {FEW_IMAGES_PER_CLASS}+ per class train better."
                 )
             self.summary_label.setText(text)
+
+    def _update_suggest_button(self, unlabeled: int) -> None:
+        model = self.context.current_model or latest_model_folder(self.context.library)
+        self._unlabeled = unlabeled
+        self.suggest_button.setText(f"Suggest labels for {unlabeled:,} unlabeled images")
+        self.suggest_button.setVisible(model is not None and unlabeled > 0)
+        self.suggest_button.setEnabled(not self.training and self._suggest_worker is None)
+
+    def suggest_labels(self) -> Worker | None:
+        """Let the current model suggest a label for every unlabeled image (``suggest_job``)."""
+        model = self.context.current_model or latest_model_folder(self.context.library)
+        if model is None or self._suggest_worker is not None:
+            return None
+        library = self.context.library
+
+        def job() -> Generator[Any, None, tuple[Any, list[int]]]:
+            from cnndesk.jobs import suggest_job
+
+            ids = [r.id for r in library.unlabeled_images()]
+            result = yield from suggest_job(library, model)
+            return result, ids
+
+        self._suggest_worker = self.context.run_job(job, title="Suggesting labels")
+        self._suggest_worker.finished.connect(self._on_suggest_worker_finished)
+        self._suggest_worker.failed.connect(self._on_suggest_worker_failed)
+        self._suggest_worker.cancelled.connect(self._on_suggest_worker_cancelled)
+        self.suggest_button.setEnabled(False)
+        self.suggest_button.setText("Suggesting labels…")
+        return self._suggest_worker
 
     def _plan_words(self) -> str:
         """What pressing Train will do, in words (the summary line)."""
@@ -617,6 +661,7 @@ class TrainingPane(QWidget):
         self.stop_button.setEnabled(running)
         self.stop_button.setText("Stop")
         self.advanced_box.setEnabled(not running)
+        self.suggest_button.setEnabled(not running and self._suggest_worker is None)
         self.weights_banner.setEnabled(not running)
 
     def _show_message(
@@ -672,6 +717,42 @@ class TrainingPane(QWidget):
             self.mode_combo.setCurrentIndex(self.mode_combo.findData(TrainMode.FULL.value))
         self._update_weights_banner()
         self._refresh_readiness()
+
+    @Slot()
+    def _on_suggest_button_clicked(self) -> None:
+        self.suggest_labels()
+
+    @Slot(object)
+    def _on_suggest_worker_finished(self, answer: object) -> None:
+        self._suggest_worker = None
+        result, ids = answer  # type: ignore[misc]
+        suggested = getattr(result, "suggested", 0)
+        text = (
+            f"The model suggested labels for {suggested:,} images. The library shows them least"
+            " confident first: Enter accepts a suggestion, a class key gives another label."
+        )
+        self._show_message(text)
+        self.context.status_message.emit(text.split(".")[0] + ".")
+        self.context.labels_changed.emit(list(ids))
+        self.context.show_images(
+            ImageQuery(
+                view=ImageView.UNLABELED,
+                order="least_confident",
+                title="Unlabeled, least confident first",
+            )
+        )
+        self._update_suggest_button(self._unlabeled)
+
+    @Slot(str, str)
+    def _on_suggest_worker_failed(self, message: str, details: str) -> None:
+        self._suggest_worker = None
+        self._show_message(f"Suggesting labels failed: {message}", error=True, details=details)
+        self._update_suggest_button(self._unlabeled)
+
+    @Slot()
+    def _on_suggest_worker_cancelled(self) -> None:
+        self._suggest_worker = None
+        self._update_suggest_button(self._unlabeled)
 
     @Slot(int)
     def _on_mode_combo_index_changed(self, _index: int) -> None:

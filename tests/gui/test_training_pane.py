@@ -136,3 +136,31 @@ def test_the_probe_lists_backbones_and_offers_ways_out_without_weights(
     assert pane.weights_banner.isHidden()
     assert "from scratch" in pane.summary_label.text()
     library.close()
+
+
+def test_the_model_suggests_labels_for_unlabeled_images(qtbot, tmp_path: Path) -> None:
+    from cnndesk.domain import ImageView
+    from cnndesk.library import import_paths
+    from tests.conftest import make_image
+    from tests.model_folders import make_model_folder
+
+    library = labeled_library(tmp_path, per_class=3)
+    new = [make_image(tmp_path / "new" / f"n{i}.png") for i in range(4)]
+    for _ in import_paths(library, [tmp_path / "new"]):
+        pass
+    context = make_context(library)
+    pane = TrainingPane(context)
+    qtbot.addWidget(pane)
+    assert pane.suggest_button.isHidden()  # no model yet
+    context.set_current_model(make_model_folder(tmp_path / "m", classes=("red", "blue")))
+    pane.refresh()
+    assert not pane.suggest_button.isHidden()
+    assert "4 unlabeled" in pane.suggest_button.text()
+    with qtbot.waitSignal(context.show_images_requested, timeout=60000) as shown:
+        pane.suggest_button.click()
+    query = shown.args[0]
+    assert query.view is ImageView.UNLABELED and query.order == "least_confident"
+    records = library.images(query)
+    assert len(records) == len(new) and all(r.suggested_class_id is not None for r in records)
+    assert "suggested labels for 4 images" in pane.message_label.text()
+    library.close()
