@@ -184,6 +184,12 @@ class PredictionPane(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.model_label, 1)
         top.addWidget(self.open_button)
+        self.export_button = QPushButton("Export model…")
+        self.export_button.setToolTip(
+            "Save the model as ONNX or TorchScript (checked against PyTorch on your images)"
+        )
+        self.export_button.clicked.connect(self._on_export_button_clicked)
+        top.addWidget(self.export_button)
 
         self.image_label = QLabel()
         self.image_label.setObjectName("drop_target")
@@ -216,8 +222,12 @@ class PredictionPane(QWidget):
         body = QHBoxLayout()
         body.addWidget(self.image_label, 3)
         body.addLayout(answer, 2)
+        self.export_label = QLabel()
+        self.export_label.setWordWrap(True)
+        self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.export_label)
         layout.addLayout(body, 1)
 
         context.model_changed.connect(self._on_context_model_changed)
@@ -236,6 +246,7 @@ class PredictionPane(QWidget):
 
     def _show_model(self) -> None:
         folder = self.model_dir
+        self.export_button.setVisible(folder is not None)
         if folder is None:
             self.model_label.setText(
                 "No model yet: train one in the Training pane (or double-click a past run"
@@ -321,6 +332,27 @@ class PredictionPane(QWidget):
         self.detail_label.setText(name)
         self.bars.set_scores([(s.name, s.p) for s in prediction.top])
 
+    def export_model(self, out: str | Path) -> Worker | None:
+        """Export the current model to ``out`` (``.onnx``: ONNX, else TorchScript) and check it."""
+        folder = self.model_dir
+        if folder is None:
+            return None
+        out = Path(out)
+        fmt = "onnx" if out.suffix.lower() == ".onnx" else "torchscript"
+        library = self.context.library
+
+        def job() -> Generator[Progress, None, Any]:
+            from cnndesk.jobs import export_job
+
+            return (yield from export_job(folder, out, format=fmt, library=library))
+
+        worker = self.context.run_job(job, title="Exporting the model")
+        worker.finished.connect(self._on_export_worker_finished)
+        worker.failed.connect(self._on_export_worker_failed)
+        self.export_button.setEnabled(False)
+        self.export_label.setText(f"Exporting to {out.name}…")
+        return worker
+
     # ------------------------------------------------------------------------------ events
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -356,6 +388,38 @@ class PredictionPane(QWidget):
         self._fit_pixmap()
 
     # ------------------------------------------------------------------------------ slots
+
+    @Slot()
+    def _on_export_button_clicked(self) -> None:
+        folder = self.model_dir
+        if folder is None:
+            return
+        out, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export the model",
+            str(Path.home() / f"{folder.name}.onnx"),
+            "ONNX (*.onnx);;TorchScript (*.pt)",
+        )
+        if out:
+            self.export_model(out)
+
+    @Slot(object)
+    def _on_export_worker_finished(self, result: object) -> None:
+        self.export_button.setEnabled(True)
+        file = getattr(result, "file", "")
+        checked = getattr(result, "images_checked", 0)
+        diff = getattr(result, "max_abs_diff", 0.0)
+        self.export_label.setText(
+            f"Exported {Path(file).name} (next to it: how to preprocess images). Checked on"
+            f" {checked} images: probabilities within {diff:.1e} of PyTorch's."
+        )
+        self.export_label.setToolTip(str(file))
+        self.context.status_message.emit(f"Exported the model to {file}")
+
+    @Slot(str, str)
+    def _on_export_worker_failed(self, message: str, _details: str) -> None:
+        self.export_button.setEnabled(True)
+        self.export_label.setText(f"Export failed: {message}")
 
     @Slot()
     def _on_open_button_clicked(self) -> None:

@@ -132,3 +132,16 @@ def test_the_library_current_image_is_answered_until_the_user_drops_one(
         SimpleNamespace(record=SimpleNamespace(path=str(make_image(tmp_path / "next.png"))))
     )
     assert pane.image_path == str(shown)
+
+
+def test_the_model_can_be_exported_and_is_checked(qtbot, pane, tmp_path: Path) -> None:
+    assert pane.export_button.isHidden()  # nothing to export yet
+    model = make_model_folder(tmp_path / "model", classes=CLASSES, constant=(0.0, 1.0, 2.0))
+    pane.context.set_current_model(model)
+    assert not pane.export_button.isHidden()
+    out = tmp_path / "exported" / "model.pt"
+    with qtbot.waitSignal(pane.context.job_ended, timeout=120000):
+        pane.export_model(out)
+    assert out.is_file()
+    assert "Exported model.pt" in pane.export_label.text()
+    assert "Checked on" in pane.export_label.text()
