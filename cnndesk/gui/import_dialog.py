@@ -20,8 +20,9 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QLabel,
-    QPlainTextEdit,
     QPushButton,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -108,14 +109,21 @@ class ImportOptionsDialog(QDialog):
 
 
 class RefusedFilesDialog(QDialog):
-    """The files an import skipped, each with the reason, copyable."""
+    """The files an import skipped, each with the reason (a table; "Copy list" copies it as TSV)."""
 
     def __init__(self, refused: list[RefusedFile], parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle(f"{len(refused)} files were not imported")
-        self.text = QPlainTextEdit(self)
-        self.text.setReadOnly(True)
-        self.text.setPlainText("\n".join(f"{r.path}\t{r.reason}" for r in refused))
+        self._refused = list(refused)
+        self.table = QTreeWidget(self)
+        self.table.setRootIsDecorated(False)
+        self.table.setUniformRowHeights(True)
+        self.table.setHeaderLabels(["File", "Why it was skipped"])
+        for item in refused:
+            row = QTreeWidgetItem([Path(item.path).name, item.reason])
+            row.setToolTip(0, item.path)
+            self.table.addTopLevelItem(row)
+        self.table.resizeColumnToContents(0)
         copy = QPushButton("Copy list", self)
         copy.clicked.connect(self._on_copy_clicked)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -123,15 +131,20 @@ class RefusedFilesDialog(QDialog):
         buttons.addButton(copy, QDialogButtonBox.ButtonRole.ActionRole)
         layout = QVBoxLayout(self)
         layout.addWidget(
-            QLabel("These files were skipped (the rest were imported). Each line says why:")
+            QLabel(
+                "These files were skipped; everything else was imported. Hover a name for its folder."
+            )
         )
-        layout.addWidget(self.text, 1)
+        layout.addWidget(self.table, 1)
         layout.addWidget(buttons)
         self.resize(720, 360)
 
+    def text(self) -> str:
+        return "\n".join(f"{r.path}\t{r.reason}" for r in self._refused)
+
     @Slot()
     def _on_copy_clicked(self) -> None:
-        QGuiApplication.clipboard().setText(self.text.toPlainText())
+        QGuiApplication.clipboard().setText(self.text())
 
 
 class ImportController(QObject):
