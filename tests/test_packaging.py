@@ -14,6 +14,7 @@ import ast
 import configparser
 import importlib.util
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -146,6 +147,18 @@ def test_spec_is_python_and_builds_one_folder_app_from_main_py() -> None:
     assert 'os.environ["CUDA_VISIBLE_DEVICES"] = ""' in Path(hook).read_text(encoding="utf-8")
 
 
+def test_spec_bundles_every_cnndesk_module() -> None:
+    """Panes are imported by name: a module the analysis cannot see must still be bundled."""
+    hidden = set(run_spec("cuda")["_calls"]["Analysis"][0].kwargs["hiddenimports"])
+    package = ROOT / "cnndesk"
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in package.rglob("*.py")
+    }
+    assert "cnndesk.gui.browser_pane" in modules
+    assert modules <= hidden, sorted(modules - hidden)
+
+
 def test_spec_excludes_triton_dev_tools_and_onnx() -> None:
     excludes = set(run_spec("cuda")["_calls"]["Analysis"][0].kwargs["excludes"])
     for name in ("triton", "pytest", "ruff", "importlinter", "onnx", "onnxruntime", "tkinter"):
@@ -264,3 +277,22 @@ def test_built_app_passes_self_test_in_a_clean_environment(tmp_path: Path) -> No
     )
     assert result.returncode == 0, f"self-test failed:\n{result.stdout}\n{result.stderr}"
     assert result.stdout.strip().splitlines()[-1] == "ok", result.stdout
+
+    # Every pane opens in the bundle (a pane whose module was left out shows a placeholder and
+    # logs "cannot be created"; the self-test only sees the panes of the start-up layout).
+    panes = re.findall(r'PaneSpec\(\s*"(\w+)"', (ROOT / "cnndesk/gui/main_window.py").read_text())
+    assert panes
+    for pane in panes:
+        shot = tmp_path / f"{pane}.png"
+        args = ["--library", str(tmp_path / "lib.cnndesk"), "--screenshot", str(shot)]
+        run = subprocess.run(
+            [str(exe), *args, "--pane", pane],
+            cwd=home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        output = run.stdout + run.stderr
+        assert run.returncode == 0 and shot.is_file(), f"{pane}: {output}"
+        assert "cannot be created" not in output, f"{pane}: {output}"
