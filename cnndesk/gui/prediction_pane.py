@@ -228,6 +228,7 @@ class PredictionPane(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.export_label)
+        self.export_label.hide()  # until an export starts
         layout.addLayout(body, 1)
 
         context.model_changed.connect(self._on_context_model_changed)
@@ -351,6 +352,7 @@ class PredictionPane(QWidget):
         worker.failed.connect(self._on_export_worker_failed)
         self.export_button.setEnabled(False)
         self.export_label.setText(f"Exporting to {out.name}…")
+        self.export_label.show()
         return worker
 
     # ------------------------------------------------------------------------------ events
