@@ -67,6 +67,15 @@ SIDE_BY_SIDE_LIMIT = 5
 
 _Index = QModelIndex | QPersistentModelIndex
 
+NO_MODEL_TEXT = (
+    "<h3>No evaluation yet</h3><p>Train a model in the Training pane. Its accuracy on images it"
+    " did not learn from, where it confuses classes, and its biggest mistakes appear here.</p>"
+)
+NO_EVALUATION_TEXT = (
+    "<h3>No evaluation for {name}</h3><p>This model was saved without one (an older cnndesk, or"
+    " training stopped before the end). Train again to see where the model is wrong.</p>"
+)
+
 # ------------------------------------------------------------------------------ reading
 
 
@@ -442,11 +451,7 @@ class EvaluationPane(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
 
-        self.empty_label = QLabel(
-            "<h3>No evaluation yet</h3><p>Train a model in the Training pane. Its accuracy on"
-            " images it did not learn from, where it confuses classes, and its biggest mistakes"
-            " appear here.</p>"
-        )
+        self.empty_label = QLabel(NO_MODEL_TEXT)
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
 
@@ -478,6 +483,11 @@ class EvaluationPane(QWidget):
         has = evaluation is not None and bool(evaluation.classes)
         self.splitter.setVisible(has)
         self.empty_label.setVisible(not has)
+        self.empty_label.setText(
+            NO_MODEL_TEXT
+            if self.model_dir is None
+            else NO_EVALUATION_TEXT.format(name=self.model_dir.name)
+        )
         self.mistakes_button.setVisible(has)
         self.confusion_model.set_evaluation(evaluation if has else None)
         # Many classes need the matrix's full width: the per-class numbers go underneath it.

@@ -163,3 +163,16 @@ def test_the_evaluation_can_be_rebuilt_from_stored_predictions(
     assert evaluation.accuracy == 0.5
     assert len(evaluation.misclassified) == 3
     library.close()
+
+
+def test_a_model_without_evaluation_says_so(make_pane, qtbot, tmp_path: Path) -> None:
+    library = Library.open(tmp_path / "lib.cnndesk")
+    folder = tmp_path / "stopped-model"
+    folder.mkdir()
+    (folder / "model.json").write_text(json.dumps({"classes": ["a", "b"]}), encoding="utf-8")
+    context = make_context(library)
+    pane = make_pane(context)
+    context.set_current_model(folder)
+    assert pane.evaluation is None and not pane.empty_label.isHidden()
+    assert "No evaluation for stopped-model" in pane.empty_label.text()
+    library.close()
