@@ -24,7 +24,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QPixmap, QResizeEvent
+from PySide6.QtGui import QAction, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListView,
     QStackedWidget,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -201,6 +202,7 @@ class BrowserPane(QWidget):
         bar.addWidget(self.filter_box)
         bar.addWidget(self.search_box, 1)
         bar.addWidget(self.count_label)
+        self._bar = bar
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.view)
         self.stack.addWidget(self.empty_label)
@@ -231,6 +233,14 @@ class BrowserPane(QWidget):
         self.model.reload()
 
     # ----------------------------------------------------------------------------- queries
+
+    def add_tool_action(self, action: QAction) -> QToolButton:
+        """Show one of the window's actions as a button at the end of the pane's bar."""
+        button = QToolButton(self)
+        button.setDefaultAction(action)
+        button.setAutoRaise(True)
+        self._bar.addWidget(button)
+        return button
 
     def drop_target(self) -> QWidget:
         """Where files dropped on the browser arrive (a scroll area's viewport)."""

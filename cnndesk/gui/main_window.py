@@ -79,6 +79,11 @@ _DOCK_AREAS = {
 DEVICE_UNKNOWN = "device: detected when training starts"
 
 
+def spec_text(action: QAction) -> str:
+    """An action's menu text without its mnemonic ampersand."""
+    return action.text().replace("&", "")
+
+
 def create_pane(spec: PaneSpec, context: AppContext) -> QWidget:
     """Import the pane's module and build it; a placeholder saying why if that fails."""
     try:
@@ -317,6 +322,16 @@ class MainWindow(QMainWindow):
             action.setProperty("bare", spec.bare)
             self.addAction(action)
             self.actions_by_id[spec.id] = action
+        if hasattr(self.browser, "add_tool_action"):
+            for action_id, short in (
+                ("view.zoom_out", "−"),
+                ("view.zoom_in", "+"),
+                ("view.list_mode", "List"),
+            ):
+                action = self.actions_by_id[action_id]
+                action.setIconText(short)  # what a tool button shows; menus keep the text
+                action.setToolTip(f"{spec_text(action)} ({action.shortcut().toString()})")
+                self.browser.add_tool_action(action)
         self.actions_by_id["view.list_mode"].setChecked(
             self.context.settings.browser_mode == "list"
         )
