@@ -174,6 +174,7 @@ def take_screenshot(window, path: str | Path, *, pane: str | None = None) -> int
     """Render the window (on ``pane``) into a PNG; 0 when written."""
     from cnndesk.gui.main_window import PANES
 
+    window.persist_layout = False
     if pane and not window.show_pane(pane):
         known = ", ".join(p.id for p in PANES)
         print(f"unknown pane {pane!r} (known: {known})", file=sys.stderr)

@@ -157,6 +157,8 @@ class MainWindow(QMainWindow):
         self.panes: dict[str, QWidget] = {}
         self.docks: dict[str, QDockWidget] = {}
         self.actions_by_id: dict[str, QAction] = {}
+        self.persist_layout = True
+        """False for ``--screenshot``: its window size must not become the user's."""
         self._class_actions: list[QAction] = []
         self._tab_specs: list[PaneSpec] = []
         self.setDockOptions(
@@ -515,6 +517,7 @@ class MainWindow(QMainWindow):
         settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.save_layout()
+        if self.persist_layout:
+            self.save_layout()
         self.context.cancel_jobs()
         super().closeEvent(event)
