@@ -92,6 +92,8 @@ class TrainingCurves(QWidget):
         self._epoch_offset = 0
         """Epochs of earlier stages (full mode's head warm-up), so stages continue the x axis."""
         self._stage = ""
+        self._last_epoch = 0
+        """The last epoch number seen (each stage counts from 1 again)."""
         for curve in self.curves():
             curve.setData([], [])
         # The batch curve's legend entry appears with its first point (saved runs have none).
@@ -110,12 +112,23 @@ class TrainingCurves(QWidget):
 
     # ------------------------------------------------------------------------------- updates
 
-    def _x(self, epoch: float, stage: str) -> float:
-        if stage != self._stage:
-            if self._stage and self._epochs:
-                self._epoch_offset = int(self._epochs[-1])
+    def _x(self, epoch: int, *, stage: str | None = None) -> float:
+        """Where epoch ``epoch`` of the current stage ends on the x axis.
+
+        A new stage (full mode's fine-tuning after the head warm-up) numbers its epochs from 1
+        again: seen as a new ``stage`` name on an epoch, or as the epoch number going down on a
+        batch (batches carry no stage), it continues after the epochs already drawn.
+        """
+        new_stage = (stage is not None and self._stage and stage != self._stage) or (
+            epoch < self._last_epoch
+        )
+        if new_stage and self._epochs:
+            self._epoch_offset = int(self._epochs[-1])
+            self._last_epoch = 0
+        if stage is not None:
             self._stage = stage
-        return self._epoch_offset + epoch
+        self._last_epoch = max(self._last_epoch, epoch)
+        return float(self._epoch_offset + epoch)
 
     def add_batch(self, event: BatchProgress) -> None:
         """Plot one batch's smoothed loss at its fractional epoch."""
@@ -124,8 +137,7 @@ class TrainingCurves(QWidget):
         loss = event.smoothed_loss if event.smoothed_loss is not None else event.loss
         if loss is None:
             return
-        stage = self._stage or "train"
-        x = self._x(event.epoch - 1 + event.batch / event.batches, stage)
+        x = self._x(event.epoch) - 1 + min(event.batch / event.batches, 1.0)
         if self._batch_x and x <= self._batch_x[-1]:
             return  # a repeated or out-of-order point would draw a loop
         if not self._batch_x:
@@ -136,7 +148,7 @@ class TrainingCurves(QWidget):
 
     def add_epoch(self, event: EpochEnd) -> None:
         """Plot one epoch's train and validation loss and accuracy."""
-        x = self._x(float(event.epoch), event.stage)
+        x = self._x(event.epoch, stage=event.stage)
         self._epochs.append(x)
         self._train_loss.append(event.train_loss)
         self._train_accuracy.append(event.train_accuracy)
@@ -150,7 +162,7 @@ class TrainingCurves(QWidget):
             self.val_accuracy_curve.setData(self._val_epochs, self._val_accuracy)
         if event.best_epoch:
             for line in self.best_epoch_lines:
-                line.setPos(self._x(float(event.best_epoch), event.stage))
+                line.setPos(self._epoch_offset + event.best_epoch)
                 line.setVisible(True)
 
     @property

@@ -164,3 +164,41 @@ def test_the_model_suggests_labels_for_unlabeled_images(qtbot, tmp_path: Path) -
     assert len(records) == len(new) and all(r.suggested_class_id is not None for r in records)
     assert "suggested labels for 4 images" in pane.message_label.text()
     library.close()
+
+
+def test_curves_continue_across_the_head_warm_up_and_fine_tuning(qtbot) -> None:
+    from cnndesk.domain import BatchProgress, TrainPhase
+    from cnndesk.gui.curves import TrainingCurves
+
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+
+    def batch(epoch: int, n: int) -> BatchProgress:
+        return BatchProgress(0, 0, phase=TrainPhase.TRAINING, epoch=epoch, epochs=2, batch=n,
+                             batches=2, loss=1.0 / (epoch + n), smoothed_loss=1.0 / (epoch + n))  # fmt: skip
+
+    def end(epoch: int, stage: str, best: int) -> EpochEnd:
+        return EpochEnd(epoch=epoch, epochs=2, train_loss=0.5, train_accuracy=0.8, val_loss=0.4,
+                        val_accuracy=0.9, lr=1e-3, seconds=1.0, best_epoch=best, improved=True,
+                        stage=stage)  # fmt: skip
+
+    for stage in ("head", "train"):
+        for epoch in (1, 2):
+            curves.add_batch(batch(epoch, 1))
+            curves.add_batch(batch(epoch, 2))
+            curves.add_epoch(end(epoch, stage, best=epoch))
+    x, _ = curves.train_loss_curve.getData()
+    assert list(x) == [1.0, 2.0, 3.0, 4.0]
+    bx, _ = curves.batch_loss_curve.getData()
+    assert list(bx) == [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]
+    assert curves.best_epoch_lines[0].value() == 4.0
+    # Downsampling and clip-to-view keep long runs cheap.
+    assert (
+        curves.batch_loss_curve.opts["clipToView"]
+        and curves.batch_loss_curve.opts["autoDownsample"]
+    )
+    curves.reset()
+    assert (
+        curves.train_loss_curve.getData()[0] is None
+        or len(curves.train_loss_curve.getData()[0]) == 0
+    )
