@@ -49,6 +49,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("edit.redo", "&Redo", "Ctrl+Shift+Z", "Edit"),
     ActionSpec("edit.find", "&Find by File Name", "Ctrl+F", "Edit"),
     ActionSpec("edit.select_all", "Select &All Shown", "Ctrl+A", "Edit"),
+    ActionSpec("edit.shortcuts", "Keyboard &Shortcuts…", "", "Edit"),
     *(
         ActionSpec(
             f"label.class.{n}",

@@ -39,6 +39,7 @@ from cnndesk.gui.actions import (
     ActionSpec,
     class_hotkeys,
     effective_shortcuts,
+    normalized,
     pane_action,
     shortcut_conflicts,
 )
@@ -274,6 +275,7 @@ class MainWindow(QMainWindow):
             "edit.redo": self.context.undo_stack.redo,
             "edit.find": getattr(browser, "focus_search", None),
             "edit.select_all": getattr(browser, "select_all", None),
+            "edit.shortcuts": self.edit_shortcuts,
             "label.accept": getattr(browser, "accept_suggestion", None),
             "label.clear": getattr(browser, "clear_label", None),
             "go.next": lambda: browser.go(1),
@@ -389,6 +391,56 @@ class MainWindow(QMainWindow):
             self.addAction(action)
             self.class_menu.addAction(action)
             self._class_actions.append(action)
+
+    def edit_shortcuts(self) -> None:
+        from cnndesk.gui.shortcuts_dialog import ShortcutsDialog
+
+        specs = self.all_action_specs()
+        dialog = ShortcutsDialog(
+            specs,
+            self.context.action_shortcuts,
+            reserved=class_hotkeys(self.context.classes),
+            names=self._shortcut_owner_names(),
+            parent=self,
+        )
+        if dialog.exec() == ShortcutsDialog.DialogCode.Accepted:
+            self.apply_shortcuts(dialog.shortcuts())
+
+    def _shortcut_owner_names(self) -> dict[str, str]:
+        names = {a.id: f"“{a.text.replace('&', '')}”" for a in self.all_action_specs()}
+        for info in self.context.classes:
+            names[f"label.hotkey.{info.id}"] = f"the class {info.name!r}"
+        return names
+
+    def apply_shortcuts(self, shortcuts: dict[str, str]) -> list[str]:
+        """Use these keys (action id → key) now and from now on; the problems if they collide."""
+        from cnndesk.gui.shortcuts_dialog import check_shortcuts
+
+        wanted = {**self.context.action_shortcuts, **shortcuts}
+        problems = check_shortcuts(
+            wanted, class_hotkeys(self.context.classes), self._shortcut_owner_names()
+        )
+        if problems:
+            return problems
+        defaults = {spec.id: spec.shortcut for spec in self.all_action_specs()}
+        settings = self.context.settings
+        for action_id, sequence in shortcuts.items():
+            action = self.actions_by_id.get(action_id)
+            if action is None:
+                continue
+            action.setShortcut(QKeySequence(sequence))
+            spec_bare = bool(sequence) and not any(
+                mod in sequence for mod in ("Ctrl+", "Alt+", "Meta+")
+            )
+            action.setProperty("bare", spec_bare)
+            if normalized(sequence) == normalized(defaults.get(action_id, "")):
+                settings.reset_shortcut(action_id)
+            else:
+                settings.set_shortcut(action_id, sequence)
+        settings.sync()
+        self.context.action_shortcuts = wanted
+        self._rebuild_class_actions()
+        return []
 
     @Slot(QWidget, QWidget)
     def _on_app_focus_changed(self, _old: QWidget | None, new: QWidget | None) -> None:

@@ -122,3 +122,7 @@ class AppSettings:
 
     def set_shortcut(self, action_id: str, sequence: str) -> None:
         self._s.setValue(f"shortcuts/{action_id}", sequence)
+
+    def reset_shortcut(self, action_id: str) -> None:
+        """Back to the action's default key."""
+        self._s.remove(f"shortcuts/{action_id}")

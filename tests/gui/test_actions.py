@@ -52,3 +52,39 @@ def test_a_users_shortcut_override_is_applied(qtbot, tmp_path: Path) -> None:
     window = open_window(qtbot, library)
     assert window.actions_by_id["go.next_unlabeled"].shortcut().toString() == "N"
     library.close()
+
+
+def test_shortcuts_can_be_changed_and_collisions_are_refused(qtbot, tmp_path: Path) -> None:
+    from cnndesk.gui.settings import AppSettings
+    from cnndesk.gui.shortcuts_dialog import ShortcutsDialog
+
+    library = unlabeled_library(tmp_path)  # "blue" has the key B
+    window = open_window(qtbot, library)
+
+    problems = window.apply_shortcuts({"go.next_unlabeled": "B"})
+    assert problems == [
+        "B is used by the class 'blue' and “Next &Unlabeled Image”.".replace("&", "")
+    ]
+    assert window.actions_by_id["go.next_unlabeled"].shortcut().toString() == "Space"
+    assert window.apply_shortcuts({"go.next": "Left"})  # the previous-image key
+
+    assert window.apply_shortcuts({"go.next_unlabeled": "N", "edit.find": "Ctrl+K"}) == []
+    assert window.actions_by_id["go.next_unlabeled"].shortcut().toString() == "N"
+    assert window.actions_by_id["edit.find"].shortcut().toString() == "Ctrl+K"
+    assert AppSettings().shortcut_overrides() == {"go.next_unlabeled": "N", "edit.find": "Ctrl+K"}
+    assert window.apply_shortcuts({"edit.find": "Ctrl+F"}) == []  # back to the default
+    assert AppSettings().shortcut_overrides() == {"go.next_unlabeled": "N"}
+
+    dialog = ShortcutsDialog(
+        window.all_action_specs(),
+        window.context.action_shortcuts,
+        reserved={"label.hotkey.2": "B"},
+        names={"label.hotkey.2": "the class 'blue'"},
+    )
+    qtbot.addWidget(dialog)
+    assert dialog.shortcuts()["go.next_unlabeled"] == "N"
+    dialog.set_shortcut("edit.undo", "B")
+    assert dialog.problems() and "the class 'blue'" in dialog.problems()[0]
+    dialog.set_shortcut("edit.undo", "Ctrl+Z")
+    assert dialog.problems() == []
+    library.close()
