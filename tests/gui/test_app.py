@@ -105,3 +105,32 @@ def test_self_test_prints_ok(tmp_path: Path, cnndesk_home) -> None:
     done = _run(["--self-test"], env_home=cnndesk_home, timeout=180)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok")
+
+
+def test_closing_the_window_cancels_running_jobs(qtbot, tmp_path: Path) -> None:
+    import time
+
+    from cnndesk.domain import Progress
+
+    stopped: list[str] = []
+
+    def endless():  # type: ignore[no-untyped-def]
+        try:
+            n = 0
+            while True:
+                n += 1
+                time.sleep(0.01)
+                yield Progress(done=n, total=0)
+        finally:
+            stopped.append("cleaned up")
+
+    library = unlabeled_library(tmp_path)
+    window = open_window(qtbot, library)
+    with qtbot.waitSignal(window.context.job_progressed, timeout=5000):
+        worker = window.context.run_job(endless, title="Endless")
+    assert window.job_status.isVisible()
+    assert window.context.running_jobs == ["Endless"]
+    window.close()
+    assert stopped == ["cleaned up"]  # the generator's finally ran before close returned
+    qtbot.waitUntil(lambda: not worker.is_running(), timeout=5000)
+    library.close()
