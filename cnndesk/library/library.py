@@ -539,6 +539,8 @@ class Library(ModelResults):
         )
         if ids is not None:
             statement = statement.where(ImageRow.id.in_(list(ids)))
+        if query.image_ids is not None:
+            statement = statement.where(ImageRow.id.in_(list(query.image_ids)))
         view = query.view
         if view is ImageView.UNLABELED:
             statement = statement.where(

@@ -99,6 +99,11 @@ def test_filters_and_search(library: Library) -> None:
     }
     assert low == {images[2].id, images[3].id}
     assert [r.name for r in library.images(ImageQuery(search="IMG3"))] == ["img3.png"]
+    chosen = (images[1].id, images[4].id)
+    assert [r.id for r in library.images(ImageQuery(image_ids=chosen))] == list(chosen)
+    assert [
+        r.id for r in library.images(ImageQuery(view=ImageView.UNLABELED, image_ids=chosen))
+    ] == [images[4].id]
 
 
 def test_suggestions_never_overwrite_human_labels_and_order_the_queue(library: Library) -> None:
