@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import configparser
 import importlib.util
+import json
 import os
 import re
 import struct
@@ -22,6 +23,8 @@ import types
 from pathlib import Path
 
 import pytest
+
+from tests.conftest import make_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "packaging" / "cnndesk.spec"
@@ -296,3 +299,29 @@ def test_built_app_passes_self_test_in_a_clean_environment(tmp_path: Path) -> No
         output = run.stdout + run.stderr
         assert run.returncode == 0 and shot.is_file(), f"{pane}: {output}"
         assert "cannot be created" not in output, f"{pane}: {output}"
+
+    # The CLI's whole path in the bundle: import, train a small network (backward pass, optimizer,
+    # safetensors), predict with the saved model.
+    for klass, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
+        for i in range(8):
+            make_image(tmp_path / "images" / klass / f"{i}.png", colour=colour)
+    library = ["--library", str(tmp_path / "e2e.cnndesk")]
+
+    def cli(*args: str) -> str:
+        run = subprocess.run(
+            [str(exe), *library, *args],
+            cwd=home,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, f"cnndesk {' '.join(args)}:\n{run.stdout}\n{run.stderr}"
+        return run.stdout
+
+    cli("import", "--classes-from-folders", str(tmp_path / "images"))
+    out = tmp_path / "model"
+    cli("train", "--backbone", "simple-cnn", "--epochs", "2", "--quiet", "--out", str(out))
+    assert (out / "model.json").is_file()
+    predicted = json.loads(cli("predict", "--json", str(out), str(tmp_path / "images/red/0.png")))
+    assert predicted, predicted
