@@ -343,6 +343,7 @@ def sort_files(
     results: list[SortedFile] = []
     journal: _Journal | None = None
     taken: dict[Path, set[str]] = {}
+    placed = 0  # files copied or moved so far
     complete = False
     try:
         if not dry_run:
@@ -374,18 +375,18 @@ def sort_files(
                 )
                 continue
             assert journal is not None
-            results.append(
-                _sort_one(
-                    src,
-                    folder,
-                    class_name,
-                    index=i,
-                    move=move,
-                    journal=journal,
-                    done=len(results),
-                    total=total,
-                )
+            outcome = _sort_one(
+                src,
+                folder,
+                class_name,
+                index=i,
+                move=move,
+                journal=journal,
+                done=placed,
+                total=total,
             )
+            placed += outcome.destination is not None
+            results.append(outcome)
         complete = True
     finally:
         if journal is not None:
