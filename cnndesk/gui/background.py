@@ -20,8 +20,9 @@ log = logging.getLogger(__name__)
 
 def stop_background_work(*, wait_ms: int = 3000) -> bool:
     """Drop queued pool tasks and wait for running ones (quitting: no task may outlive Qt)."""
-    from cnndesk.gui.thumbnails import thumbnail_pool
+    from cnndesk.gui.thumbnails import stop_thumbnail_processes, thumbnail_pool
 
+    stop_thumbnail_processes()
     done = True
     for pool in (thumbnail_pool(), QThreadPool.globalInstance()):
         pool.clear()

@@ -15,16 +15,21 @@ Results cross threads as signals of a ``QObject`` that lives in the GUI thread, 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
+import multiprocessing
 import os
 import threading
 from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage, QPixmap
 
 from cnndesk.domain import CnndeskError, ImageRecord
+from cnndesk.gui.thumbnail_maker import make_thumbnail_pixels, warm_up
 from cnndesk.library import thumbnail
 from cnndesk.library.imagefile import open_upright
 
@@ -37,6 +42,47 @@ WANTED_LIMIT = 400
 
 
 _THUMBNAIL_POOL: QThreadPool | None = None
+_PROCESSES: ProcessPoolExecutor | None = None
+_PROCESSES_BROKEN = False
+
+
+def thumbnail_processes() -> ProcessPoolExecutor | None:
+    """The processes that make thumbnails (cores-1 of them); ``None`` where they cannot run.
+
+    Processes, not threads: JPEG decoding holds the GIL for 5-20 ms at a time, which the GUI
+    thread would feel as stutter while scrolling. They are started with ``spawn`` (forking a
+    process that runs Qt threads is unsafe) and import no Qt.
+    """
+    global _PROCESSES, _PROCESSES_BROKEN
+    if (
+        _PROCESSES is None
+        and not _PROCESSES_BROKEN
+        and not os.environ.get("CNNDESK_THUMBNAIL_THREADS")
+    ):
+        try:
+            _PROCESSES = ProcessPoolExecutor(
+                max_workers=max(1, (os.cpu_count() or 2) - 1),
+                mp_context=multiprocessing.get_context("spawn"),
+            )
+            _PROCESSES.submit(warm_up)
+        except Exception:  # no processes here (a sandbox, say): threads will do
+            log.exception("thumbnail processes cannot start; using threads")
+            _PROCESSES_BROKEN = True
+            _PROCESSES = None
+    return _PROCESSES
+
+
+def stop_thumbnail_processes() -> None:
+    """Cancel queued thumbnails and stop the processes (quitting)."""
+    global _PROCESSES
+    if _PROCESSES is not None:
+        _PROCESSES.shutdown(wait=True, cancel_futures=True)
+        _PROCESSES = None
+
+
+def _processes_failed() -> None:
+    global _PROCESSES
+    _PROCESSES = None  # a broken pool is replaced on the next request
 
 
 def thumbnail_pool() -> QThreadPool:
@@ -69,6 +115,7 @@ class _Signals(QObject):
     """Lives in the GUI thread; pool threads emit through it (queued to the receivers)."""
 
     loaded = Signal(int, int, QImage)  # image id, generation, image
+    pixels = Signal(int, int, int, int, bytes)  # image id, generation, width, height, RGB
     failed = Signal(int, int, str)  # image id, generation, reason
 
 
@@ -123,7 +170,10 @@ class ThumbnailLoader(QObject):
         self._pool = pool or thumbnail_pool()
         self._signals = _Signals(self)
         self._signals.loaded.connect(self._on_task_loaded)
+        self._signals.pixels.connect(self._on_task_pixels)
         self._signals.failed.connect(self._on_task_failed)
+        self._use_processes = pool is None
+        self._futures: dict[int, Future] = {}
         self._side = side
         self._generation = 0
         self._cache: OrderedDict[int, QPixmap] = OrderedDict()
@@ -145,6 +195,8 @@ class ThumbnailLoader(QObject):
 
     def clear(self) -> None:
         """Forget all pixmaps and pending requests (results of older requests are dropped)."""
+        for future in list(self._futures.values()):
+            future.cancel()
         self._generation += 1
         self._cache.clear()
         self._errors.clear()
@@ -168,17 +220,58 @@ class ThumbnailLoader(QObject):
 
     def request(self, record: ImageRecord) -> None:
         number = next(self._counter)
+        evicted: list[int] = []
         with self._lock:
             self._wanted[record.id] = number
             self._wanted.move_to_end(record.id)
             while len(self._wanted) > WANTED_LIMIT:
-                self._wanted.popitem(last=False)
+                evicted.append(self._wanted.popitem(last=False)[0])
             if record.id in self._pending:
                 return
             self._pending.add(record.id)
+        for image_id in evicted:  # scrolled past: drop it unless it is already being made
+            future = self._futures.get(image_id)
+            if future is not None:
+                future.cancel()
+        processes = thumbnail_processes() if self._use_processes else None
+        if processes is not None:
+            try:
+                future = processes.submit(
+                    make_thumbnail_pixels,
+                    record.path,
+                    record.sha256,
+                    self._side,
+                    os.environ.get("CNNDESK_HOME"),
+                )
+            except (BrokenProcessPool, RuntimeError):
+                _processes_failed()
+            else:
+                self._futures[record.id] = future
+                future.add_done_callback(
+                    functools.partial(self._on_future_done, record.id, self._generation)
+                )
+                return
         task = _ThumbnailTask(self, record, generation=self._generation, side=self._side)
         # Newest first: a fast scroll leaves older requests queued behind the visible rows.
         self._pool.start(task, number % 1_000_000_000)
+
+    def _on_future_done(self, image_id: int, generation: int, future: Future) -> None:
+        """Runs in the executor's thread (or here, when cancelled): hand over to the GUI thread."""
+        if future.cancelled():
+            self.forget(image_id)
+            return
+        try:
+            width, height, data = future.result()
+        except CnndeskError as exc:
+            _emit(self._signals.failed, image_id, generation, str(exc))
+        except BrokenProcessPool:
+            _processes_failed()
+            _emit(self._signals.failed, image_id, generation, "the thumbnail process stopped")
+        except Exception as exc:  # a worker boundary: never lose a thumbnail silently
+            log.error("thumbnail of image %d failed: %s", image_id, exc)
+            _emit(self._signals.failed, image_id, generation, f"unexpected error: {exc}")
+        else:
+            _emit(self._signals.pixels, image_id, generation, width, height, data)
 
     @property
     def pending(self) -> int:
@@ -193,6 +286,7 @@ class ThumbnailLoader(QObject):
 
     def forget(self, image_id: int) -> None:
         with self._lock:
+            self._futures.pop(image_id, None)
             self._pending.discard(image_id)
             idle = not self._pending
         if idle:
@@ -200,8 +294,16 @@ class ThumbnailLoader(QObject):
 
     # GUI thread ----------------------------------------------------------------------------
 
+    @Slot(int, int, int, int, bytes)
+    def _on_task_pixels(
+        self, image_id: int, generation: int, width: int, height: int, data: bytes
+    ) -> None:
+        image = QImage(data, width, height, width * 3, QImage.Format.Format_RGB888)
+        self._on_task_loaded(image_id, generation, image)
+
     @Slot(int, int, QImage)
     def _on_task_loaded(self, image_id: int, generation: int, image: QImage) -> None:
+        self._futures.pop(image_id, None)
         with self._lock:
             self._pending.discard(image_id)
             idle = not self._pending
@@ -215,6 +317,7 @@ class ThumbnailLoader(QObject):
 
     @Slot(int, int, str)
     def _on_task_failed(self, image_id: int, generation: int, reason: str) -> None:
+        self._futures.pop(image_id, None)
         with self._lock:
             self._pending.discard(image_id)
             idle = not self._pending
