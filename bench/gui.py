@@ -16,7 +16,7 @@ Each row comes with the GUI thread's own CPU time (``time.thread_time``): on a s
 wall-clock times include other processes' turns, the CPU times do not (but miss GIL waits).
 
 2. **Scrolling** (20,000 images): the grid is scrolled from top to bottom one viewport per frame
-   (16 ms pacing), thumbnails loading in the background; each frame's GUI-thread time is
+   (16 ms pacing), thumbnails being made in the background (cnndesk's thumbnail processes); each frame's GUI-thread time is
    measured (scroll + events + repaint), and the longest one is the longest stall. Baseline in the
    same run: the same view with thumbnails loaded synchronously in ``data()`` (first 150 frames).
 
@@ -216,7 +216,7 @@ def bench_scrolling(app, workdir: Path, *, images: int) -> dict[str, list[float]
         f"{cpu[worst]:.0f} ms of GUI-thread CPU"
     )
     results = {
-        "cnndesk: thumbnails loaded on the pool": wall,
+        "cnndesk: thumbnails made in background processes": wall,
         "  GUI-thread CPU time per frame": cpu,
     }
 
