@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMessageBox,
     QStackedWidget,
     QToolButton,
     QVBoxLayout,
@@ -49,6 +50,8 @@ log = logging.getLogger(__name__)
 SEARCH_DELAY_MS = 250
 THUMBNAIL_SIDES = (64, 96, 128, 176, 256)
 LOW_CONFIDENCE = 0.6
+MANY = 500
+"""Labeling this many images with one key asks first (Ctrl+A then a digit is easy to mistype)."""
 
 
 @dataclass(frozen=True)
@@ -357,10 +360,19 @@ class BrowserPane(QWidget):
         info = self._context.class_by_id(class_id)
         name = info.name if info else "no label"
         text = f"Label {len(ids)} images {name}" if len(ids) > 1 else f"Label as {name}"
+        if len(ids) >= MANY and not self.confirm_many(f"Label {len(ids):,} images as {name}?"):
+            return False
         if not push_labels(self._context, dict.fromkeys(ids, class_id), text=text):
             return False
         self._advance_after(ids, unlabeled=class_id is not None)
         return True
+
+    def confirm_many(self, question: str) -> bool:
+        """Ask before one keypress changes a great many labels (tests replace this)."""
+        answer = QMessageBox.question(
+            self, "Label many images", question + "\n\nCtrl+Z undoes it in one step."
+        )
+        return answer == QMessageBox.StandardButton.Yes
 
     def accept_suggestion(self) -> bool:
         """Make the model's suggestion the label of the selection (or the current image)."""

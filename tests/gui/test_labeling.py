@@ -137,3 +137,20 @@ def test_space_and_arrows_navigate(qtbot, window) -> None:
     browser.set_current_row(0)
     _press(qtbot, window, Qt.Key.Key_Space)
     assert browser.view.currentIndex().row() == 2  # row 1 is labeled
+
+
+def test_labeling_very_many_images_asks_first(qtbot, window, monkeypatch) -> None:
+    import cnndesk.gui.browser_pane as browser_pane
+
+    monkeypatch.setattr(browser_pane, "MANY", 3)
+    browser = window.browser
+    asked: list[str] = []
+    monkeypatch.setattr(browser, "confirm_many", lambda q: asked.append(q) or False)
+    browser.select_all()
+    assert not browser.label_with(window.context.classes[0].id)
+    assert asked == ["Label 6 images as red?"]
+    assert all(_label_of(window, r.id) is None for r in browser.model.records())
+    monkeypatch.setattr(browser, "confirm_many", lambda q: True)
+    with qtbot.waitSignal(window.context.labels_changed):
+        assert browser.label_with(window.context.classes[0].id)
+    assert all(_label_of(window, r.id) is not None for r in browser.model.records())
