@@ -51,9 +51,14 @@ def thumbnail_processes() -> ProcessPoolExecutor | None:
 
     Processes, not threads: JPEG decoding holds the GIL for 5-20 ms at a time, which the GUI
     thread would feel as stutter while scrolling. They are started with ``spawn`` (forking a
-    process that runs Qt threads is unsafe) and import no Qt.
+    process that runs Qt threads is unsafe) and import no Qt. ``spawn`` re-imports the main
+    script in each process, so a script that opens the GUI needs the usual
+    ``if __name__ == "__main__":`` guard (``cnndesk``, ``python -m cnndesk``, ``main.py``,
+    pytest and the ``bench/`` scripts have it).
     """
     global _PROCESSES, _PROCESSES_BROKEN
+    if multiprocessing.parent_process() is not None:
+        return None  # never a pool inside a pool's process (an unguarded script re-run there)
     if (
         _PROCESSES is None
         and not _PROCESSES_BROKEN
