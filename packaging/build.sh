@@ -76,6 +76,7 @@ CNNDESK_VARIANT=$variant "$venv/bin/pyinstaller" --noconfirm --log-level WARN \
     --distpath "$root/dist" --workpath "$work" packaging/cnndesk.spec
 build_s=$((SECONDS - t0))
 ((keep_work)) || rm -rf "$work"
+install -m 755 packaging/install-linux.sh "$dist/install.sh"  # per-user install: menu entry, icon
 size="$(du -sh "$dist" | cut -f1)"
 files="$(find "$dist" -type f | wc -l)"
 echo "== built $dist in ${build_s} s: $size, $files files"

@@ -233,6 +233,7 @@ def test_build_script_is_valid_bash_with_pinned_pyinstaller() -> None:
     assert "pyinstaller==6.22.3" in text and "pyinstaller-hooks-contrib==2026.9" in text
     assert "-c constraints.txt" in text
     subprocess.run(["bash", "-n", str(BUILD_SH)], check=True)
+    subprocess.run(["bash", "-n", str(ROOT / "packaging" / "install-linux.sh")], check=True)
 
 
 # ------------------------------------------------------------------------------------ build
