@@ -134,3 +134,22 @@ def test_closing_the_window_cancels_running_jobs(qtbot, tmp_path: Path) -> None:
     assert stopped == ["cleaned up"]  # the generator's finally ran before close returned
     qtbot.waitUntil(lambda: not worker.is_running(), timeout=5000)
     library.close()
+
+
+def test_opening_another_library_switches_every_pane(qtbot, tmp_path: Path) -> None:
+    from cnndesk.gui.settings import AppSettings
+
+    first = unlabeled_library(tmp_path / "one")
+    window = open_window(qtbot, first)
+    other_path = tmp_path / "two" / "other.cnndesk"
+    other_path.parent.mkdir(parents=True)
+    with qtbot.waitSignal(window.context.classes_loaded, timeout=5000):
+        assert window.open_library_file(str(other_path))
+    qtbot.waitUntil(lambda: not window.browser.model.loading, timeout=5000)
+    assert window.browser.model.rowCount() == 0
+    assert window.context.classes == []
+    assert window.windowTitle().startswith("other")
+    assert "0 images" in window.counts_label.text()
+    assert AppSettings().recent_libraries[0] == str(other_path)
+    assert window.browser.stack.currentWidget() is window.browser.empty_label
+    window.context.library.close()
