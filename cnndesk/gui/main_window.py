@@ -287,7 +287,7 @@ class MainWindow(QMainWindow):
             ),
             "view.zoom_in": lambda: browser.zoom(1),
             "view.zoom_out": lambda: browser.zoom(-1),
-            "view.refresh": self.context.refresh,
+            "view.refresh": self.refresh,
         }
         for n in range(1, 10):
             handlers[f"label.class.{n}"] = lambda _=False, n=n: browser.label_with_position(n - 1)
@@ -391,6 +391,12 @@ class MainWindow(QMainWindow):
             self.addAction(action)
             self.class_menu.addAction(action)
             self._class_actions.append(action)
+
+    def refresh(self) -> None:
+        """Read everything again: the filter's images (labeled ones leave "Unlabeled"), counts."""
+        if hasattr(self.browser, "reload"):
+            self.browser.reload()
+        self.context.refresh()
 
     def edit_shortcuts(self) -> None:
         from cnndesk.gui.shortcuts_dialog import ShortcutsDialog

@@ -154,3 +154,19 @@ def test_labeling_very_many_images_asks_first(qtbot, window, monkeypatch) -> Non
     with qtbot.waitSignal(window.context.labels_changed):
         assert browser.label_with(window.context.classes[0].id)
     assert all(_label_of(window, r.id) is not None for r in browser.model.records())
+
+
+def test_labeled_images_stay_in_the_unlabeled_view_until_refresh(qtbot, window) -> None:
+    from cnndesk.domain import ImageQuery, ImageView
+
+    browser = window.browser
+    with qtbot.waitSignal(browser.filter_applied, timeout=5000):
+        browser.set_query(ImageQuery(view=ImageView.UNLABELED))
+    with qtbot.waitSignal(window.context.labels_changed):
+        _press(qtbot, window, Qt.Key.Key_1)
+    assert browser.model.rowCount() == 6  # the row the user just labeled does not vanish
+    assert browser.view.currentIndex().row() == 1
+    with qtbot.waitSignal(browser.filter_applied, timeout=5000):
+        window.actions_by_id["view.refresh"].trigger()
+    assert browser.model.rowCount() == 5
+    assert browser.current_record().class_id is None
