@@ -129,7 +129,7 @@ def bench_labeling(app, workdir: Path, *, images: int, presses: int) -> dict[str
         handler.append((t1 - t0) * 1000)
         total.append((t2 - t0) * 1000)
         deadline = t0 + 2.0
-        while viewer._decoded_for != current and time.perf_counter() < deadline:
+        while not viewer.settled and time.perf_counter() < deadline:
             app.processEvents()
             time.sleep(0.001)
         full_image.append((time.perf_counter() - t0) * 1000)

@@ -116,8 +116,7 @@ def wait_until_settled(window, *, timeout_s: float = SCREENSHOT_WAIT_S) -> bool:
             return True
         if browser is not None and (browser.model.loading or browser.model.thumbnails.pending):
             return True
-        shown = getattr(viewer, "shown", None)
-        return bool(shown is not None and getattr(viewer, "_decoded_for", 0) != shown.record.id)
+        return viewer is not None and not getattr(viewer, "settled", True)
 
     rounds = 0
     while time.monotonic() < deadline:

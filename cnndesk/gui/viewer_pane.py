@@ -110,6 +110,11 @@ class ViewerPane(QWidget):
     def shown(self) -> ShownImage | None:
         return self._shown
 
+    @property
+    def settled(self) -> bool:
+        """Whether the full image (or why it cannot be shown) is on screen, not the thumbnail."""
+        return self._shown is None or self._decoded_for == self._shown.record.id
+
     def show_image(self, shown: ShownImage | None) -> None:
         previous = self._shown
         self._shown = shown

@@ -123,7 +123,8 @@ def test_the_viewer_shows_the_current_image(qtbot, window) -> None:
     qtbot.waitUntil(
         lambda: (
             viewer.canvas.source() is not None
-            and viewer._decoded_for == browser.current_record().id
+            and viewer.settled
+            and viewer.shown.record.id == browser.current_record().id
         )
     )
     assert "img_2.png" in viewer.title_label.text()
