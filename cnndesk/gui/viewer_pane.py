@@ -21,6 +21,10 @@ from cnndesk.gui.thumbnails import ImageDecoder
 log = logging.getLogger(__name__)
 
 MAX_DECODE_SIDE = 2048
+MIN_DECODE_SIDE = 512
+"""Images are decoded at the size they are shown (JPEG's draft mode makes that several times
+faster: a 12 MP photo takes 343 ms at 2048 px and 71 ms at 1024 px here, and the decoder holds the
+GIL in 10-30 ms stretches that the GUI thread feels), and again larger when the viewer grows."""
 
 
 class ImageCanvas(QLabel):
@@ -71,6 +75,7 @@ class ViewerPane(QWidget):
         self._context = context
         self._shown: ShownImage | None = None
         self._decoded_for: int | None = None
+        self._decoded_side = 0
         self.canvas = ImageCanvas(self)
         self.canvas.setObjectName("imageCanvas")
         self.title_label = QLabel(self)
@@ -134,7 +139,7 @@ class ViewerPane(QWidget):
         ):
             self._decoded_for = None
             self.canvas.set_source(shown.thumbnail, text="Loading…")
-            self.decoder.decode(record.path, max_side=MAX_DECODE_SIDE)
+            self._decode(record.path)
         elif self._decoded_for is None and shown.thumbnail is not None:
             self.canvas.set_source(shown.thumbnail)
         self.title_label.setText(f"<b>{_escape(record.name)}</b>")
@@ -164,6 +169,22 @@ class ViewerPane(QWidget):
                 f"{record.suggestion_confidence:.0%}"
             )
         return " &nbsp; ".join(parts)
+
+    def decode_side(self) -> int:
+        """The longest side worth decoding for the canvas as it is now."""
+        size = self.canvas.size()
+        wanted = round(max(size.width(), size.height()) * self.canvas.devicePixelRatioF())
+        return max(MIN_DECODE_SIDE, min(MAX_DECODE_SIDE, wanted))
+
+    def _decode(self, path: str) -> None:
+        self._decoded_side = self.decode_side()
+        self.decoder.decode(path, max_side=self._decoded_side)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        # Grown well past what was decoded: decode again, sharper (the current picture stays).
+        if self._shown is not None and self.decode_side() > self._decoded_side * 1.25:
+            self._decode(self._shown.record.path)
 
     @Slot(object)
     def _on_context_current_image_changed(self, shown: object) -> None:
