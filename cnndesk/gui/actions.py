@@ -28,7 +28,7 @@ class ActionSpec:
     text: str
     shortcut: str = ""
     menu: str = ""
-    """``File``, ``Edit``, ``Label``, ``View``, ``Go``; empty: keyboard only."""
+    """``File``, ``Edit``, ``Label``, ``Go``, ``Model``, ``View``; empty: keyboard only."""
     tip: str = ""
     checkable: bool = False
 
@@ -76,6 +76,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.zoom_in", "&Larger Thumbnails", "Ctrl+=", "View"),
     ActionSpec("view.zoom_out", "&Smaller Thumbnails", "Ctrl+-", "View"),
     ActionSpec("view.refresh", "&Refresh", "Ctrl+R", "View"),
+    ActionSpec(
+        "model.train", "&Train", "Ctrl+T", "Model", "Train a model on the labeled images now"
+    ),
+    ActionSpec("model.stop", "&Stop Training", "Ctrl+.", "Model", "Stop and keep the best model"),
 )
 
 ACTIONS_BY_ID: dict[str, ActionSpec] = {a.id: a for a in ACTIONS}

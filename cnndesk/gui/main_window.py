@@ -288,10 +288,27 @@ class MainWindow(QMainWindow):
             "view.zoom_in": lambda: browser.zoom(1),
             "view.zoom_out": lambda: browser.zoom(-1),
             "view.refresh": self.refresh,
+            "model.train": self.train_now,
+            "model.stop": self.stop_training,
         }
         for n in range(1, 10):
             handlers[f"label.class.{n}"] = lambda _=False, n=n: browser.label_with_position(n - 1)
         return handlers
+
+    @Slot()
+    def train_now(self) -> None:
+        """Model → Train: bring the Train tab forward and start a run with its settings."""
+        self.show_pane("training")
+        pane = self.pane("training")
+        if pane is not None:
+            pane.start_training()
+
+    @Slot()
+    def stop_training(self) -> None:
+        """Model → Stop Training: the running run stops and keeps its best epoch."""
+        pane = self.panes.get("training")
+        if pane is not None:
+            pane.stop_training()
 
     def all_action_specs(self) -> list[ActionSpec]:
         panes = [pane_action(spec.id, spec.title, i) for i, spec in enumerate(PANES)]
@@ -348,7 +365,7 @@ class MainWindow(QMainWindow):
     def _build_menus(self) -> None:
         menus: dict[str, QMenu] = {}
         bar = self.menuBar()
-        for name in ("File", "Edit", "Label", "Go", "View"):
+        for name in ("File", "Edit", "Label", "Go", "Model", "View"):
             menus[name] = bar.addMenu(f"&{name}")
         self.recent_menu = QMenu("Open &Recent", self)
         self.recent_menu.aboutToShow.connect(self._on_recent_menu_about_to_show)

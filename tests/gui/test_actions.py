@@ -88,3 +88,22 @@ def test_shortcuts_can_be_changed_and_collisions_are_refused(qtbot, tmp_path: Pa
     dialog.set_shortcut("edit.undo", "Ctrl+Z")
     assert dialog.problems() == []
     library.close()
+
+
+def test_ctrl_t_brings_the_train_tab_forward_and_starts_a_run(
+    qtbot, tmp_path: Path, monkeypatch
+) -> None:
+    from cnndesk.gui.training_pane import TrainingPane
+
+    started: list[TrainingPane] = []
+    monkeypatch.setattr(
+        TrainingPane, "start_training", lambda self, config=None: started.append(self)
+    )
+    library = unlabeled_library(tmp_path)
+    window = open_window(qtbot, library)
+    action = window.actions_by_id["model.train"]
+    assert action.shortcut().toString() == "Ctrl+T"
+    action.trigger()
+    assert window.tabs.tabText(window.tabs.currentIndex()) == "Train"
+    assert started == [window.pane("training")]
+    library.close()
