@@ -140,7 +140,8 @@ class JobStatusWidget(QWidget):
             self.bar.setValue(min(event.done, event.total))
             text = f"{title}: {event.done:,}/{event.total:,}"
         else:
-            text = f"{title}: {event.done:,}"
+            self.bar.setRange(0, 0)  # busy indicator: the total is not known yet
+            text = f"{title}: {event.message}" if event.message else f"{title}…"
         self.label.setText(text)
 
     @Slot()
