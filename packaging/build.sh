@@ -51,7 +51,7 @@ work="$root/build/pyinstaller-$variant"
 # Never build from (or into) whatever virtualenv the caller has active.
 unset VIRTUAL_ENV PYTHONPATH PYTHONHOME
 
-stamp_text="$(cat constraints.txt; echo "$PYINSTALLER_PIN $HOOKS_PIN"; "$python" -VV)"
+stamp_text="$(cat constraints.txt; echo "onnx $PYINSTALLER_PIN $HOOKS_PIN"; "$python" -VV)"
 stamp="$venv/.cnndesk-build-stamp"
 if ((fresh)) || [[ ! -x $venv/bin/pyinstaller ]] || [[ "$(cat "$stamp" 2>/dev/null)" != "$stamp_text" ]]; then
     echo "== making the build environment $venv"
@@ -59,10 +59,10 @@ if ((fresh)) || [[ ! -x $venv/bin/pyinstaller ]] || [[ "$(cat "$stamp" 2>/dev/nu
     rm -rf "$venv"
     "$python" -m venv "$venv"
     "$venv/bin/python" -m pip install --quiet --upgrade pip
-    # The project's runtime dependencies at the tested pins (no dev tools, no onnx extra), and
-    # PyInstaller. The project itself is then removed again: the spec analyses this checkout's
-    # source, so a reused environment never packs a stale copy.
-    "$venv/bin/python" -m pip install --quiet -c constraints.txt "$root" "$PYINSTALLER_PIN" "$HOOKS_PIN"
+    # The project's runtime dependencies and its onnx extra (the app exports to ONNX) at the
+    # tested pins, no dev tools, and PyInstaller. The project itself is then removed again: the
+    # spec analyses this checkout's source, so a reused environment never packs a stale copy.
+    "$venv/bin/python" -m pip install --quiet -c constraints.txt "$root[onnx]" "$PYINSTALLER_PIN" "$HOOKS_PIN"
     "$venv/bin/python" -m pip uninstall --quiet --yes cnndesk
     rm -rf "$root/build/lib" "$root/build/bdist."*  # setuptools' leftovers from building the wheel
     printf '%s' "$stamp_text" >"$stamp"
