@@ -10,12 +10,17 @@ what the head learned), saved as a cnndesk model folder in a temporary directory
 - naive: ``PIL.Image.open`` at full size, ``convert("RGB")``, the model's eval transform, then the
   model on one image at a time under ``torch.no_grad`` (what a first script does);
 - cnndesk: ``Predictor.classify`` — decoding in a thread pool with ``Image.draft`` (DCT-domain
-  downscaling), batch norms folded into the convolutions, batches under ``torch.inference_mode``
-  in channels-last memory; the default fp32, and the opt-in ``precision="bf16"`` (autocast; about
-  twice as fast on CPUs with bf16 instructions, probabilities move by about 0.01).
+  downscaling), batch norms folded into the convolutions, then batches through
+  * ONNX Runtime (the default for fp32 on a CPU: the model is exported once into the cache,
+    checked against PyTorch, and run by an ``InferenceSession``), or
+  * the PyTorch batch path (``backend="torch"``: ``torch.inference_mode``, channels-last), fp32,
+    or the opt-in ``precision="bf16"`` (autocast; probabilities move by about 0.01).
 
-Each method runs ``--repeats`` times, alternating, after a short warm-up; the best run counts (the
-CPU is shared with other work). Prints a table and the speed-up.
+Every method uses the same number of threads: torch's thread count is set to every core (what
+``Predictor`` uses by default) before anything runs, and ONNX Runtime gets as many intra-op
+threads. The ONNX export runs in a temporary ``CNNDESK_HOME`` (its time is printed: it is paid
+once per model). Each method runs ``--repeats`` times, alternating, after a short warm-up; the
+best run counts (the CPU is shared with other work). Prints a table and the speed-ups.
 """
 
 from __future__ import annotations
@@ -80,7 +85,9 @@ def best_ms(fn, count: int, repeats: int = 3) -> float:
     return 1000 * best / count
 
 
-def stages(predictor, fast, plain_model, transform, photos: list[Path]) -> list[tuple[str, float]]:
+def stages(
+    predictor, fast, ort, plain_model, transform, photos: list[Path]
+) -> list[tuple[str, float]]:
     """Per-image cost of each step, to show where the time goes."""
     import torch
     from PIL import Image
@@ -136,6 +143,12 @@ def stages(predictor, fast, plain_model, transform, photos: list[Path]) -> list[
             best_ms(lambda: [fast.probabilities(batch[i : i + bs]) for i in range(0, 32, bs)], 32),
         )
     )
+    rows.append(
+        (
+            f"model, batch {bs}, BN folded, ONNX Runtime ({ort.backend})",
+            best_ms(lambda: [ort.probabilities(batch[i : i + bs]) for i in range(0, 32, bs)], 32),
+        )
+    )
     return rows
 
 
@@ -151,28 +164,41 @@ def main() -> int:
     import torch
 
     from cnndesk.filesort import image_files
+    from cnndesk.ml.device import prediction_threads
     from cnndesk.ml.model_io import load_model
     from cnndesk.ml.predict import Predictor
     from cnndesk.ml.preprocess import eval_transform
 
+    threads = prediction_threads()
+    torch.set_num_threads(threads)  # the naive loop and every Predictor use the same count
     load_before = os.getloadavg()[0]
     photos = image_files(HYMENOPTERA)
     files = (photos * (args.images // len(photos) + 1))[: args.images]
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ["CNNDESK_HOME"] = str(Path(tmp) / "home")  # the ONNX cache, thrown away after
         model_dir = args.model or build_model(Path(tmp) / "lite0")
-        predictor = Predictor(model_dir, device="cpu")
+        started = time.perf_counter()
+        ort = Predictor(model_dir, device="cpu")  # exports to ONNX, checks it, caches it
+        export_seconds = time.perf_counter() - started
+        if ort.backend != "onnxruntime":
+            print("ONNX Runtime is not used (see the log above); its row shows PyTorch")
+        predictor = Predictor(model_dir, device="cpu", backend="torch")
         fast = Predictor(model_dir, device="cpu", precision="bf16")
+        assert torch.get_num_threads() == threads == predictor.threads == ort.threads
         model, info = load_model(model_dir)
         transform = eval_transform(info["data_config"])
         naive(model, transform, files[:8])  # warm-up: allocator, kernels, page cache
-        batched(predictor, files[:64], args.batch_size, args.workers)
-        batched(fast, files[:64], args.batch_size, args.workers)
-        times: dict[str, list[float]] = {"naive": [], "cnndesk": [], "bf16": []}
+        for p in (ort, predictor, fast):
+            batched(p, files[:64], args.batch_size, args.workers)
+        methods = {"naive": None, "ort": ort, "cnndesk": predictor, "bf16": fast}
+        times: dict[str, list[float]] = {name: [] for name in methods}
         for _ in range(args.repeats):
-            times["naive"].append(naive(model, transform, files))
-            times["cnndesk"].append(batched(predictor, files, args.batch_size, args.workers))
-            times["bf16"].append(batched(fast, files, args.batch_size, args.workers))
-        steps = stages(predictor, fast, model, transform, photos)
+            for name, p in methods.items():
+                if p is None:
+                    times[name].append(naive(model, transform, files))
+                else:
+                    times[name].append(batched(p, files, args.batch_size, args.workers))
+        steps = stages(predictor, fast, ort, model, transform, photos)
 
     batch = args.batch_size or predictor.default_batch_size
     load_after = os.getloadavg()[0]
@@ -181,7 +207,12 @@ def main() -> int:
     print(
         f"{len(files)} real photos ({len(photos)} distinct), {info['backbone']} "
         f"{tuple(info['data_config']['input_size'])}, CPU, {torch.get_num_threads()} torch "
-        f"threads, {os.cpu_count()} cores, batch {batch}, best of {args.repeats}"
+        f"threads in every method ({ort.threads} ONNX Runtime intra-op threads), "
+        f"{os.cpu_count()} cores, batch {batch}, best of {args.repeats}"
+    )
+    print(
+        f"ONNX Runtime backend: {ort.backend}; first use for the model (export to ONNX, check "
+        f"against PyTorch, cache) {export_seconds:.1f} s, later uses load the cached file"
     )
     print(
         f"1-minute load average {load_before:.2f} before, {load_after:.2f} after (the CPU is "
@@ -190,16 +221,22 @@ def main() -> int:
     print(f"| {'method':<58} | {'seconds':>8} | {'images/s':>8} |")
     print(f"|{'-' * 60}|{'-' * 10}|{'-' * 10}|")
     labels = {
-        "naive": "naive: PIL full-size decode, one image at a time",
-        "cnndesk": "cnndesk (default, fp32): threaded draft decode, BN folded,",
-        "bf16": "cnndesk, precision='bf16' (opt-in; probabilities ±0.01)",
+        "naive": "naive: PIL full-size decode, one image at a time (PyTorch)",
+        "ort": "cnndesk default (fp32, ONNX Runtime): threaded draft decode",
+        "cnndesk": "PyTorch batch path (fp32, backend='torch'): draft decode,",
+        "bf16": "PyTorch batch path, precision='bf16' (opt-in; probs ±0.01)",
     }
-    for name in ("naive", "cnndesk", "bf16"):
+    more = {
+        "ort": "  BN folded, batches in an InferenceSession",
+        "cnndesk": "  BN folded, channels-last",
+    }
+    for name in methods:
         print(f"| {labels[name]:<58} | {best[name]:8.2f} | {rate[name]:8.1f} |")
-        if name == "cnndesk":
-            print(f"| {'  batched, channels-last':<58} | {'':8} | {'':8} |")
-    print(f"speed-up, default fp32: {rate['cnndesk'] / rate['naive']:.2f}x (target 3x)")
-    print(f"speed-up, opt-in bf16:  {rate['bf16'] / rate['naive']:.2f}x")
+        if name in more:
+            print(f"| {more[name]:<58} | {'':8} | {'':8} |")
+    print(f"speed-up, default (ONNX Runtime, fp32): {rate['ort'] / rate['naive']:.2f}x (target 3x)")
+    print(f"speed-up, PyTorch batch path, fp32:     {rate['cnndesk'] / rate['naive']:.2f}x")
+    print(f"speed-up, PyTorch batch path, bf16:     {rate['bf16'] / rate['naive']:.2f}x")
     print()
     print(f"| {'step (best of 3)':<58} | {'ms/image':>8} |")
     print(f"|{'-' * 60}|{'-' * 10}|")

@@ -33,6 +33,15 @@ def cpu_threads(requested: int | None = None) -> int:
     return max(1, requested if requested else (cores or 1) - 1)
 
 
+def prediction_threads(requested: int | None = None) -> int:
+    """Threads for torch (and ONNX Runtime) when predicting: ``requested``, or every core.
+
+    Unlike training, prediction is short and the user is waiting for it, so no core is left free.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, requested if requested else (cores or 1))
+
+
 def pick_device(requested: str | None = None, *, threads: int | None = None) -> DeviceChoice:
     """The best device available (or the one asked for), with torch's CPU threads set."""
     name = (requested or "").lower() or None

@@ -201,7 +201,19 @@ def _resolved_data_config(model: torch.nn.Module, image_size: int | None) -> dic
 
 
 def train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, TrainResult]:
-    """Train a classifier on ``data`` as ``config`` says; yields events, returns the result."""
+    """Train a classifier on ``data`` as ``config`` says; yields events, returns the result.
+
+    Training leaves a core free (:func:`~cnndesk.ml.device.pick_device`); torch's previous
+    thread count comes back when it ends, however it ends, so prediction uses every core again.
+    """
+    threads = torch.get_num_threads()
+    try:
+        return (yield from _train(data, config))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, TrainResult]:
     _check(data)
     choice = pick_device(config.device, threads=config.threads)
     mode = TrainMode(config.mode)

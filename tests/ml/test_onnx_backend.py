@@ -1,0 +1,194 @@
+"""ONNX Runtime behind the predictor: the same probabilities as PyTorch, exported once per model
+and cached, and PyTorch whenever ONNX Runtime cannot be used (never an error for the user)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnndesk import paths
+from cnndesk.cli import main
+from cnndesk.domain import ModelError
+from cnndesk.ml import onnx_backend
+from cnndesk.ml.device import prediction_threads
+from cnndesk.ml.predict import Predictor
+from tests.conftest import make_image
+from tests.model_folders import make_model_folder
+
+pytest.importorskip("onnxruntime")
+
+CLASSES = ("ants", "bees", "wasps")
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_model_folder(tmp_path_factory.mktemp("model") / "m", classes=CLASSES, seed=3)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> list[Path]:
+    sizes = [(64, 48), (300, 200), (40, 90), (640, 480), (64, 64), (90, 70)]
+    out = [
+        make_image(tmp_path / f"img{i}.jpg", size=s, colour=(40 * i, 200 - 30 * i, 90))
+        for i, s in enumerate(sizes)
+    ]
+    out.append(make_image(tmp_path / "pic.png", size=(80, 60), colour=(10, 220, 10)))
+    return out
+
+
+def scores(prediction) -> dict[str, float]:
+    return {s.name: s.p for s in prediction.top}
+
+
+def classify(predictor: Predictor, files) -> list:
+    job = predictor.classify(files, batch_size=3)
+    while True:
+        try:
+            next(job)
+        except StopIteration as stop:
+            return list(stop.value.predictions)
+
+
+def assert_same(a, b, tol: float = 1e-4) -> None:
+    assert [p.file for p in a] == [p.file for p in b]
+    for x, y in zip(a, b):
+        sx, sy = scores(x), scores(y)
+        assert sx.keys() == sy.keys() == set(CLASSES)
+        assert max(abs(sx[k] - sy[k]) for k in sx) <= tol
+
+
+def test_onnxruntime_is_the_cpu_default_and_agrees_with_torch(model_dir: Path, images) -> None:
+    ort = Predictor(model_dir, device="cpu")
+    pt = Predictor(model_dir, device="cpu", backend="torch")
+    assert ort.backend == "onnxruntime" and pt.backend == "torch"
+    assert ort._onnx.max_abs_diff <= onnx_backend.CHECK_TOLERANCE
+
+    assert_same(classify(ort, images), classify(pt, images))
+    one_ort, one_pt = ort.predict(images[1]), pt.predict(images[1])
+    assert type(one_ort) is type(one_pt) and len(one_ort.top) == len(one_pt.top) == 3
+    assert_same([one_ort], [one_pt])
+    batch = torch.stack([ort.load(p) for p in images])
+    got, expected = ort.probabilities(batch), pt.probabilities(batch)
+    assert got.shape == expected.shape and got.dtype == expected.dtype == torch.float32
+    assert float((got - expected).abs().max()) <= 1e-4
+
+
+def test_the_export_is_cached_and_reused(model_dir: Path, images, monkeypatch) -> None:
+    first = Predictor(model_dir, device="cpu")
+    assert first.backend == "onnxruntime" and first._onnx.exported
+    cached = onnx_backend.cache_file(model_dir)
+    assert cached.parent == paths.cache_dir() / "onnx" and cached.is_file()
+    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temporary file left
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_backend, "_export_onnx", no_export)
+    second = Predictor(model_dir, device="cpu")
+    assert second.backend == "onnxruntime" and not second._onnx.exported
+    assert_same(classify(second, images), classify(first, images), tol=0)
+
+
+def test_a_broken_session_falls_back_to_torch(model_dir: Path, images, monkeypatch, caplog) -> None:
+    import onnxruntime
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no session for you")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", broken)
+    predictor = Predictor(model_dir, device="cpu")
+    assert predictor.backend == "torch"
+    assert "no session for you" in caplog.text
+    pt = Predictor(model_dir, device="cpu", backend="torch")
+    assert_same(classify(predictor, images), classify(pt, images), tol=0)
+
+
+def test_onnxruntime_failing_mid_way_falls_back_to_torch(model_dir: Path, images) -> None:
+    predictor = Predictor(model_dir, device="cpu")
+    assert predictor.backend == "onnxruntime"
+
+    class Broken:
+        def __call__(self, batch):
+            raise RuntimeError("session died")
+
+    predictor._onnx = Broken()
+    got = classify(predictor, images)
+    assert predictor.backend == "torch" and all(p.error is None for p in got)
+    assert_same(got, classify(Predictor(model_dir, device="cpu", backend="torch"), images))
+
+
+def test_without_onnxruntime_the_predictor_uses_torch(model_dir: Path, images, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
+    predictor = Predictor(model_dir, device="cpu")
+    forced = Predictor(model_dir, device="cpu", backend="onnxruntime")
+    assert predictor.backend == forced.backend == "torch"
+    assert not (paths.cache_dir() / "onnx").exists()
+    assert len(predictor.predict(images[0]).top) == 3
+
+
+def test_a_failed_check_falls_back_and_is_remembered(model_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr(onnx_backend, "CHECK_TOLERANCE", -1.0)
+    assert Predictor(model_dir, device="cpu").backend == "torch"
+    cached = onnx_backend.cache_file(model_dir)
+    assert not cached.exists() and cached.with_suffix(".failed").is_file()
+    monkeypatch.setattr(onnx_backend, "_export_onnx", pytest.fail)  # not exported again
+    assert Predictor(model_dir, device="cpu").backend == "torch"
+
+
+def test_bf16_stays_on_torch(model_dir: Path, images, capsys) -> None:
+    predictor = Predictor(model_dir, device="cpu", precision="bf16")
+    assert predictor.backend == "torch" and predictor.precision == "bf16"
+    assert Predictor(model_dir, device="cpu", precision="bf16", backend="onnxruntime").backend == (
+        "torch"
+    )
+    assert len(predictor.predict(images[0]).top) == 3
+    assert main(["predict", str(model_dir), str(images[0]), "--precision", "bf16", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["file"] == str(images[0])
+
+
+def test_unknown_backend_is_refused(model_dir: Path) -> None:
+    with pytest.raises(ModelError, match="backend"):
+        Predictor(model_dir, device="cpu", backend="tensorrt")
+
+
+def test_prediction_uses_every_core_unless_told(model_dir: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        predictor = Predictor(model_dir, device="cpu")
+        assert predictor.threads == prediction_threads() == torch.get_num_threads()
+        one = Predictor(model_dir, device="cpu", threads=1)
+        assert one.threads == torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_training_gives_the_thread_count_back(toy_set) -> None:
+    from cnndesk.domain import TrainConfig, TrainMode
+    from cnndesk.ml.train import train
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        job = train(
+            toy_set,
+            TrainConfig(
+                backbone="test_efficientnet",
+                pretrained=False,
+                image_size=64,
+                mode=TrainMode.QUICK,
+                epochs=1,
+                threads=1,
+            ),
+        )
+        next(job)
+        assert torch.get_num_threads() == 1  # training runs on the threads it was given
+        job.close()  # stopped early, or finished: the count comes back either way
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
