@@ -328,6 +328,12 @@ def test_built_app_passes_self_test_in_a_clean_environment(tmp_path: Path) -> No
     assert (out / "model.json").is_file()
     predicted = json.loads(cli("predict", "--json", str(out), str(tmp_path / "images/red/0.png")))
     assert predicted, predicted
+    # On a CPU, prediction runs in ONNX Runtime: the model was exported into the cache (it falls
+    # back to PyTorch quietly, so look for the export, and for no record of a failed one).
+    on_cpu = app.name.endswith("-cpu") or not Path("/dev/nvidiactl").exists()
+    if on_cpu:
+        assert list(home.rglob("*.onnx")), "predict did not export the model for ONNX Runtime"
+        assert not list(home.rglob("*.failed")), [p.read_text() for p in home.rglob("*.failed")]
     # Export to ONNX, checked by onnxruntime inside the bundle.
     onnx_file = tmp_path / "model.onnx"
     cli("export", str(out), "--format", "onnx", "--out", str(onnx_file))
