@@ -11,8 +11,8 @@ Batch classification (:meth:`Predictor.classify`) is what makes sorting a folder
 - JPEGs are decoded at a reduced DCT scale (``Image.draft``) when that still covers the size the
   model's transform resizes to;
 - on a CPU in fp32 the network runs in ONNX Runtime (:mod:`cnndesk.ml.onnx_backend`: exported
-  once per model folder into the cache and checked against PyTorch; 3–4× faster than PyTorch
-  eager for a small CNN), using every core; anything wrong with ONNX Runtime falls back to
+  once per model folder into the cache and checked against PyTorch; faster than PyTorch eager,
+  see ``bench/predict.py``), using every core; anything wrong with ONNX Runtime falls back to
   PyTorch, with a log line;
 - otherwise inference runs in batches under ``torch.inference_mode`` with channels-last memory
   (and autocast to bf16, or fp16 where bf16 is missing, on CUDA; bf16 on a CPU when asked for);
