@@ -2,8 +2,8 @@
 
 PyTorch eager runs a small CNN such as ``tf_efficientnet_lite0`` op by op; ONNX Runtime optimises
 the whole graph (fused convolution + activation, blocked-layout convolutions) first. For lite0 at
-batch 8 on 2 shared cores it measured 9–10 ms per image against PyTorch's 12–13 (BN folded,
-channels-last) on a quiet machine, 14–19 against 38–65 under load; ``bench/predict.py``.
+batch 8 on 2 shared cores it measured 6.4 ms per image against PyTorch's 11.6 (BN folded,
+channels-last) at load average 1.9, 14–19 against 38–65 under heavier load (``bench/predict.py``).
 :class:`~cnndesk.ml.predict.Predictor` uses it for fp32 inference on a CPU.
 
 On first use for a model folder the network (batch norms already folded, softmax appended) is
