@@ -639,6 +639,8 @@ class TrainResult:
     evaluation: Evaluation | None = field(default=None, repr=False)
     run_id: int | None = None
     """The library's record of this run (set by ``jobs.train_job``)."""
+    unreadable: tuple[RefusedFile, ...] = ()
+    """Labeled images that could not be decoded; they were left out (and marked in the library)."""
 
     def as_json(self) -> dict[str, Any]:
         return {

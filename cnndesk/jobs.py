@@ -280,6 +280,10 @@ def train_job(
         library.finish_run(
             run_id, status=status, metrics=metrics, model_path=str(folder) if saved else None
         )
+    if result.unreadable:
+        broken = {r.path for r in result.unreadable}
+        samples = (*data.train, *data.val, *data.test)
+        library.mark_unreadable(s.image_id for s in samples if s.path in broken and s.image_id)
     if result.evaluation is not None and result.model_path is not None:
         library.store_predictions(
             model_path=result.model_path,

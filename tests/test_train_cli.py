@@ -91,3 +91,25 @@ def test_importing_jobs_and_cli_does_not_load_torch() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_an_image_damaged_after_import_is_left_out_and_marked_unreadable(
+    toy_folders: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    library = tmp_path / "lib.cnndesk"
+    _import(library, toy_folders)
+    damaged = toy_folders / "train" / "red" / "0.png"
+    damaged.write_bytes(damaged.read_bytes()[:40])  # cut off after the import checked it
+    capsys.readouterr()
+    code = main(
+        ["--library", str(library), "train", "--backbone", "test_efficientnet", "--no-pretrained",
+         "--epochs", "2", "--image-size", "32", "--json"]
+    )  # fmt: skip
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["val_accuracy"] is not None
+    from cnndesk.library import Library
+
+    with Library.open(library) as lib:
+        stats = lib.stats()
+        assert stats.unreadable == 1 and stats.images == 21
+        assert all(s.path != str(damaged) for s in lib.training_set().train)

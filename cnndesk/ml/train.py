@@ -38,6 +38,7 @@ from cnndesk.domain import (
     EpochEnd,
     Evaluation,
     Progress,
+    RefusedFile,
     TrainConfig,
     TrainingSample,
     TrainingSet,
@@ -110,6 +111,8 @@ class _Run:
     val_accuracy: float | None = None
     evaluation: Evaluation | None = None
     stats: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
+    """Images that could not be decoded (path → reason); the job marks them in the library."""
     saved: bool = False
     best_stage: str = "train"
     """``head`` when full mode's fine-tuning never beat the warm-up head."""
@@ -296,6 +299,7 @@ def _train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, Tra
         reused=run.stats.get("reused", 0),
         history=tuple(run.history),
         evaluation=run.evaluation,
+        unreadable=tuple(RefusedFile(p, r) for p, r in run.unreadable.items()),
     )
 
 
@@ -336,6 +340,7 @@ def _quick(
     )
     for path, reason in failed:
         log.warning("skipped %s: %s", path, reason)
+        run.unreadable[str(path)] = str(reason)
     usable = [s for s in train_set if s.key in features], [s for s in val_set if s.key in features]
     quick = mode is TrainMode.QUICK
     fit = yield from fit_head(
@@ -372,6 +377,7 @@ def _pixels(
     pixels, failed = yield from _as_preparing(cache.load(samples, message=message), run.choice)
     for path, reason in failed:
         log.warning("skipped %s: %s", path, reason)
+        run.unreadable[str(path)] = str(reason)
     return [s for s in samples if s.key in pixels], pixels
 
 
