@@ -594,17 +594,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("predict", help="every class's probability for some images")
-    p.add_argument("model", metavar="MODEL", help="a model folder")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--json", action="store_true")
-    p.add_argument(
+def _add_precision_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
         "--precision",
         choices=["fp32", "bf16", "fp16"],
         help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
         "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
     )
+
+
+def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="every class's probability for some images")
+    p.add_argument("model", metavar="MODEL", help="a model folder")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true")
+    _add_precision_option(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser(
@@ -628,12 +632,7 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dry-run", action="store_true", help="only write the report")
     p.add_argument("--undo", metavar="DEST", help="undo the last sort into DEST")
     p.add_argument("--json", action="store_true")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "bf16", "fp16"],
-        help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
-        "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
-    )
+    _add_precision_option(p)
     p.set_defaults(func=cmd_sort, sort_parser=p)
 
     p = sub.add_parser(
@@ -641,12 +640,7 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", metavar="MODEL", help="a model folder")
     p.add_argument("--json", action="store_true")
-    p.add_argument(
-        "--precision",
-        choices=["fp32", "bf16", "fp16"],
-        help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
-        "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
-    )
+    _add_precision_option(p)
     p.set_defaults(func=cmd_suggest)
 
     p = sub.add_parser("export", help="export a model to ONNX or TorchScript, checked after")
