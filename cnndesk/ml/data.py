@@ -1,8 +1,9 @@
 """Caches that make every epoch after the first cheap: decoded pixels and backbone features.
 
 - :class:`PixelCache`: each image decoded once (with draft downscaling), resized and cropped
-  exactly as timm's eval transform for a given geometry, and kept as uint8 ``.npy`` under
-  ``paths.cache_dir()/pixels/<geometry>/``, keyed by content hash.
+  as timm's eval transform does for a given geometry (:func:`~cnndesk.ml.preprocess.resize_crop`),
+  and kept as uint8 in ``.npy`` shards under ``paths.cache_dir()/pixels/<geometry>/``, keyed by
+  content hash.
 - :class:`FeatureStore`: quick mode's frozen-backbone features, under
   ``paths.cache_dir()/features/<id>/`` where the id hashes (backbone, weights, preprocessing); each
   embedding pass adds a shard, so a retrain after new labels embeds only the new images.
@@ -26,7 +27,7 @@ import numpy as np
 
 from cnndesk import paths
 from cnndesk.domain import ImageError, Progress, TrainingSample
-from cnndesk.ml.preprocess import decode_image, eval_resize_crop, scale_size
+from cnndesk.ml.preprocess import decode_image, resize_crop, scale_size
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,8 @@ def geometry(data_config: Mapping[str, Any], *, side: int | None = None) -> dict
 
 def _tag(config: Mapping[str, Any]) -> str:
     _, h, w = config["input_size"]
-    return f"{h}x{w}-{config['interpolation']}-{config['crop_pct']}-{config['crop_mode']}"
+    # "-s2": sharded, resized with resize_crop (earlier caches kept one file per image)
+    return f"{h}x{w}-{config['interpolation']}-{config['crop_pct']}-{config['crop_mode']}-s2"
 
 
 def _write_atomic(path: Path, save) -> None:
@@ -57,33 +59,69 @@ def _write_atomic(path: Path, save) -> None:
 
 
 class PixelCache:
-    """uint8 ``[H, W, 3]`` pixels of images for one geometry, on disk and in memory."""
+    """uint8 ``[H, W, 3]`` pixels of images for one geometry, on disk and in memory.
+
+    On disk the pixels live in shards of up to :attr:`SHARD_BYTES`: ``<id>.npy`` holds
+    ``[N, H, W, 3]`` and ``<id>.keys.npy`` the N content keys (written last, so a shard without
+    its keys file is an unfinished one and is ignored). One file per image made a 60,000-image
+    CIFAR library 60,000 tiny writes on the first run and 60,000 opens on every later one; a
+    shard is one read, and only the rows a run wants are read from it.
+    """
+
+    SHARD_BYTES = 64 << 20
 
     def __init__(self, config: Mapping[str, Any], *, root: Path | None = None) -> None:
         self.config = dict(config)
         self.folder = (root or paths.cache_dir() / "pixels") / _tag(self.config)
-        self._resize_crop = eval_resize_crop({**self.config, "mean": (0,) * 3, "std": (1,) * 3})
+        self._resize_crop = resize_crop({**self.config, "mean": (0,) * 3, "std": (1,) * 3})
         self._decode_side = scale_size(self.config)
         self.decoded = 0
         """Images decoded from their files (not found in the cache) since this object was made."""
 
-    def file(self, key: str) -> Path:
-        return self.folder / key[:2] / f"{key}.npy"
-
-    def pixels(self, sample: TrainingSample, *, store: bool = True) -> np.ndarray:
-        """One image's pixels: from the cache, else decoded (and cached when ``store``)."""
-        file = self.file(sample.key)
-        if file.is_file():
-            try:
-                return np.load(file, allow_pickle=False)
-            except (OSError, ValueError):
-                log.warning("pixel cache file %s is damaged; decoding again", file)
+    def pixels(self, sample: TrainingSample, *, store: bool = False) -> np.ndarray:
+        """One image decoded, resized and cropped (``store``: also cache it, as a shard of one)."""
         image = decode_image(sample.path, size=self._decode_side)
         pixels = np.ascontiguousarray(np.asarray(self._resize_crop(image), dtype=np.uint8))
         self.decoded += 1
         if store:
-            _write_atomic(file, lambda handle: np.save(handle, pixels, allow_pickle=False))
+            self._write_shard([sample.key], [pixels])
         return pixels
+
+    def cached(self, wanted: Iterable[str]) -> dict[str, np.ndarray]:
+        """The cached pixels of the ``wanted`` keys that are on disk (damaged shards are skipped)."""
+        keep = set(wanted)
+        found: dict[str, np.ndarray] = {}
+        if not keep or not self.folder.is_dir():
+            return found
+        for keys_file in sorted(self.folder.glob("*.keys.npy")):
+            data_file = keys_file.with_name(keys_file.name.removesuffix(".keys.npy") + ".npy")
+            try:
+                keys = np.load(keys_file, allow_pickle=False).tolist()
+                rows = [i for i, key in enumerate(keys) if key in keep and key not in found]
+                if not rows:
+                    continue
+                data = np.load(data_file, mmap_mode="r", allow_pickle=False)
+                if data.ndim != 4 or data.shape[0] != len(keys) or data.dtype != np.uint8:
+                    raise ValueError(f"shape {data.shape}, {data.dtype}, {len(keys)} keys")
+                block = np.array(data[rows])  # reads just these rows
+                del data
+            except (OSError, ValueError) as exc:
+                log.warning("pixel cache shard %s is damaged (%s); decoding again", data_file, exc)
+                continue
+            for row, i in enumerate(rows):
+                found[keys[i]] = block[row]
+        return found
+
+    def _write_shard(self, keys: Sequence[str], arrays: Sequence[np.ndarray]) -> None:
+        if not keys:
+            return
+        name = uuid.uuid4().hex
+        data = np.stack(arrays)
+        key_array = np.asarray(list(keys), dtype=str)
+        _write_atomic(self.folder / f"{name}.npy", lambda h: np.save(h, data, allow_pickle=False))
+        _write_atomic(
+            self.folder / f"{name}.keys.npy", lambda h: np.save(h, key_array, allow_pickle=False)
+        )
 
     def load(
         self,
@@ -96,24 +134,50 @@ class PixelCache:
         """Pixels for ``samples`` by key, decoding what is not cached; also the unreadable ones.
 
         Yields progress every few images; decoding runs on ``threads`` threads (Pillow releases
-        the GIL while it decodes).
+        the GIL while it decodes). With ``store``, what was decoded is written to the cache in
+        shards as it goes, so a cancelled run keeps most of its work.
         """
-        result: dict[str, np.ndarray] = {}
-        failed: list[tuple[str, str]] = []
         unique = list({s.key: s for s in samples}.values())
+        result = self.cached(s.key for s in unique)
+        missing = [s for s in unique if s.key not in result]
+        failed: list[tuple[str, str]] = []
+        total = len(unique)
+        if not missing:
+            yield Progress(total, total, message)
+            return result, failed
+        pending: dict[tuple[int, ...], tuple[list[str], list[np.ndarray]]] = {}
+        pending_bytes = 0
+
+        def flush() -> None:
+            nonlocal pending_bytes
+            for keys, arrays in pending.values():
+                self._write_shard(keys, arrays)
+            pending.clear()
+            pending_bytes = 0
+
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            futures = [pool.submit(self.pixels, sample, store=store) for sample in unique]
+            futures = [pool.submit(self.pixels, sample) for sample in missing]
             try:
-                for done, (sample, future) in enumerate(zip(unique, futures), start=1):
+                for done, (sample, future) in enumerate(zip(missing, futures), start=1):
                     try:
-                        result[sample.key] = future.result()
+                        pixels = result[sample.key] = future.result()
                     except ImageError as exc:
                         failed.append((sample.path, str(exc)))
-                    if done % 16 == 0 or done == len(unique):
-                        yield Progress(done, len(unique), message)
+                    else:
+                        if store:
+                            keys, arrays = pending.setdefault(pixels.shape, ([], []))
+                            keys.append(sample.key)
+                            arrays.append(pixels)
+                            pending_bytes += pixels.nbytes
+                            if pending_bytes >= self.SHARD_BYTES:
+                                flush()
+                    if done % 64 == 0 or done == len(missing):
+                        yield Progress(total - len(missing) + done, total, message)
             finally:
                 for future in futures:
                     future.cancel()
+                if store:
+                    flush()  # keep what was decoded before a cancel
         return result, failed
 
 
