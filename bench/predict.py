@@ -10,16 +10,18 @@ what the head learned), saved as a cnndesk model folder in a temporary directory
 - naive: ``PIL.Image.open`` at full size, ``convert("RGB")``, the model's eval transform, then the
   model on one image at a time under ``torch.no_grad`` (what a first script does);
 - cnndesk: ``Predictor.classify`` — decoding in a thread pool with ``Image.draft`` (DCT-domain
-  downscaling), batch norms folded into the convolutions, then batches through
-  * ONNX Runtime (the default for fp32 on a CPU: the model is exported once into the cache,
-    checked against PyTorch, and run by an ``InferenceSession``), or
+  downscaling), resampling only the centre crop, uint8 pixels normalised once per batch, batch
+  norms folded into the convolutions, then batches through
+  * OpenVINO in fp32 (the default for fp32 on a CPU: the model is exported to ONNX once into the
+    cache, checked against PyTorch, and compiled by OpenVINO), or
+  * ONNX Runtime (``backend="onnxruntime"``, the fallback), or
   * the PyTorch batch path (``backend="torch"``: ``torch.inference_mode``, channels-last), fp32,
     or the opt-in ``precision="bf16"`` (autocast; probabilities move by about 0.01).
 
 Every method uses the same number of threads: torch's thread count is set to every core (what
-``Predictor`` uses by default) before anything runs, and ONNX Runtime gets as many intra-op
-threads. The ONNX export runs in a temporary ``CNNDESK_HOME`` (its time is printed: it is paid
-once per model). Each method runs ``--repeats`` times, alternating, after a short warm-up; the
+``Predictor`` uses by default) before anything runs, and OpenVINO and ONNX Runtime get as many.
+The ONNX export runs in a temporary ``CNNDESK_HOME`` (its time is printed: it is paid once per
+model). Each method runs ``--repeats`` times, alternating, after a short warm-up; the
 best run counts (the CPU is shared with other work). Prints a table and the speed-ups.
 """
 
@@ -85,20 +87,23 @@ def best_ms(fn, count: int, repeats: int = 3) -> float:
     return 1000 * best / count
 
 
-def stages(
-    predictor, fast, ort, plain_model, transform, photos: list[Path]
-) -> list[tuple[str, float]]:
+def stages(runners: dict, plain_model, transform, photos: list[Path]) -> list[tuple[str, float]]:
     """Per-image cost of each step, to show where the time goes."""
+    import numpy as np
     import torch
     from PIL import Image
 
-    from cnndesk.ml.preprocess import decode_image
+    from cnndesk.ml.preprocess import decode_image, eval_resize_crop, normalize
 
+    torch_fp32 = runners["torch"]
+    config = torch_fp32.data_config
     sample = photos[:96]
     big = sorted(photos, key=lambda p: p.stat().st_size)[-8:]  # the largest photos
-    size = predictor._decode_size
+    size = torch_fp32._decode_size
     images = [decode_image(p, size=size) for p in sample]
     batch = torch.stack([transform(i) for i in images[:32]])
+    full_resize_crop = eval_resize_crop(config)
+    crops = [np.asarray(torch_fp32._resize_crop(i)) for i in images]
     rows = [
         (
             "decode, full size (PIL open + convert)",
@@ -117,8 +122,26 @@ def stages(
             best_ms(lambda: [decode_image(p, size=size) for p in big], len(big)),
         ),
         (
-            "eval transform (resize, crop, normalise)",
+            "eval transform (timm: resize, crop, to tensor, normalise)",
             best_ms(lambda: [transform(i) for i in images], len(images)),
+        ),
+        (
+            "  resize + crop (torchvision)",
+            best_ms(lambda: [full_resize_crop(i) for i in images], len(images)),
+        ),
+        (
+            "  resize_crop (cnndesk: resample only the crop)",
+            best_ms(lambda: [torch_fp32._resize_crop(i) for i in images], len(images)),
+        ),
+        (
+            "  normalise uint8 pixels, batches of 8 (cnndesk)",
+            best_ms(
+                lambda: [
+                    normalize(torch.from_numpy(np.stack(crops[i : i + 8])), config)
+                    for i in range(0, len(crops), 8)
+                ],
+                len(crops),
+            ),
         ),
     ]
     with torch.no_grad():
@@ -128,27 +151,23 @@ def stages(
                 best_ms(lambda: [plain_model(batch[i : i + 1]) for i in range(32)], 32),
             )
         )
-    bs = predictor.default_batch_size
-    rows.append(
-        (
-            f"model, batch {bs}, BN folded, channels-last",
-            best_ms(
-                lambda: [predictor.probabilities(batch[i : i + bs]) for i in range(0, 32, bs)], 32
-            ),
+    bs = torch_fp32.default_batch_size
+    labels = {
+        "torch": "PyTorch, BN folded, channels-last",
+        "bf16": "PyTorch, BN folded, channels-last, bf16",
+        "onnxruntime": "BN folded, ONNX Runtime",
+        "openvino": "BN folded, OpenVINO fp32",
+    }
+    for name, runner in runners.items():
+        rows.append(
+            (
+                f"model, batch {bs}, {labels[name]} ({runner.backend})",
+                best_ms(
+                    lambda r=runner: [r.probabilities(batch[i : i + bs]) for i in range(0, 32, bs)],
+                    32,
+                ),
+            )
         )
-    )
-    rows.append(
-        (
-            f"model, batch {bs}, BN folded, channels-last, bf16",
-            best_ms(lambda: [fast.probabilities(batch[i : i + bs]) for i in range(0, 32, bs)], 32),
-        )
-    )
-    rows.append(
-        (
-            f"model, batch {bs}, BN folded, ONNX Runtime ({ort.backend})",
-            best_ms(lambda: [ort.probabilities(batch[i : i + bs]) for i in range(0, 32, bs)], 32),
-        )
-    )
     return rows
 
 
@@ -178,19 +197,26 @@ def main() -> int:
         os.environ["CNNDESK_HOME"] = str(Path(tmp) / "home")  # the ONNX cache, thrown away after
         model_dir = args.model or build_model(Path(tmp) / "lite0")
         started = time.perf_counter()
-        ort = Predictor(model_dir, device="cpu")  # exports to ONNX, checks it, caches it
+        default = Predictor(model_dir, device="cpu")  # exports to ONNX, checks it, caches it
         export_seconds = time.perf_counter() - started
-        if ort.backend != "onnxruntime":
-            print("ONNX Runtime is not used (see the log above); its row shows PyTorch")
-        predictor = Predictor(model_dir, device="cpu", backend="torch")
-        fast = Predictor(model_dir, device="cpu", precision="bf16")
-        assert torch.get_num_threads() == threads == predictor.threads == ort.threads
+        runners = {
+            "openvino": default,
+            "onnxruntime": Predictor(model_dir, device="cpu", backend="onnxruntime"),
+            "torch": Predictor(model_dir, device="cpu", backend="torch"),
+            "bf16": Predictor(model_dir, device="cpu", precision="bf16"),
+        }
+        for name in ("openvino", "onnxruntime"):
+            if runners[name].backend != name:
+                print(
+                    f"{name} is not used (see the log above); its row shows {runners[name].backend}"
+                )
+        assert torch.get_num_threads() == threads == default.threads
         model, info = load_model(model_dir)
         transform = eval_transform(info["data_config"])
         naive(model, transform, files[:8])  # warm-up: allocator, kernels, page cache
-        for p in (ort, predictor, fast):
+        for p in runners.values():
             batched(p, files[:64], args.batch_size, args.workers)
-        methods = {"naive": None, "ort": ort, "cnndesk": predictor, "bf16": fast}
+        methods = {"naive": None, **runners}
         times: dict[str, list[float]] = {name: [] for name in methods}
         for _ in range(args.repeats):
             for name, p in methods.items():
@@ -198,50 +224,48 @@ def main() -> int:
                     times[name].append(naive(model, transform, files))
                 else:
                     times[name].append(batched(p, files, args.batch_size, args.workers))
-        steps = stages(predictor, fast, ort, model, transform, photos)
+        steps = stages(runners, model, transform, photos)
 
-    batch = args.batch_size or predictor.default_batch_size
+    batch = args.batch_size or default.default_batch_size
     load_after = os.getloadavg()[0]
     best = {name: min(values) for name, values in times.items()}
     rate = {name: len(files) / seconds for name, seconds in best.items()}
     print(
         f"{len(files)} real photos ({len(photos)} distinct), {info['backbone']} "
-        f"{tuple(info['data_config']['input_size'])}, CPU, {torch.get_num_threads()} torch "
-        f"threads in every method ({ort.threads} ONNX Runtime intra-op threads), "
-        f"{os.cpu_count()} cores, batch {batch}, best of {args.repeats}"
+        f"{tuple(info['data_config']['input_size'])}, CPU, {threads} threads in every method "
+        f"(torch, OpenVINO, ONNX Runtime), {os.cpu_count()} cores, batch {batch}, "
+        f"best of {args.repeats}"
     )
     print(
-        f"ONNX Runtime backend: {ort.backend}; first use for the model (export to ONNX, check "
+        f"default backend: {default.backend}; first use for the model (export to ONNX, check "
         f"against PyTorch, cache) {export_seconds:.1f} s, later uses load the cached file"
     )
     print(
         f"1-minute load average {load_before:.2f} before, {load_after:.2f} after (the CPU is "
         "shared: under load the naive loop suffers most, so compare runs at similar load)"
     )
-    print(f"| {'method':<58} | {'seconds':>8} | {'images/s':>8} |")
-    print(f"|{'-' * 60}|{'-' * 10}|{'-' * 10}|")
+    print(f"| {'method':<60} | {'seconds':>8} | {'images/s':>8} | {'vs naive':>8} |")
+    print(f"|{'-' * 62}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
     labels = {
         "naive": "naive: PIL full-size decode, one image at a time (PyTorch)",
-        "ort": "cnndesk default (fp32, ONNX Runtime): threaded draft decode",
-        "cnndesk": "PyTorch batch path (fp32, backend='torch'): draft decode,",
-        "bf16": "PyTorch batch path, precision='bf16' (opt-in; probs ±0.01)",
-    }
-    more = {
-        "ort": "  BN folded, batches in an InferenceSession",
-        "cnndesk": "  BN folded, channels-last",
+        "openvino": "cnndesk default: OpenVINO fp32",
+        "onnxruntime": "cnndesk, backend='onnxruntime' (fp32)",
+        "torch": "cnndesk, backend='torch' (fp32, channels-last)",
+        "bf16": "cnndesk, precision='bf16' (opt-in; PyTorch; probs ±0.01)",
     }
     for name in methods:
-        print(f"| {labels[name]:<58} | {best[name]:8.2f} | {rate[name]:8.1f} |")
-        if name in more:
-            print(f"| {more[name]:<58} | {'':8} | {'':8} |")
-    print(f"speed-up, default (ONNX Runtime, fp32): {rate['ort'] / rate['naive']:.2f}x (target 3x)")
-    print(f"speed-up, PyTorch batch path, fp32:     {rate['cnndesk'] / rate['naive']:.2f}x")
-    print(f"speed-up, PyTorch batch path, bf16:     {rate['bf16'] / rate['naive']:.2f}x")
+        print(
+            f"| {labels[name]:<60} | {best[name]:8.2f} | {rate[name]:8.1f} | "
+            f"{rate[name] / rate['naive']:7.2f}x |"
+        )
+    print("(every cnndesk row: threaded draft decode, crop-only resample, BN folded, batches)")
+    print(f"speed-up, default ({default.backend}, fp32): {rate['openvino'] / rate['naive']:.2f}x "
+          "(target 3x)")  # fmt: skip
     print()
-    print(f"| {'step (best of 3)':<58} | {'ms/image':>8} |")
-    print(f"|{'-' * 60}|{'-' * 10}|")
+    print(f"| {'step (best of 3)':<60} | {'ms/image':>8} |")
+    print(f"|{'-' * 62}|{'-' * 10}|")
     for label, ms in steps:
-        print(f"| {label:<58} | {ms:8.2f} |")
+        print(f"| {label:<60} | {ms:8.2f} |")
     return 0
 
 

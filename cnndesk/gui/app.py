@@ -229,12 +229,39 @@ def run_self_test() -> int:
                 out = model(batch)
             if tuple(out.shape) != (1, 2) or not bool(torch.isfinite(out).all()):
                 raise RuntimeError(f"unexpected model output {tuple(out.shape)}")
+            step = "predicting on the CPU with OpenVINO or ONNX Runtime"
+            _self_test_predictor(model, config, Path(tmp) / "model", image_path)
     except Exception as exc:  # the self-test's boundary: say what failed
         print(f"self-test failed while {step}: {type(exc).__name__}: {exc}")
         log.exception("self-test failed while %s", step)
         return 1
     print("ok")
     return 0
+
+
+def _self_test_predictor(model, config: dict, folder: Path, image_path: Path) -> None:
+    """Save ``model`` as a model folder and predict with it the way the app does on a CPU."""
+    from cnndesk.ml import onnx_backend
+    from cnndesk.ml.model_io import save_model
+    from cnndesk.ml.predict import Predictor
+
+    save_model(folder, model, {"backbone": "test_efficientnet", "classes": ["a", "b"],
+                               "data_config": dict(config)})  # fmt: skip
+    backends = {}
+    for engine in onnx_backend.ENGINES:
+        predictor = Predictor(folder, device="cpu", backend=engine)
+        backends[engine] = predictor.backend
+        top = predictor.predict(image_path).top
+        if len(top) != 2 or abs(sum(s.p for s in top) - 1) > 1e-4:
+            raise RuntimeError(f"{predictor.backend} gave {top}")
+    if set(backends.values()) == {"torch"}:
+        raise RuntimeError("neither OpenVINO nor ONNX Runtime runs here (see the log)")
+    missing = [engine for engine, used in backends.items() if used != engine]
+    if missing:
+        print(
+            f"note: {', '.join(missing)} cannot run here; prediction uses the others",
+            file=sys.stderr,
+        )
 
 
 def _self_test_image(path: Path) -> Path:

@@ -1,20 +1,29 @@
-"""Running a model folder's network with ONNX Runtime on the CPU: the same answers, faster.
+"""Running a model folder's network from its ONNX export on the CPU: the same answers, faster.
 
-PyTorch eager runs a small CNN such as ``tf_efficientnet_lite0`` op by op; ONNX Runtime optimises
-the whole graph (fused convolution + activation, blocked-layout convolutions) first. For lite0 at
-batch 8 on 2 shared cores it measured 6.4 ms per image against PyTorch's 11.6 (BN folded,
-channels-last) at load average 1.9, 14–19 against 38–65 under heavier load (``bench/predict.py``).
-:class:`~cnndesk.ml.predict.Predictor` uses it for fp32 inference on a CPU.
+PyTorch eager runs a small CNN such as ``tf_efficientnet_lite0`` op by op; a graph runtime
+optimises the whole graph (fused convolution + activation, blocked-layout convolutions) first.
+Two runtimes ("engines") can run the export:
+
+- ``openvino`` (OpenVINO, fp32 forced: ``INFERENCE_PRECISION_HINT=f32``): for lite0 at batch 8 on
+  this machine's 2 cores (AVX-512) 5.0 ms per image;
+- ``onnxruntime`` (ONNX Runtime): 6.5 ms per image;
+
+against PyTorch's 11.2 (BN folded, channels-last), measured on a quiet machine
+(``bench/predict.py`` prints these rows). :class:`~cnndesk.ml.predict.Predictor` tries them in
+that order for fp32 inference on a CPU.
 
 On first use for a model folder the network (batch norms already folded, softmax appended) is
 exported to ONNX with the code :mod:`cnndesk.ml.export` uses (opset 17, dynamic batch, the
 TorchScript-based exporter) into ``cache_dir()/onnx/<sha256 of weights.safetensors and
 model.json>.onnx``. The file is written under a temporary name, checked against PyTorch on
 generated images (largest probability difference at most :data:`CHECK_TOLERANCE`) and only then
-renamed into place, so a cached file is always one that passed. A model that fails the check
-leaves a ``.failed`` note beside it, so it is not exported again on every run.
+renamed into place, so a cached file is always one that passed. Each engine's own result on the
+file is checked the same way the first time that engine opens it, and the outcome is noted beside
+the file (``<name>.<engine>.ok`` or ``<name>.<engine>.failed``): a failed engine is not tried
+again for that model, and a checked one opens without the check.
 
-Every failure here raises; the predictor catches it, logs why and uses PyTorch instead.
+Every failure here raises; the predictor catches it, logs why and tries the next engine, then
+PyTorch.
 """
 
 from __future__ import annotations
@@ -23,9 +32,11 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from cnndesk import paths
@@ -37,17 +48,31 @@ CHECK_TOLERANCE = 1e-4
 """Largest probability difference from PyTorch that a cached ONNX file may have."""
 
 
+ENGINES = ("openvino", "onnxruntime")
+"""The runtimes that can run a model's ONNX export, fastest first (on the CPUs measured)."""
+
+
 class OnnxUnavailable(RuntimeError):
-    """ONNX Runtime cannot run this model here (the message says why)."""
+    """An engine cannot run this model here (the message says why)."""
 
 
-def onnxruntime_available() -> bool:
-    """Whether ``onnxruntime`` imports (it is a dependency, but a broken install must not hurt)."""
+def engine_available(engine: str) -> bool:
+    """Whether ``engine``'s package imports (a broken install must not hurt: PyTorch still works)."""
     try:
-        import onnxruntime  # noqa: F401
+        if engine == "openvino":
+            import openvino  # noqa: F401
+        elif engine == "onnxruntime":
+            import onnxruntime  # noqa: F401
+        else:
+            return False
     except Exception:  # ImportError, or a native library that fails to load
         return False
     return True
+
+
+def onnxruntime_available() -> bool:
+    """Whether ``onnxruntime`` imports."""
+    return engine_available("onnxruntime")
 
 
 def cache_file(model_dir: str | os.PathLike[str]) -> Path:
@@ -62,26 +87,58 @@ def cache_file(model_dir: str | os.PathLike[str]) -> Path:
 
 
 class OnnxRunner:
-    """An ``onnxruntime.InferenceSession`` for one model: a float32 batch in, probabilities out."""
+    """One engine running one model's ONNX export: a float32 batch in, probabilities out."""
 
-    def __init__(self, session: Any, file: Path, *, exported: bool, max_abs_diff: float | None):
-        self.session = session
+    def __init__(
+        self,
+        run: Callable[[np.ndarray], np.ndarray],
+        file: Path,
+        *,
+        engine: str,
+        exported: bool,
+        max_abs_diff: float | None,
+    ) -> None:
+        self._run = run
         self.file = file
+        self.engine = engine
+        """``"openvino"`` or ``"onnxruntime"``."""
         self.exported = exported
         """True when this runner exported the file (False: it came from the cache)."""
         self.max_abs_diff = max_abs_diff
-        """The check's largest probability difference (``None`` for a cached, checked file)."""
-        self._input = session.get_inputs()[0].name
-        self._output = session.get_outputs()[0].name
+        """The check's largest probability difference (``None`` when it was checked before)."""
 
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Probabilities ``[N, classes]`` (float32, CPU) for a ``[N, 3, H, W]`` batch."""
         x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-        (out,) = self.session.run([self._output], {self._input: x})
-        return torch.from_numpy(out)
+        return torch.from_numpy(np.array(self._run(x), dtype=np.float32, copy=True))
 
 
-def _session(file: Path, threads: int) -> Any:
+def _openvino(file: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
+    import openvino as ov
+
+    core = ov.Core()
+    compiled = core.compile_model(
+        core.read_model(str(file)),
+        "CPU",
+        {
+            # fp32 whatever the CPU: OpenVINO would otherwise pick bf16 on CPUs that have it,
+            # which moves probabilities by about 0.01 (bf16 is the predictor's opt-in).
+            "INFERENCE_PRECISION_HINT": "f32",
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_NUM_THREADS": max(1, threads),
+        },
+    )
+    request = compiled.create_infer_request()
+    lock = threading.Lock()  # one request: callers from several threads take turns
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with lock:
+            return request.infer({0: x})[0]
+
+    return run
+
+
+def _onnxruntime(file: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -92,7 +149,22 @@ def _session(file: Path, threads: int) -> Any:
     # Idle ORT threads sleep instead of spinning: the decoding threads (and torch, in the same
     # process) need those cores between batches.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(str(file), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(file), sess_options=options, providers=["CPUExecutionProvider"]
+    )
+    name, output = session.get_inputs()[0].name, session.get_outputs()[0].name
+    return lambda x: session.run([output], {name: x})[0]
+
+
+_OPENERS: dict[str, Callable[[Path, int], Callable[[np.ndarray], np.ndarray]]] = {
+    "openvino": _openvino,
+    "onnxruntime": _onnxruntime,
+}
+
+
+def _note(file: Path, engine: str, outcome: str) -> Path:
+    """Where the outcome (``ok`` or ``failed``) of checking ``engine`` on ``file`` is noted."""
+    return file.with_name(f"{file.stem}.{engine}.{outcome}")
 
 
 def _compare(runner: OnnxRunner, model: torch.nn.Module, batch: torch.Tensor) -> float:
@@ -106,54 +178,83 @@ def _compare(runner: OnnxRunner, model: torch.nn.Module, batch: torch.Tensor) ->
     return float((got - expected).abs().max())
 
 
+def _checked(
+    runner: OnnxRunner, model: torch.nn.Module, data_config: dict[str, Any]
+) -> tuple[float, str]:
+    """Compare ``runner`` with PyTorch; raise :class:`OnnxUnavailable` beyond the tolerance."""
+    batch, checked = _check_batch(data_config, [])
+    diff = _compare(runner, model, batch)
+    if not diff <= CHECK_TOLERANCE:  # also catches NaN
+        raise OnnxUnavailable(
+            f"{runner.engine} differs from PyTorch by up to {diff:.2e} in probability on "
+            f"{checked} (allowed: {CHECK_TOLERANCE:g})"
+        )
+    return diff, checked
+
+
 def open_runner(
     model_dir: str | os.PathLike[str],
     model: torch.nn.Module,
     data_config: dict[str, Any],
     *,
     threads: int,
+    engine: str = "onnxruntime",
 ) -> OnnxRunner:
-    """An ONNX Runtime runner for ``model`` (the loaded, eval-mode network of ``model_dir``).
+    """A runner for ``model`` (the loaded, eval-mode network of ``model_dir``) on ``engine``.
 
-    Uses the cached export when there is one; otherwise exports, checks and caches it. Raises
-    (:class:`OnnxUnavailable`, ``ImportError``, or whatever the exporter or ONNX Runtime raise)
-    when ONNX Runtime cannot be used; the caller falls back to PyTorch.
+    Uses the cached export when there is one; otherwise exports, checks and caches it. An engine
+    is checked against PyTorch the first time it runs a file. Raises (:class:`OnnxUnavailable`,
+    ``ImportError``, or whatever the exporter or the engine raise) when ``engine`` cannot be
+    used; the caller moves on to the next engine, then PyTorch.
     """
-    import onnxruntime  # noqa: F401  (fail before exporting anything)
-
+    if engine not in _OPENERS:
+        raise OnnxUnavailable(f"unknown engine {engine!r}: use {', '.join(ENGINES)}")
+    if not engine_available(engine):  # fail before exporting anything
+        raise OnnxUnavailable(f"{engine} cannot be imported")
+    opener = _OPENERS[engine]
     file = cache_file(model_dir)
-    failed = file.with_suffix(".failed")
-    if failed.exists():
-        raise OnnxUnavailable(failed.read_text(encoding="utf-8").strip())
+    for failed in (file.with_suffix(".failed"), _note(file, engine, "failed")):
+        if failed.exists():
+            raise OnnxUnavailable(failed.read_text(encoding="utf-8").strip())
+    ok = _note(file, engine, "ok")
     if file.exists():
-        runner = OnnxRunner(_session(file, threads), file, exported=False, max_abs_diff=None)
-        log.debug("ONNX Runtime runs %s from the cache (%s)", model_dir, file.name)
+        runner = OnnxRunner(
+            opener(file, threads), file, engine=engine, exported=False, max_abs_diff=None
+        )
+        if not ok.exists():
+            try:
+                runner.max_abs_diff, _ = _checked(runner, model, data_config)
+            except OnnxUnavailable as exc:
+                _note(file, engine, "failed").write_text(f"{exc}\n", encoding="utf-8")
+                raise
+            ok.write_text(f"{runner.max_abs_diff:.3e}\n", encoding="utf-8")
+        log.debug("%s runs %s from the cache (%s)", engine, model_dir, file.name)
         return runner
 
     file.parent.mkdir(parents=True, exist_ok=True)
-    tmp = file.with_name(f".{file.stem}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = file.with_name(f".{file.stem}.{os.getpid()}.{threading.get_ident()}.tmp.onnx")
     try:
-        batch, checked = _check_batch(data_config, [])
+        batch, _ = _check_batch(data_config, [])
         with torch.no_grad():
             _export_onnx(_WithSoftmax(model).eval(), batch[:1], tmp)
-        runner = OnnxRunner(_session(tmp, threads), file, exported=True, max_abs_diff=None)
-        diff = _compare(runner, model, batch)
-        if not diff <= CHECK_TOLERANCE:  # also catches NaN
-            reason = (
-                f"its ONNX export differs from PyTorch by up to {diff:.2e} in probability on "
-                f"{checked} (allowed: {CHECK_TOLERANCE:g})"
-            )
-            failed.write_text(reason + "\n", encoding="utf-8")
-            raise OnnxUnavailable(reason)
+        runner = OnnxRunner(opener(tmp, threads), file, engine=engine, exported=True,
+                            max_abs_diff=None)  # fmt: skip
+        try:
+            diff, checked = _checked(runner, model, data_config)
+        except OnnxUnavailable as exc:
+            _note(file, engine, "failed").write_text(f"{exc}\n", encoding="utf-8")
+            raise
         runner.max_abs_diff = diff
         os.replace(tmp, file)
+        ok.write_text(f"{diff:.3e}\n", encoding="utf-8")
     finally:
         tmp.unlink(missing_ok=True)
     log.info(
-        "Exported %s to ONNX (opset %d) for ONNX Runtime: %s; max probability difference "
-        "from PyTorch %.1e on %s",
+        "Exported %s to ONNX (opset %d) for %s: %s; max probability difference from PyTorch "
+        "%.1e on %s",
         model_dir,
         ONNX_OPSET,
+        engine,
         file,
         diff,
         checked,

@@ -1,19 +1,22 @@
 """Using a trained model: every class's probability for one image, or for thousands in batches.
 
-A :class:`Predictor` loads a model folder once and preprocesses exactly as the model says
-(:func:`cnndesk.ml.preprocess.decode_image` + :func:`~cnndesk.ml.preprocess.eval_transform` with
-the saved data config), so its answers agree with training and evaluation.
+A :class:`Predictor` loads a model folder once and preprocesses exactly as the model says, with the
+functions training and evaluation use (:func:`cnndesk.ml.preprocess.decode_image`,
+:func:`~cnndesk.ml.preprocess.resize_crop` and :func:`~cnndesk.ml.preprocess.normalize` with the
+saved data config), so its answers agree with them.
 
 Batch classification (:meth:`Predictor.classify`) is what makes sorting a folder fast on a CPU:
 
 - files are decoded by a small thread pool (Pillow releases the GIL while it decodes and resizes),
   a bounded window ahead of the model, so decoding overlaps inference and memory stays flat;
 - JPEGs are decoded at a reduced DCT scale (``Image.draft``) when that still covers the size the
-  model's transform resizes to;
-- on a CPU in fp32 the network runs in ONNX Runtime (:mod:`cnndesk.ml.onnx_backend`: exported
-  once per model folder into the cache and checked against PyTorch; faster than PyTorch eager,
-  see ``bench/predict.py``), using every core; anything wrong with ONNX Runtime falls back to
-  PyTorch, with a log line;
+  model's transform resizes to, and only the centre crop is resampled
+  (:func:`~cnndesk.ml.preprocess.resize_crop`); the threads hand over uint8 pixels and each batch
+  is normalised in one vectorised step;
+- on a CPU in fp32 the network runs from its ONNX export (:mod:`cnndesk.ml.onnx_backend`:
+  exported once per model folder into the cache and checked against PyTorch) in OpenVINO, else
+  ONNX Runtime (both faster than PyTorch eager, see ``bench/predict.py``), using every core;
+  anything wrong with either falls back to the next, then PyTorch, with a log line;
 - otherwise inference runs in batches under ``torch.inference_mode`` with channels-last memory
   (and autocast to bf16, or fp16 where bf16 is missing, on CUDA; bf16 on a CPU when asked for);
 - each BatchNorm that directly follows a convolution is folded into it once, at load time (the
@@ -34,6 +37,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.fx as fx
 
@@ -47,7 +51,7 @@ from cnndesk.domain import (
 )
 from cnndesk.ml.device import prediction_threads
 from cnndesk.ml.model_io import load_model
-from cnndesk.ml.preprocess import decode_image, eval_transform, scale_size
+from cnndesk.ml.preprocess import decode_image, normalize, resize_crop, scale_size
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ CPU_BATCH_SIZE = 8
 """Measured on 2 cores with tf_efficientnet_lite0: 8 beats 1 by ~25 % and 32 (cache-bound)."""
 GPU_BATCH_SIZE = 64
 PRECISIONS = ("fp32", "bf16", "fp16")
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("torch", "onnxruntime", "openvino")
 
 
 class _ConvBNTracer(fx.Tracer):
@@ -141,11 +145,11 @@ class Predictor:
     ``bf16`` on a CPU with bf16 instructions (AVX512-BF16, AMX) is about twice as fast and moves
     probabilities by about 0.01: fine for sorting, not what evaluation reported.
 
-    ``backend`` is ``None`` (ONNX Runtime for fp32 on a CPU when it imports, else PyTorch),
-    ``"torch"`` or ``"onnxruntime"``; bf16/fp16 and GPUs always run in PyTorch. Whatever goes
-    wrong with ONNX Runtime, the predictor falls back to PyTorch (and logs why); :attr:`backend`
-    says which one runs. ``threads`` (CPU only) defaults to every core; torch's thread count is
-    set to it, and ONNX Runtime uses as many.
+    ``backend`` is ``None`` (for fp32 on a CPU: OpenVINO, else ONNX Runtime, else PyTorch),
+    ``"torch"``, ``"openvino"`` or ``"onnxruntime"``; bf16/fp16 and GPUs always run in PyTorch.
+    Whatever goes wrong with a runtime, the predictor falls back to the next (and logs why);
+    :attr:`backend` says which one runs. ``threads`` (CPU only) defaults to every core; torch's
+    thread count is set to it, and the runtimes use as many.
     """
 
     def __init__(
@@ -170,7 +174,7 @@ class Predictor:
         self.info: dict[str, Any] = info
         self.classes: tuple[str, ...] = tuple(info["classes"])
         self.data_config: dict[str, Any] = dict(info["data_config"])
-        self._transform = eval_transform(self.data_config)
+        self._resize_crop = resize_crop(self.data_config)
         self._decode_size = scale_size(self.data_config)
         if precision is None and self.device.type == "cuda":
             precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
@@ -189,9 +193,9 @@ class Predictor:
             if torch.get_num_threads() != self.threads:
                 torch.set_num_threads(self.threads)
         self.backend = "torch"
-        self._onnx: Any = None
+        self._runner: Any = None
         if backend != "torch":
-            self._start_onnxruntime(forced=backend == "onnxruntime")
+            self._start_runtime(backend)
         log.debug(
             "Loaded %s on %s, %s (%d batch norms folded)",
             self.model_dir,
@@ -200,48 +204,70 @@ class Predictor:
             folded,
         )
 
-    def _start_onnxruntime(self, *, forced: bool) -> None:
-        """Use ONNX Runtime when it can run this model here; otherwise stay on PyTorch."""
+    def _start_runtime(self, backend: str | None) -> None:
+        """Run the network in a graph runtime when one can run this model here; else PyTorch."""
         from cnndesk.ml import onnx_backend
 
+        forced = backend is not None
         if self.device.type != "cpu" or self.precision != "fp32":
             if forced:
                 log.warning(
-                    "ONNX Runtime runs fp32 on the CPU only; %s on %s uses PyTorch",
+                    "%s runs fp32 on the CPU only; %s on %s uses PyTorch",
+                    backend,
                     self.precision,
                     self.device,
                 )
             return
-        if not onnx_backend.onnxruntime_available():
-            log.log(
-                logging.WARNING if forced else logging.INFO,
-                "onnxruntime cannot be imported; predicting with PyTorch",
-            )
+        for engine in (backend,) if forced else onnx_backend.ENGINES:
+            if not onnx_backend.engine_available(engine):
+                log.log(
+                    logging.WARNING if forced else logging.INFO,
+                    "%s cannot be imported; not using it",
+                    engine,
+                )
+                continue
+            try:
+                self._runner = onnx_backend.open_runner(
+                    self.model_dir,
+                    self.model,
+                    self.data_config,
+                    threads=self.threads or 1,
+                    engine=engine,
+                )
+            except Exception as exc:  # never an error for the user: PyTorch still works
+                log.warning("Not using %s for %s (%s)", engine, self.model_dir, exc)
+                continue
+            self.backend = engine
             return
-        try:
-            self._onnx = onnx_backend.open_runner(
-                self.model_dir, self.model, self.data_config, threads=self.threads or 1
-            )
-        except Exception as exc:  # never an error for the user: PyTorch still works
-            log.warning("Not using ONNX Runtime for %s (%s); using PyTorch", self.model_dir, exc)
-            return
-        self.backend = "onnxruntime"
 
     # ----------------------------------------------------------------------------- one image
 
+    def pixels(self, path: str | os.PathLike[str]) -> np.ndarray:
+        """uint8 ``[H, W, 3]``: ``path`` decoded, resized and cropped as the model's transform says.
+
+        Raises :class:`~cnndesk.domain.ImageError` when the file cannot be read.
+        """
+        image = decode_image(path, size=self._decode_size)
+        return np.asarray(self._resize_crop(image), dtype=np.uint8)
+
+    def tensor(self, pixels: Sequence[np.ndarray]) -> torch.Tensor:
+        """A normalised float ``[N, 3, H, W]`` batch from :meth:`pixels` results."""
+        return normalize(torch.from_numpy(np.stack(pixels)), self.data_config)
+
     def load(self, path: str | os.PathLike[str]) -> torch.Tensor:
         """The ``[3, H, W]`` tensor the model sees for ``path``; raises :class:`ImageError`."""
-        image = decode_image(path, size=self._decode_size)
-        return self._transform(image)
+        return self.tensor([self.pixels(path)])[0]
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
         """Softmax probabilities ``[N, classes]`` (float32, on the CPU) for a ``[N, 3, H, W]`` batch."""
-        if self._onnx is not None:
+        if self._runner is not None:
             try:
-                return self._onnx(batch)
+                return self._runner(batch)
             except Exception as exc:
-                log.warning("ONNX Runtime failed (%s); predicting with PyTorch from now on", exc)
-                self._onnx = None
+                log.warning(
+                    "%s failed (%s); predicting with PyTorch from now on", self.backend, exc
+                )
+                self._runner = None
                 self.backend = "torch"
         with torch.inference_mode():
             x = batch.to(self.device, non_blocking=True).contiguous(
@@ -296,16 +322,16 @@ class Predictor:
         pool = ThreadPoolExecutor(
             max_workers=workers or default_workers(), thread_name_prefix="cnndesk-decode"
         )
-        window: deque[tuple[int, Future[torch.Tensor]]] = deque()
+        window: deque[tuple[int, Future[np.ndarray]]] = deque()
         ahead = max(2 * batch_size, 8)  # decode at most this many files ahead of the model
         submitted = 0
         try:
             while done < total:
                 while submitted < total and len(window) < ahead:
-                    window.append((submitted, pool.submit(self.load, files[submitted])))
+                    window.append((submitted, pool.submit(self.pixels, files[submitted])))
                     submitted += 1
                 indices: list[int] = []
-                tensors: list[torch.Tensor] = []
+                tensors: list[np.ndarray] = []
                 while window and len(tensors) < batch_size:
                     i, future = window.popleft()
                     try:
@@ -316,10 +342,10 @@ class Predictor:
                         unreadable += 1
                         done += 1
                     if submitted < total:  # keep the pool busy while we wait
-                        window.append((submitted, pool.submit(self.load, files[submitted])))
+                        window.append((submitted, pool.submit(self.pixels, files[submitted])))
                         submitted += 1
                 if tensors:
-                    probs = self.probabilities(torch.stack(tensors))
+                    probs = self.probabilities(self.tensor(tensors))
                     for i, row in zip(indices, probs):
                         results[i] = self._prediction(files[i], row)
                     done += len(indices)

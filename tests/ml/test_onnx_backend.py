@@ -1,5 +1,6 @@
-"""ONNX Runtime behind the predictor: the same probabilities as PyTorch, exported once per model
-and cached, and PyTorch whenever ONNX Runtime cannot be used (never an error for the user)."""
+"""OpenVINO and ONNX Runtime behind the predictor: the same probabilities as PyTorch, exported once
+per model and cached, and the next engine (at last PyTorch) whenever one cannot be used (never an
+error for the user)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,6 @@ from cnndesk.ml.device import prediction_threads
 from cnndesk.ml.predict import Predictor
 from tests.conftest import make_image
 from tests.model_folders import make_model_folder
-
-pytest.importorskip("onnxruntime")
 
 CLASSES = ("ants", "bees", "wasps")
 
@@ -61,80 +60,113 @@ def assert_same(a, b, tol: float = 1e-4) -> None:
         assert max(abs(sx[k] - sy[k]) for k in sx) <= tol
 
 
-def test_onnxruntime_is_the_cpu_default_and_agrees_with_torch(model_dir: Path, images) -> None:
-    ort = Predictor(model_dir, device="cpu")
+def test_openvino_is_the_cpu_default_and_agrees_with_torch(model_dir: Path, images) -> None:
+    fast = Predictor(model_dir, device="cpu")
     pt = Predictor(model_dir, device="cpu", backend="torch")
-    assert ort.backend == "onnxruntime" and pt.backend == "torch"
-    assert ort._onnx.max_abs_diff <= onnx_backend.CHECK_TOLERANCE
+    assert fast.backend == "openvino" and pt.backend == "torch"
+    assert fast._runner.max_abs_diff <= onnx_backend.CHECK_TOLERANCE
+    assert_same(classify(fast, images), classify(pt, images))
 
-    assert_same(classify(ort, images), classify(pt, images))
-    one_ort, one_pt = ort.predict(images[1]), pt.predict(images[1])
-    assert type(one_ort) is type(one_pt) and len(one_ort.top) == len(one_pt.top) == 3
-    assert_same([one_ort], [one_pt])
-    batch = torch.stack([ort.load(p) for p in images])
-    got, expected = ort.probabilities(batch), pt.probabilities(batch)
+
+@pytest.mark.parametrize("engine", onnx_backend.ENGINES)
+def test_each_engine_agrees_with_torch(model_dir: Path, images, engine: str) -> None:
+    fast = Predictor(model_dir, device="cpu", backend=engine)
+    pt = Predictor(model_dir, device="cpu", backend="torch")
+    assert fast.backend == engine
+    assert_same(classify(fast, images), classify(pt, images))
+    one_fast, one_pt = fast.predict(images[1]), pt.predict(images[1])
+    assert type(one_fast) is type(one_pt) and len(one_fast.top) == len(one_pt.top) == 3
+    assert_same([one_fast], [one_pt])
+    batch = torch.stack([fast.load(p) for p in images])
+    got, expected = fast.probabilities(batch), pt.probabilities(batch)
     assert got.shape == expected.shape and got.dtype == expected.dtype == torch.float32
     assert float((got - expected).abs().max()) <= 1e-4
 
 
 def test_the_export_is_cached_and_reused(model_dir: Path, images, monkeypatch) -> None:
     first = Predictor(model_dir, device="cpu")
-    assert first.backend == "onnxruntime" and first._onnx.exported
+    assert first.backend == "openvino" and first._runner.exported
     cached = onnx_backend.cache_file(model_dir)
     assert cached.parent == paths.cache_dir() / "onnx" and cached.is_file()
-    assert [p.name for p in cached.parent.iterdir()] == [cached.name]  # no temporary file left
+    # No temporary file left; the engine's check is noted beside the file.
+    assert sorted(p.name for p in cached.parent.iterdir()) == sorted(
+        [cached.name, f"{cached.stem}.openvino.ok"]
+    )
 
     def no_export(*args, **kwargs):
         raise AssertionError("exported again")
 
     monkeypatch.setattr(onnx_backend, "_export_onnx", no_export)
     second = Predictor(model_dir, device="cpu")
-    assert second.backend == "onnxruntime" and not second._onnx.exported
+    assert second.backend == "openvino" and not second._runner.exported
+    assert second._runner.max_abs_diff is None  # checked before: not checked again
     assert_same(classify(second, images), classify(first, images), tol=0)
+    # Another engine on the cached file is checked once, then noted.
+    ort = Predictor(model_dir, device="cpu", backend="onnxruntime")
+    assert ort.backend == "onnxruntime" and ort._runner.max_abs_diff <= 1e-4
+    assert (cached.parent / f"{cached.stem}.onnxruntime.ok").is_file()
+    assert_same(classify(ort, images), classify(first, images))
 
 
-def test_a_broken_session_falls_back_to_torch(model_dir: Path, images, monkeypatch, caplog) -> None:
+def test_a_broken_engine_falls_back_to_the_next(
+    model_dir: Path, images, monkeypatch, caplog
+) -> None:
     import onnxruntime
+    import openvino
 
     def broken(*args, **kwargs):
-        raise RuntimeError("no session for you")
+        raise RuntimeError("no model for you")
 
+    monkeypatch.setattr(openvino.Core, "compile_model", broken)
+    predictor = Predictor(model_dir, device="cpu")
+    assert predictor.backend == "onnxruntime"
+    assert "no model for you" in caplog.text
     monkeypatch.setattr(onnxruntime, "InferenceSession", broken)
     predictor = Predictor(model_dir, device="cpu")
     assert predictor.backend == "torch"
-    assert "no session for you" in caplog.text
     pt = Predictor(model_dir, device="cpu", backend="torch")
     assert_same(classify(predictor, images), classify(pt, images), tol=0)
 
 
-def test_onnxruntime_failing_mid_way_falls_back_to_torch(model_dir: Path, images) -> None:
+def test_an_engine_failing_mid_way_falls_back_to_torch(model_dir: Path, images) -> None:
     predictor = Predictor(model_dir, device="cpu")
-    assert predictor.backend == "onnxruntime"
+    assert predictor.backend == "openvino"
 
     class Broken:
         def __call__(self, batch):
-            raise RuntimeError("session died")
+            raise RuntimeError("engine died")
 
-    predictor._onnx = Broken()
+    predictor._runner = Broken()
     got = classify(predictor, images)
     assert predictor.backend == "torch" and all(p.error is None for p in got)
     assert_same(got, classify(Predictor(model_dir, device="cpu", backend="torch"), images))
 
 
-def test_without_onnxruntime_the_predictor_uses_torch(model_dir: Path, images, monkeypatch) -> None:
-    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
+def test_without_the_engines_the_predictor_uses_torch(model_dir: Path, images, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    assert Predictor(model_dir, device="cpu").backend == "onnxruntime"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
     predictor = Predictor(model_dir, device="cpu")
     forced = Predictor(model_dir, device="cpu", backend="onnxruntime")
     assert predictor.backend == forced.backend == "torch"
-    assert not (paths.cache_dir() / "onnx").exists()
     assert len(predictor.predict(images[0]).top) == 3
+
+
+def test_nothing_is_exported_when_no_engine_imports(model_dir: Path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "openvino", None)
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert Predictor(model_dir, device="cpu").backend == "torch"
+    assert not (paths.cache_dir() / "onnx").exists()
 
 
 def test_a_failed_check_falls_back_and_is_remembered(model_dir: Path, monkeypatch) -> None:
     monkeypatch.setattr(onnx_backend, "CHECK_TOLERANCE", -1.0)
     assert Predictor(model_dir, device="cpu").backend == "torch"
     cached = onnx_backend.cache_file(model_dir)
-    assert not cached.exists() and cached.with_suffix(".failed").is_file()
+    assert not cached.exists()
+    for engine in onnx_backend.ENGINES:
+        note = cached.parent / f"{cached.stem}.{engine}.failed"
+        assert "differs from PyTorch" in note.read_text()
     monkeypatch.setattr(onnx_backend, "_export_onnx", pytest.fail)  # not exported again
     assert Predictor(model_dir, device="cpu").backend == "torch"
 
