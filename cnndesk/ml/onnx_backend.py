@@ -126,6 +126,9 @@ def _openvino(file: Path, threads: int) -> Callable[[np.ndarray], np.ndarray]:
             "INFERENCE_PRECISION_HINT": "f32",
             "PERFORMANCE_HINT": "LATENCY",
             "INFERENCE_NUM_THREADS": max(1, threads),
+            # Unpinned: the decoding threads share these cores, and a pinned inference thread
+            # waits behind them (measured: 61 → 94 images/s end to end on 2 cores).
+            "ENABLE_CPU_PINNING": False,
         },
     )
     request = compiled.create_infer_request()

@@ -97,3 +97,14 @@ def test_load_for_model_is_timms_eval_transform(tmp_path: Path, size) -> None:
     expected = eval_transform(config)(decode_image(path, size=scale_size(config)))
     level = 1 / 255 / min(config["std"])  # one 8-bit level after normalising
     assert float((tensor - expected).abs().max()) <= 2 * level + 1e-6
+
+
+def test_simple_cnn_keeps_its_weight_names_and_works_at_any_size() -> None:
+    """Models saved by earlier versions still load: the same parameter names and shapes."""
+    model = build_model("simple-cnn", 10).eval()
+    shapes = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    assert shapes["hidden.2.weight"] == (64, 64 * 8 * 8) and shapes["fc.weight"] == (10, 64)
+    assert not [name for name in shapes if name.startswith("hidden.") and ".2." not in name]
+    with torch.no_grad():
+        for side in (32, 48, 20):  # 32 px skips the pool; other sizes are pooled to 8×8
+            assert model(torch.rand(2, 3, side, side)).shape == (2, 10)
