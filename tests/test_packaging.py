@@ -167,8 +167,9 @@ def test_spec_excludes_triton_and_dev_tools_but_not_onnx() -> None:
     for name in ("triton", "pytest", "ruff", "importlinter", "tkinter", "PySide6.QtNetwork"):
         assert name in excludes
     assert not {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"} & excludes
-    # The app offers ONNX export (onnx to write, onnxruntime to check the file).
-    assert not {"onnx", "onnxruntime", "onnxscript"} & excludes
+    # The app offers ONNX export (onnx to write, onnxruntime to check the file) and predicts with
+    # OpenVINO or ONNX Runtime.
+    assert not {"onnx", "onnxruntime", "onnxscript", "openvino"} & excludes
 
 
 def test_spec_adds_torchvision_stable_libraries_and_resources() -> None:
@@ -176,7 +177,15 @@ def test_spec_adds_torchvision_stable_libraries_and_resources() -> None:
         pytest.skip("torchvision is not installed")
     kwargs = run_spec("cuda")["_calls"]["Analysis"][0].kwargs
     binaries = {Path(src).name.split(".")[0]: dest for src, dest in kwargs["binaries"]}
-    assert binaries == {"_C_stable": "torchvision", "image_stable": "torchvision"}
+    torchvision = {name: dest for name, dest in binaries.items() if dest == "torchvision"}
+    assert torchvision == {"_C_stable": "torchvision", "image_stable": "torchvision"}
+    if importlib.util.find_spec("openvino") is not None:
+        # OpenVINO's CPU plugin and ONNX frontend, found at run time; not its GPU/NPU plugins.
+        openvino = {name.removeprefix("lib") for name, dest in binaries.items()
+                    if dest == "openvino/libs"}  # fmt: skip
+        assert {"openvino_intel_cpu_plugin", "openvino_onnx_frontend", "openvino"} <= openvino
+        assert not {"openvino_intel_gpu_plugin", "openvino_intel_npu_plugin"} & openvino
+    assert set(binaries.values()) <= {"torchvision", "openvino/libs"}
     assert all(Path(src).is_file() for src, _ in kwargs["binaries"])
     datas = {Path(src).name for src, _ in kwargs["datas"]}
     assert {"cnndesk.png", "cnndesk.svg", "cnndesk.desktop"} <= datas
@@ -328,12 +337,13 @@ def test_built_app_passes_self_test_in_a_clean_environment(tmp_path: Path) -> No
     assert (out / "model.json").is_file()
     predicted = json.loads(cli("predict", "--json", str(out), str(tmp_path / "images/red/0.png")))
     assert predicted, predicted
-    # On a CPU, prediction runs in ONNX Runtime: the model was exported into the cache (it falls
+    # On a CPU, prediction runs in OpenVINO: the model was exported into the cache (it falls
     # back to PyTorch quietly, so look for the export, and for no record of a failed one).
     on_cpu = app.name.endswith("-cpu") or not Path("/dev/nvidiactl").exists()
     if on_cpu:
         assert list(home.rglob("*.onnx")), "predict did not export the model for ONNX Runtime"
         assert not list(home.rglob("*.failed")), [p.read_text() for p in home.rglob("*.failed")]
+        assert list(home.rglob("*.openvino.ok")), "OpenVINO did not run the export in the bundle"
     # Export to ONNX, checked by onnxruntime inside the bundle.
     onnx_file = tmp_path / "model.onnx"
     cli("export", str(out), "--format", "onnx", "--out", str(onnx_file))

@@ -66,7 +66,9 @@ class _ConvBNTracer(fx.Tracer):
     """Keeps convolutions and batch norms as single nodes, so conv → BN pairs can be found."""
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
-        if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d)):
+        # Adaptive pools too: simple-cnn's skips itself when the grid already fits, which fx
+        # cannot trace through.
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.AdaptiveAvgPool2d)):
             return True
         return super().is_leaf_module(m, module_qualified_name)
 
