@@ -61,3 +61,12 @@ def hymenoptera_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "hymenoptera"
     shutil.copytree(HYMENOPTERA, dest)
     return dest
+
+
+def result_of(gen):
+    """Run a job generator to its end and return its result (the events are dropped)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

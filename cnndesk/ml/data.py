@@ -78,13 +78,11 @@ class PixelCache:
         self.decoded = 0
         """Images decoded from their files (not found in the cache) since this object was made."""
 
-    def pixels(self, sample: TrainingSample, *, store: bool = False) -> np.ndarray:
-        """One image decoded, resized and cropped (``store``: also cache it, as a shard of one)."""
+    def pixels(self, sample: TrainingSample) -> np.ndarray:
+        """One image decoded, resized and cropped (not cached: :meth:`load` caches in shards)."""
         image = decode_image(sample.path, size=self._decode_side)
         pixels = np.ascontiguousarray(np.asarray(self._resize_crop(image), dtype=np.uint8))
         self.decoded += 1
-        if store:
-            self._write_shard([sample.key], [pixels])
         return pixels
 
     def cached(self, wanted: Iterable[str]) -> dict[str, np.ndarray]:

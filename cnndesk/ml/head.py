@@ -83,7 +83,7 @@ def embed(
         try:
             for b in range(batches):
                 while submitted < min(len(missing), (b + 3) * batch_size):
-                    futures[submitted] = pool.submit(pixels.pixels, missing[submitted], store=False)
+                    futures[submitted] = pool.submit(pixels.pixels, missing[submitted])
                     submitted += 1
                 chunk = range(b * batch_size, min(len(missing), (b + 1) * batch_size))
                 keys, arrays = [], []

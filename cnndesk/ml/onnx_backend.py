@@ -70,11 +70,6 @@ def engine_available(engine: str) -> bool:
     return True
 
 
-def onnxruntime_available() -> bool:
-    """Whether ``onnxruntime`` imports."""
-    return engine_available("onnxruntime")
-
-
 def cache_file(model_dir: str | os.PathLike[str]) -> Path:
     """Where the ONNX export of ``model_dir`` is cached: named by its weights and model.json."""
     folder = Path(model_dir)
@@ -182,16 +177,22 @@ def _compare(runner: OnnxRunner, model: torch.nn.Module, batch: torch.Tensor) ->
 
 
 def _checked(
-    runner: OnnxRunner, model: torch.nn.Module, data_config: dict[str, Any]
+    runner: OnnxRunner, model: torch.nn.Module, data_config: dict[str, Any], file: Path
 ) -> tuple[float, str]:
-    """Compare ``runner`` with PyTorch; raise :class:`OnnxUnavailable` beyond the tolerance."""
+    """Compare ``runner`` with PyTorch and note the outcome beside ``file``.
+
+    Raises :class:`OnnxUnavailable` (after writing the ``.failed`` note) beyond the tolerance.
+    """
     batch, checked = _check_batch(data_config, [])
     diff = _compare(runner, model, batch)
     if not diff <= CHECK_TOLERANCE:  # also catches NaN
-        raise OnnxUnavailable(
+        reason = (
             f"{runner.engine} differs from PyTorch by up to {diff:.2e} in probability on "
             f"{checked} (allowed: {CHECK_TOLERANCE:g})"
         )
+        _note(file, runner.engine, "failed").write_text(f"{reason}\n", encoding="utf-8")
+        raise OnnxUnavailable(reason)
+    _note(file, runner.engine, "ok").write_text(f"{diff:.3e}\n", encoding="utf-8")
     return diff, checked
 
 
@@ -219,18 +220,12 @@ def open_runner(
     for failed in (file.with_suffix(".failed"), _note(file, engine, "failed")):
         if failed.exists():
             raise OnnxUnavailable(failed.read_text(encoding="utf-8").strip())
-    ok = _note(file, engine, "ok")
     if file.exists():
         runner = OnnxRunner(
             opener(file, threads), file, engine=engine, exported=False, max_abs_diff=None
         )
-        if not ok.exists():
-            try:
-                runner.max_abs_diff, _ = _checked(runner, model, data_config)
-            except OnnxUnavailable as exc:
-                _note(file, engine, "failed").write_text(f"{exc}\n", encoding="utf-8")
-                raise
-            ok.write_text(f"{runner.max_abs_diff:.3e}\n", encoding="utf-8")
+        if not _note(file, engine, "ok").exists():
+            runner.max_abs_diff, _ = _checked(runner, model, data_config, file)
         log.debug("%s runs %s from the cache (%s)", engine, model_dir, file.name)
         return runner
 
@@ -242,14 +237,9 @@ def open_runner(
             _export_onnx(_WithSoftmax(model).eval(), batch[:1], tmp)
         runner = OnnxRunner(opener(tmp, threads), file, engine=engine, exported=True,
                             max_abs_diff=None)  # fmt: skip
-        try:
-            diff, checked = _checked(runner, model, data_config)
-        except OnnxUnavailable as exc:
-            _note(file, engine, "failed").write_text(f"{exc}\n", encoding="utf-8")
-            raise
+        diff, checked = _checked(runner, model, data_config, file)
         runner.max_abs_diff = diff
         os.replace(tmp, file)
-        ok.write_text(f"{diff:.3e}\n", encoding="utf-8")
     finally:
         tmp.unlink(missing_ok=True)
     log.info(

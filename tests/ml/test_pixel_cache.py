@@ -11,7 +11,7 @@ import pytest
 
 from cnndesk.domain import TrainingSample
 from cnndesk.ml.data import PixelCache, geometry
-from tests.conftest import make_image
+from tests.conftest import make_image, result_of
 
 CONFIG = {
     "input_size": (3, 32, 32),
@@ -34,25 +34,17 @@ def samples(folder: Path, count: int) -> list[TrainingSample]:
     return out
 
 
-def drain(gen):
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
-
-
 def test_images_are_decoded_once_and_kept_in_shards(tmp_path: Path) -> None:
     items = samples(tmp_path / "images", 40)
     first = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    pixels, failed = drain(first.load(items))
+    pixels, failed = result_of(first.load(items))
     assert not failed and first.decoded == 40 and len(pixels) == 40
     assert all(p.shape == (32, 32, 3) and p.dtype == np.uint8 for p in pixels.values())
     files = list(first.folder.iterdir())
     assert len(files) == 2  # one shard (data + keys), not a file per image
 
     again = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    cached, failed = drain(again.load(items[::-1]))
+    cached, failed = result_of(again.load(items[::-1]))
     assert again.decoded == 0 and not failed
     assert all(np.array_equal(cached[k], pixels[k]) for k in pixels)
     # What the cache holds is what decoding gives.
@@ -64,16 +56,16 @@ def test_only_new_images_are_decoded_and_a_damaged_shard_is_decoded_again(
 ) -> None:
     items = samples(tmp_path / "images", 12)
     cache = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    drain(cache.load(items[:8]))
+    result_of(cache.load(items[:8]))
     more = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    drain(more.load(items))
+    result_of(more.load(items))
     assert more.decoded == 4
 
     for data in cache.folder.glob("*.npy"):
         if not data.name.endswith(".keys.npy"):
             data.write_bytes(b"garbage")
     fresh = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    pixels, failed = drain(fresh.load(items))
+    pixels, failed = result_of(fresh.load(items))
     assert fresh.decoded == 12 and len(pixels) == 12 and not failed
     assert "damaged" in caplog.text
 
@@ -85,7 +77,7 @@ def test_a_cancelled_load_keeps_what_it_decoded(tmp_path: Path) -> None:
     next(job)  # the first progress: 64 images are in
     job.close()
     later = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    drain(later.load(items))
+    result_of(later.load(items))
     assert later.decoded <= 200 - 64
 
 
@@ -95,8 +87,8 @@ def test_unreadable_images_are_reported_not_cached(tmp_path: Path) -> None:
     broken.write_bytes(b"\xff\xd8 not really a jpeg")
     items.append(TrainingSample(str(broken), "f" * 64, 0, None))
     cache = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    pixels, failed = drain(cache.load(items))
+    pixels, failed = result_of(cache.load(items))
     assert len(pixels) == 3 and [Path(p).name for p, _ in failed] == ["broken.jpg"]
     again = PixelCache(geometry(CONFIG), root=tmp_path / "cache")
-    _, failed = drain(again.load(items))
+    _, failed = result_of(again.load(items))
     assert again.decoded == 0 and len(failed) == 1  # good ones cached; the bad one still reported

@@ -9,7 +9,7 @@ import pytest
 
 from cnndesk.domain import TrainConfig, TrainingSample, TrainingSet, TrainMode
 from cnndesk.ml.train import train
-from tests.conftest import LITE0_WEIGHTS
+from tests.conftest import LITE0_WEIGHTS, result_of
 
 pytestmark = pytest.mark.slow
 
@@ -25,12 +25,7 @@ def _split(root: Path, split: str) -> tuple[TrainingSample, ...]:
 
 
 def _run(data: TrainingSet, config: TrainConfig):
-    gen = train(data, config)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return result_of(train(data, config))
 
 
 def test_quick_mode_on_real_photos_transfers_imagenet_features(hymenoptera_copy: Path) -> None:
