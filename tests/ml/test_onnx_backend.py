@@ -133,6 +133,8 @@ def test_an_engine_failing_mid_way_falls_back_to_torch(model_dir: Path, images) 
     assert predictor.backend == "openvino"
 
     class Broken:
+        parallel = 2  # as OpenVINO on two cores: batches run on two threads at once
+
         def __call__(self, batch):
             raise RuntimeError("engine died")
 

@@ -29,6 +29,15 @@ def predictor(model_dir: Path) -> Predictor:
     return Predictor(model_dir, device="cpu")
 
 
+@pytest.fixture(scope="module", params=["default", "torch"])
+def batch_predictor(request: pytest.FixtureRequest, model_dir: Path) -> Predictor:
+    """Both ways of running batches: a runtime taking a whole batch per core (OpenVINO, on a
+    machine with more than one core), and PyTorch with decoding threads ahead of it."""
+    if request.param == "default":
+        return Predictor(model_dir, device="cpu", threads=2)
+    return Predictor(model_dir, device="cpu", backend="torch")
+
+
 @pytest.fixture
 def images(tmp_path: Path) -> list[Path]:
     sizes = [(64, 48), (300, 200), (40, 90), (1200, 900), (64, 64)]
@@ -69,7 +78,7 @@ def test_unreadable_file_raises_for_one_image(predictor: Predictor, tmp_path: Pa
 
 
 def test_batch_keeps_order_and_reports_unreadable_files(
-    predictor: Predictor, images, tmp_path: Path
+    batch_predictor: Predictor, predictor: Predictor, images, tmp_path: Path
 ) -> None:
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")
@@ -80,7 +89,7 @@ def test_batch_keeps_order_and_reports_unreadable_files(
     missing = tmp_path / "gone.jpg"
     files = [images[0], empty, *images[1:3], text, truncated, missing, *images[3:]]
 
-    gen = predictor.classify(files, batch_size=2, workers=2)
+    gen = batch_predictor.classify(files, batch_size=2, workers=2)
     events = []
     while True:
         try:
@@ -105,12 +114,15 @@ def test_batch_keeps_order_and_reports_unreadable_files(
         assert sum(s.p for s in batched.top) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_closing_the_batch_stops_the_decoding_threads(predictor: Predictor, images) -> None:
-    gen = predictor.classify(images * 20, batch_size=4)
+def test_closing_the_batch_stops_its_threads(batch_predictor: Predictor, images) -> None:
+    gen = batch_predictor.classify(images * 20, batch_size=4)
     next(gen)
     next(gen)
+    # A runtime takes whole batches on its own threads; PyTorch has decoding threads.
+    kind = "decode" if batch_predictor.backend == "torch" else "classify"
+    assert [t for t in threading.enumerate() if t.name.startswith(f"cnndesk-{kind}")]
     gen.close()
-    assert not [t for t in threading.enumerate() if t.name.startswith("cnndesk-decode")]
+    assert not [t for t in threading.enumerate() if t.name.startswith("cnndesk-")]
 
 
 @pytest.mark.parametrize("backbone", ["test_efficientnet", "test_resnet", "simple-cnn"])
