@@ -166,6 +166,7 @@ def test_spec_excludes_triton_and_dev_tools_but_not_onnx() -> None:
     excludes = set(run_spec("cuda")["_calls"]["Analysis"][0].kwargs["excludes"])
     for name in ("triton", "pytest", "ruff", "importlinter", "tkinter", "PySide6.QtNetwork"):
         assert name in excludes
+    assert "openvino_telemetry" in excludes  # the app sends nothing anywhere
     assert not {"PySide6.QtCore", "PySide6.QtGui", "PySide6.QtWidgets"} & excludes
     # The app offers ONNX export (onnx to write, onnxruntime to check the file) and predicts with
     # OpenVINO or ONNX Runtime.

@@ -5,6 +5,8 @@ error for the user)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from tests.conftest import make_image
 from tests.model_folders import make_model_folder
 
 CLASSES = ("ants", "bees", "wasps")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +115,8 @@ def test_a_broken_engine_falls_back_to_the_next(
     model_dir: Path, images, monkeypatch, caplog
 ) -> None:
     import onnxruntime
-    import openvino
+
+    openvino = onnx_backend.import_openvino()
 
     def broken(*args, **kwargs):
         raise RuntimeError("no model for you")
@@ -226,3 +230,19 @@ def test_training_gives_the_thread_count_back(toy_set) -> None:
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_openvino_sends_no_telemetry_and_writes_nothing_in_home(model_dir: Path, tmp_path) -> None:
+    """A plain ``import openvino`` writes ~/intel/openvino_ga_cid and a usage count (and sends a
+    Google Analytics event); predicting with it through cnndesk does neither."""
+    home = tmp_path / "home"
+    home.mkdir()
+    code = (
+        "from cnndesk.ml.predict import Predictor\n"
+        f"p = Predictor({str(model_dir)!r}, device='cpu')\n"
+        "assert p.backend == 'openvino', p.backend\n"
+    )
+    env = {**os.environ, "HOME": str(home), "CNNDESK_HOME": str(tmp_path / "cnndesk")}
+    env.pop("CI", None)  # openvino-telemetry stays quiet on CI machines; users have no CI=true
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=ROOT, timeout=300)
+    assert list(home.iterdir()) == []
