@@ -17,8 +17,9 @@ what the head learned), saved as a cnndesk model folder in a temporary directory
   * ONNX Runtime (``backend="onnxruntime"``, the fallback) — with either runtime each core takes
     a whole batch of 4 (decode, crop, run on one thread), or
   * the PyTorch batch path (``backend="torch"``: ``torch.inference_mode``, channels-last, batches
-    of 8 on every core, decoding threads ahead), fp32, or the opt-in ``precision="bf16"``
-    (autocast; probabilities move by about 0.01).
+    of 8 on every core, decoding threads ahead), fp32;
+  * the opt-in ``precision="bf16"``: OpenVINO's bf16 on a CPU with bf16 instructions (else
+    PyTorch's autocast); probabilities move by up to about 0.03.
 
 Every method uses the same number of threads: torch's thread count is set to every core (what
 ``Predictor`` uses by default) before anything runs, and OpenVINO and ONNX Runtime get as many.
@@ -155,10 +156,10 @@ def stages(runners: dict, plain_model, transform, photos: list[Path]) -> list[tu
             )
         )
     labels = {
-        "torch": "PyTorch, BN folded, channels-last",
-        "bf16": "PyTorch, BN folded, channels-last, bf16",
-        "onnxruntime": "BN folded, ONNX Runtime",
-        "openvino": "BN folded, OpenVINO fp32",
+        "torch": "fp32, BN folded, channels-last",
+        "bf16": "bf16, BN folded",
+        "onnxruntime": "fp32, BN folded",
+        "openvino": "fp32, BN folded",
     }
     for name, runner in runners.items():
         bs = runner.default_batch_size
@@ -173,7 +174,7 @@ def stages(runners: dict, plain_model, transform, photos: list[Path]) -> list[tu
         else:
             ms = best_ms(lambda r=runner, cs=chunks: [r.probabilities(c) for c in cs], len(batch))
             how = f"{runner.threads} threads per batch"
-        rows.append((f"model, batch {bs}, {labels[name]} ({how})", ms))
+        rows.append((f"model, batch {bs}, {labels[name]}, {runner.backend} ({how})", ms))
     return rows
 
 
@@ -261,7 +262,7 @@ def main() -> int:
         "openvino": "cnndesk default: OpenVINO fp32",
         "onnxruntime": "cnndesk, backend='onnxruntime' (fp32)",
         "torch": "cnndesk, backend='torch' (fp32, channels-last)",
-        "bf16": "cnndesk, precision='bf16' (opt-in; PyTorch; probs ±0.01)",
+        "bf16": f"cnndesk, precision='bf16' ({runners['bf16'].backend}; opt-in)",
     }
     for name in methods:
         print(

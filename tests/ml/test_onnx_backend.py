@@ -177,12 +177,30 @@ def test_a_failed_check_falls_back_and_is_remembered(model_dir: Path, monkeypatc
     assert Predictor(model_dir, device="cpu").backend == "torch"
 
 
-def test_bf16_stays_on_torch(model_dir: Path, images, capsys) -> None:
+def cpu_has_bf16() -> bool:
+    core = onnx_backend.import_openvino().Core()
+    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def test_bf16_runs_in_openvino_where_the_cpu_has_it(model_dir: Path, images, capsys) -> None:
     predictor = Predictor(model_dir, device="cpu", precision="bf16")
-    assert predictor.backend == "torch" and predictor.precision == "bf16"
-    assert Predictor(model_dir, device="cpu", precision="bf16", backend="onnxruntime").backend == (
-        "torch"
-    )
+    assert predictor.precision == "bf16"
+    cached = onnx_backend.cache_file(model_dir)
+    if cpu_has_bf16():
+        assert predictor.backend == "openvino" and predictor._runner.precision == "bf16"
+        assert predictor._runner.max_abs_diff <= onnx_backend.BF16_CHECK_TOLERANCE
+        # Noted apart from fp32: the fp32 runner is still checked to 1e-4 on its own.
+        assert (cached.parent / f"{cached.stem}.openvino-bf16.ok").is_file()
+    else:  # OpenVINO would only emulate bf16 here: PyTorch's autocast runs it
+        print("this CPU has no bf16 instructions: checked that bf16 falls back to PyTorch")
+        assert predictor.backend == "torch"
+    exact = Predictor(model_dir, device="cpu")
+    assert exact.backend == "openvino" and exact._runner.precision == "fp32"
+    assert (cached.parent / f"{cached.stem}.openvino.ok").is_file()
+    assert_same(classify(predictor, images), classify(exact, images), tol=0.05)
+    # ONNX Runtime has no bf16 on a CPU: asking for both gets PyTorch.
+    forced = Predictor(model_dir, device="cpu", precision="bf16", backend="onnxruntime")
+    assert forced.backend == "torch"
     assert len(predictor.predict(images[0]).top) == 3
     assert main(["predict", str(model_dir), str(images[0]), "--precision", "bf16", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
