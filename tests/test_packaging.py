@@ -338,6 +338,9 @@ def test_built_app_passes_self_test_in_a_clean_environment(tmp_path: Path) -> No
     assert (out / "model.json").is_file()
     predicted = json.loads(cli("predict", "--json", str(out), str(tmp_path / "images/red/0.png")))
     assert predicted, predicted
+
+    # The runtimes' telemetry stayed off: no device ids or queued events in the user's home.
+    assert not (home / "intel").exists() and not (home / ".cache" / "Microsoft").exists()
     # On a CPU, prediction runs in OpenVINO: the model was exported into the cache (it falls
     # back to PyTorch quietly, so look for the export, and for no record of a failed one).
     on_cpu = app.name.endswith("-cpu") or not Path("/dev/nvidiactl").exists()

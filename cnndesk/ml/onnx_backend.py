@@ -31,8 +31,8 @@ again for that model, and a checked one opens without the check.
 Every failure here raises; the predictor catches it, logs why and tries the next engine, then
 PyTorch.
 
-OpenVINO is imported with its usage telemetry turned off (:func:`import_openvino`): cnndesk sends
-nothing anywhere and writes nothing outside its own folders.
+Both engines load with their telemetry off (:mod:`cnndesk._privacy`, run when ``cnndesk`` is
+imported): cnndesk sends nothing anywhere and writes nothing outside its own folders.
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ import hashlib
 import logging
 import os
 import queue
-import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -75,28 +74,11 @@ class OnnxUnavailable(RuntimeError):
     """An engine cannot run this model here (the message says why)."""
 
 
-def import_openvino() -> Any:
-    """``import openvino``, with its usage telemetry off; the module.
-
-    Importing the ``openvino`` package runs ``openvino.tools.ovc``, which, unless the user has opted
-    out, sends a Google Analytics event and writes a client id and a usage count under ``~/intel``
-    (openvino-telemetry 2025.2). A desktop app that promises everything stays on the user's
-    machine must do neither. With ``openvino_telemetry`` unimportable (a ``None`` entry in
-    ``sys.modules``), OpenVINO uses its own no-op stub; the inference runtime is unaffected. Too
-    late if something else in the process imported openvino first (nothing in cnndesk does).
-    """
-    if "openvino" not in sys.modules:
-        sys.modules.setdefault("openvino_telemetry", None)  # type: ignore[arg-type]
-    import openvino
-
-    return openvino
-
-
 def engine_available(engine: str) -> bool:
     """Whether ``engine``'s package imports (a broken install must not hurt: PyTorch still works)."""
     try:
         if engine == "openvino":
-            import_openvino()
+            import openvino  # noqa: F401
         elif engine == "onnxruntime":
             import onnxruntime  # noqa: F401
         else:
@@ -157,7 +139,7 @@ class OnnxRunner:
 
 
 def _openvino(file: Path, threads: int, precision: str) -> Opened:
-    ov = import_openvino()
+    import openvino as ov
 
     streams = max(1, threads)
     core = ov.Core()
