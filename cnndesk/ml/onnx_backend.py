@@ -100,7 +100,8 @@ def cache_file(model_dir: str | os.PathLike[str]) -> Path:
 
 
 Opened = tuple[Callable[[np.ndarray], np.ndarray], int]
-"""What an engine's opener returns: the thread-safe run function and how many may run at once."""
+"""What an engine's opener returns: the thread-safe run function (returning an array of its own,
+never one the engine reuses) and how many may run at once."""
 
 
 class OnnxRunner:
@@ -135,7 +136,7 @@ class OnnxRunner:
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         """Probabilities ``[N, classes]`` (float32, CPU) for a ``[N, 3, H, W]`` batch."""
         x = batch.detach().to("cpu", torch.float32).contiguous().numpy()
-        return torch.from_numpy(np.array(self._run(x), dtype=np.float32, copy=True))
+        return torch.from_numpy(np.asarray(self._run(x), dtype=np.float32))  # a fresh array
 
 
 def _openvino(file: Path, threads: int, precision: str) -> Opened:

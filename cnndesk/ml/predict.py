@@ -227,11 +227,7 @@ class Predictor:
         forced = backend is not None
         # fp32 in either runtime; bf16 in OpenVINO only (ONNX Runtime has no bf16 CPU kernels).
         engines = onnx_backend.ENGINES if self.precision == "fp32" else ("openvino",)
-        if (
-            self.device.type != "cpu"
-            or self.precision not in onnx_backend.PRECISIONS
-            or (forced and backend not in engines)
-        ):
+        if self.device.type != "cpu" or (forced and backend not in engines):
             if forced:
                 log.warning(
                     "%s does not run %s on %s; using PyTorch", backend, self.precision, self.device
