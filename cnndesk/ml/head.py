@@ -15,6 +15,7 @@ from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,9 @@ from cnndesk.ml.preprocess import normalize
 from cnndesk.ml.schedule import Meter, better, class_weights, lr_factor, set_lr
 
 log = logging.getLogger(__name__)
+
+QUICK_HEAD = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "patience": 15}
+"""Quick mode's head settings (epochs, batch size, peak learning rate, early-stop patience)."""
 
 
 def autocast(choice: DeviceChoice):
@@ -268,6 +272,21 @@ def fit_head(
     bias = head.bias.detach() - weight @ mean
     best_entry = history[best[2] - 1]
     return HeadFit(weight, bias, best[2], epoch, best_entry.val_loss, best[1], history)
+
+
+def fit_head_quietly(
+    features: dict[str, np.ndarray],
+    train: Sequence[TrainingSample],
+    val: Sequence[TrainingSample],
+    **settings: Any,
+) -> HeadFit:
+    """:func:`fit_head` run to its end without its progress events (cross-validation folds)."""
+    fitting = fit_head(features, train, val, device_description="", **settings)
+    while True:
+        try:
+            next(fitting)
+        except StopIteration as stop:
+            return stop.value
 
 
 def install_head(model: torch.nn.Module, fit: HeadFit) -> None:

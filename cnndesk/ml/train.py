@@ -52,7 +52,7 @@ from cnndesk.ml.augment import PRESETS, augment_batch
 from cnndesk.ml.data import FeatureStore, PixelCache, featurizer_id, geometry
 from cnndesk.ml.device import DeviceChoice, PrecisionProbe, pick_device
 from cnndesk.ml.evaluate import evaluation_from_logits
-from cnndesk.ml.head import autocast, embed, fit_head, head_logits, install_head
+from cnndesk.ml.head import QUICK_HEAD, autocast, embed, fit_head, head_logits, install_head
 from cnndesk.ml.memory import training_memory
 from cnndesk.ml.model_io import save_model
 from cnndesk.ml.preprocess import normalize, scale_size
@@ -63,7 +63,7 @@ log = logging.getLogger(__name__)
 
 Event = Progress | EpochEnd
 
-QUICK = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "patience": 15}
+QUICK = QUICK_HEAD
 FULL_PRETRAINED = {"epochs": 6, "batch_size": 32, "lr": 5e-4, "patience": 3}
 FULL_SCRATCH = {"epochs": 30, "batch_size": 64, "lr": 2e-3, "patience": 8}
 BACKBONE_LR_FACTOR = 0.2
