@@ -27,6 +27,22 @@ class DeviceChoice:
     """Autocast dtype on CUDA (bf16 or fp16); ``None`` trains in fp32."""
 
 
+CPU_BF16_ENV = "CNNDESK_CPU_BF16"
+"""Set to ``0`` to treat the CPU as having no native bf16 instructions, whatever it has: CI runs
+the suite once this way, so the no-bf16 branches are tested on machines that have bf16 too."""
+
+
+def cpu_bf16_forced_off() -> bool:
+    """Whether :data:`CPU_BF16_ENV` turns native CPU bf16 detection off (``0``/``off``/``false``)."""
+    return os.environ.get(CPU_BF16_ENV, "").strip().lower() in {"0", "off", "false", "no"}
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs bf16 natively (AVX512-BF16 or AMX) for PyTorch's oneDNN kernels,
+    unless :data:`CPU_BF16_ENV` turns detection off."""
+    return not cpu_bf16_forced_off() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def cpu_threads(requested: int | None = None) -> int:
     """Threads for torch on the CPU: ``requested``, or all cores but one (at least one)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -94,7 +110,7 @@ class PrecisionProbe:
             if precision not in dtypes:
                 raise ModelError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
             self.chosen = dtypes[precision]
-        elif choice.device.type == "cpu" and torch.ops.mkldnn._is_mkldnn_bf16_supported():
+        elif choice.device.type == "cpu" and cpu_has_native_bf16():
             self.decided = False
 
     @property

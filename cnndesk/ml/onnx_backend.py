@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from cnndesk import paths
+from cnndesk.ml.device import cpu_bf16_forced_off
 from cnndesk.ml.export import ONNX_OPSET, _check_batch, _export_onnx, _WithSoftmax
 
 log = logging.getLogger(__name__)
@@ -139,12 +140,22 @@ class OnnxRunner:
         return torch.from_numpy(np.asarray(self._run(x), dtype=np.float32))  # a fresh array
 
 
+def openvino_has_bf16() -> bool:
+    """Whether OpenVINO runs bf16 natively on this CPU (AVX512-BF16 or AMX; elsewhere it would only
+    emulate it, slower than fp32), unless ``CNNDESK_CPU_BF16=0`` turns detection off."""
+    if cpu_bf16_forced_off() or not engine_available("openvino"):
+        return False
+    import openvino as ov
+
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 def _openvino(file: Path, threads: int, precision: str) -> Opened:
     import openvino as ov
 
     streams = max(1, threads)
     core = ov.Core()
-    if precision == "bf16" and "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+    if precision == "bf16" and not openvino_has_bf16():
         raise OnnxUnavailable("this CPU has no bf16 instructions (AVX512-BF16 or AMX)")
     compiled = core.compile_model(
         core.read_model(str(file)),

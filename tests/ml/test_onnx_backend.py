@@ -17,7 +17,7 @@ from cnndesk import paths
 from cnndesk.cli import main
 from cnndesk.domain import ModelError
 from cnndesk.ml import onnx_backend
-from cnndesk.ml.device import prediction_threads
+from cnndesk.ml.device import CPU_BF16_ENV, cpu_has_native_bf16, prediction_threads
 from cnndesk.ml.predict import Predictor
 from tests.conftest import make_image
 from tests.model_folders import make_model_folder
@@ -176,25 +176,18 @@ def test_a_failed_check_falls_back_and_is_remembered(model_dir: Path, monkeypatc
     assert Predictor(model_dir, device="cpu").backend == "torch"
 
 
-def cpu_has_bf16() -> bool:
-    import openvino
-
-    core = openvino.Core()
-    return "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
-
-
-def test_bf16_runs_in_openvino_where_the_cpu_has_it(model_dir: Path, images, capsys) -> None:
+def _check_bf16_prediction(model_dir: Path, images, capsys, *, native: bool) -> None:
     predictor = Predictor(model_dir, device="cpu", precision="bf16")
     assert predictor.precision == "bf16"
     cached = onnx_backend.cache_file(model_dir)
-    if cpu_has_bf16():
+    if native:
         assert predictor.backend == "openvino" and predictor._runner.precision == "bf16"
         assert predictor._runner.max_abs_diff <= onnx_backend.BF16_CHECK_TOLERANCE
         # Noted apart from fp32: the fp32 runner is still checked to 1e-4 on its own.
         assert (cached.parent / f"{cached.stem}.openvino-bf16.ok").is_file()
     else:  # OpenVINO would only emulate bf16 here: PyTorch's autocast runs it
-        print("this CPU has no bf16 instructions: checked that bf16 falls back to PyTorch")
         assert predictor.backend == "torch"
+        assert not (cached.parent / f"{cached.stem}.openvino-bf16.ok").exists()
     exact = Predictor(model_dir, device="cpu")
     assert exact.backend == "openvino" and exact._runner.precision == "fp32"
     assert (cached.parent / f"{cached.stem}.openvino.ok").is_file()
@@ -203,9 +196,28 @@ def test_bf16_runs_in_openvino_where_the_cpu_has_it(model_dir: Path, images, cap
     forced = Predictor(model_dir, device="cpu", precision="bf16", backend="onnxruntime")
     assert forced.backend == "torch"
     assert len(predictor.predict(images[0]).top) == 3
+    capsys.readouterr()  # only the command's own output is parsed below
     assert main(["predict", str(model_dir), str(images[0]), "--precision", "bf16", "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["file"] == str(images[0])
+
+
+@pytest.mark.skipif(
+    not onnx_backend.openvino_has_bf16(),
+    reason="this CPU has no native bf16 (AVX512-BF16/AMX) or CNNDESK_CPU_BF16=0: the OpenVINO bf16"
+    " path cannot run here; test_bf16_falls_back_to_pytorch_without_native_bf16 covers this CPU",
+)
+def test_bf16_runs_in_openvino_where_the_cpu_has_it(model_dir: Path, images, capsys) -> None:
+    _check_bf16_prediction(model_dir, images, capsys, native=True)
+
+
+def test_bf16_falls_back_to_pytorch_without_native_bf16(
+    model_dir: Path, images, capsys, monkeypatch
+) -> None:
+    # Forced off, so this branch runs on every CPU, with or without bf16 instructions.
+    monkeypatch.setenv(CPU_BF16_ENV, "0")
+    assert not onnx_backend.openvino_has_bf16() and not cpu_has_native_bf16()
+    _check_bf16_prediction(model_dir, images, capsys, native=False)
 
 
 def test_unknown_backend_is_refused(model_dir: Path) -> None:
