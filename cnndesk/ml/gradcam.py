@@ -1,0 +1,307 @@
+"""Grad-CAM: where in an image a model found the evidence for a class (Selvaraju et al., 2017).
+
+A forward hook on the model's **last convolutional stage** keeps its activation ``A`` (``[K, h, w]``)
+and a hook on that tensor its gradient; the map is ``relu(sum_k mean(dy_c/dA_k) * A_k)``, upsampled
+to the image and scaled to [0, 1]. The stage is found generically: the last module whose output
+is a 4-D map while ``forward_features`` runs (timm models, and cnndesk's simple-cnn); a model
+without ``forward_features`` is traced through its whole forward pass, ignoring the ``1×1``
+output of a global pool. A backbone with no such map — a vision transformer, whose features are
+tokens — raises :class:`~cnndesk.domain.ModelError` that says so; nothing is guessed.
+
+The whole image is resized to the model's input size for the map (no centre crop), so the map
+covers every pixel of the picture it is drawn on. Maps are cached as ``.npy`` under
+``paths.cache_dir()/gradcam/`` per (model weights, image content, class).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from cnndesk import paths
+from cnndesk.domain import ModelError
+from cnndesk.ml.preprocess import decode_image, normalize
+
+log = logging.getLogger(__name__)
+
+MAP_SIDE = 224
+"""Cached maps are stored at most this many pixels on their longer side (resized on use)."""
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """One Grad-CAM map: ``heat`` is float32 ``[H, W]`` in [0, 1] at the image's aspect ratio."""
+
+    class_index: int
+    class_name: str
+    probability: float
+    heat: np.ndarray
+
+
+def last_conv_stage(model: torch.nn.Module, example: torch.Tensor) -> torch.nn.Module:
+    """The module whose output is the model's last spatial feature map, found by running it."""
+    order: list[tuple[torch.nn.Module, tuple[int, ...]]] = []
+
+    def record(module: torch.nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor) and output.ndim == 4:
+            order.append((module, tuple(output.shape)))
+
+    handles = [m.register_forward_hook(record) for m in model.modules() if m is not model]
+    try:
+        with torch.no_grad():
+            if hasattr(model, "forward_features"):
+                features = model.forward_features(example)
+                if not (isinstance(features, torch.Tensor) and features.ndim == 4):
+                    shape = tuple(getattr(features, "shape", ()))
+                    raise ModelError(
+                        f"Grad-CAM needs a convolutional backbone: {type(model).__name__}'s"
+                        f" features are {shape}, not a [batch, channels, height, width] map"
+                    )
+            else:
+                model(example)
+    finally:
+        for handle in handles:
+            handle.remove()
+    spatial = [(m, s) for m, s in order if s[2] * s[3] > 1 or hasattr(model, "forward_features")]
+    if not spatial:
+        raise ModelError(
+            f"Grad-CAM needs a convolutional stage: {type(model).__name__} produces no 2-D feature map"
+        )
+    return spatial[-1][0]
+
+
+def model_input(image: Image.Image, data_config: dict[str, Any]) -> torch.Tensor:
+    """The whole image, resized (not cropped) to the model's input, normalised: ``[1, 3, H, W]``."""
+    _, height, width = data_config["input_size"]
+    resample = Image.Resampling.BICUBIC
+    if data_config.get("interpolation") == "bilinear":
+        resample = Image.Resampling.BILINEAR
+    pixels = np.asarray(image.convert("RGB").resize((width, height), resample), dtype=np.uint8)
+    return normalize(torch.from_numpy(pixels.copy()), data_config).unsqueeze(0)
+
+
+class GradCam:
+    """Grad-CAM for one model. Not thread-safe: one instance per worker thread."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        *,
+        classes: Sequence[str],
+        data_config: dict[str, Any],
+        model_id: str = "",
+        cache_root: Path | None = None,
+    ) -> None:
+        self.model = model.eval()
+        self.classes = list(classes)
+        self.data_config = data_config
+        self.model_id = model_id
+        self.cache_root = cache_root if cache_root is not None else paths.cache_dir() / "gradcam"
+        self._stage: torch.nn.Module | None = None
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, *, cache_root: Path | None = None) -> GradCam:
+        """Load a cnndesk model folder; its weights' hash names its cache entries."""
+        from cnndesk.ml.model_io import WEIGHTS_FILE, load_model
+
+        model, info = load_model(Path(folder))
+        model = model.float()
+        digest = _file_digest(Path(folder) / WEIGHTS_FILE)
+        return cls(
+            model,
+            classes=info["classes"],
+            data_config=info["data_config"],
+            model_id=digest,
+            cache_root=cache_root,
+        )
+
+    def stage(self, example: torch.Tensor) -> torch.nn.Module:
+        if self._stage is None:
+            self._stage = last_conv_stage(self.model, example)
+        return self._stage
+
+    def class_index(self, name_or_index: str | int) -> int:
+        """A class by name or 0-based index; a clear error for one the model does not know."""
+        if isinstance(name_or_index, int) or str(name_or_index).isdigit():
+            index = int(name_or_index)
+            if 0 <= index < len(self.classes):
+                return index
+        elif name_or_index in self.classes:
+            return self.classes.index(str(name_or_index))
+        raise ModelError(
+            f"the model has no class {name_or_index!r} (classes: {', '.join(self.classes)})"
+        )
+
+    def maps_for_tensor(
+        self, x: torch.Tensor, class_indices: Sequence[int] | None = None, *, top: int = 1
+    ) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Probabilities ``[C]`` and raw maps (``[h, w]`` of the stage, in [0, 1]) for one input.
+
+        ``class_indices`` None: the ``top`` most probable classes.
+        """
+        stage = self.stage(x)
+        saved: dict[str, torch.Tensor] = {}
+
+        def keep(_module: torch.nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            saved["activation"] = output
+            output.register_hook(lambda grad: saved.__setitem__("gradient", grad))
+
+        handle = stage.register_forward_hook(keep)
+        try:
+            with torch.enable_grad():
+                x = x.detach().float().requires_grad_(True)  # gradients flow even if frozen
+                logits = self.model(x)
+                probabilities = torch.softmax(logits.detach().float(), 1)[0].numpy()
+                if class_indices is None:
+                    class_indices = [int(i) for i in np.argsort(-probabilities)[:top]]
+                maps: dict[int, np.ndarray] = {}
+                for n, index in enumerate(class_indices):
+                    self.model.zero_grad(set_to_none=True)
+                    logits[0, index].backward(retain_graph=n < len(class_indices) - 1)
+                    activation = saved["activation"].detach()[0].float()
+                    gradient = saved["gradient"].detach()[0].float()
+                    weights = gradient.mean(dim=(1, 2))
+                    cam = F.relu(torch.einsum("k,khw->hw", weights, activation))
+                    peak = float(cam.max())
+                    maps[index] = (cam / peak if peak > 0 else cam).numpy().astype(np.float32)
+        finally:
+            handle.remove()
+        return probabilities, maps
+
+    def explain(
+        self, path: str | Path, classes: Sequence[str | int] | None = None, *, top: int = 1
+    ) -> list[ClassMap]:
+        """Maps for an image file: for ``classes`` (names or indices), else the ``top`` classes.
+
+        Cached per (model, image content, class); a cached map is read, not recomputed.
+        """
+        data = Path(path).read_bytes()
+        image_key = hashlib.sha256(data).hexdigest()
+        image = decode_image(path)
+        wanted = [self.class_index(c) for c in classes] if classes else None
+        probs: np.ndarray | None = self._cached_probabilities(image_key)
+        cached: dict[int, np.ndarray] = {}
+        if probs is not None:
+            indices = wanted or [int(i) for i in np.argsort(-probs)[:top]]
+            cached = {i: m for i in indices if (m := self._load(image_key, i)) is not None}
+            wanted = indices
+        missing = [i for i in (wanted or []) if i not in cached]
+        if probs is None or missing:
+            x = model_input(image, self.data_config)
+            probs, computed = self.maps_for_tensor(x, missing or wanted, top=top)
+            self._store_probabilities(image_key, probs)
+            for index, raw in computed.items():
+                cached[index] = self._store(image_key, index, _to_image_shape(raw, image.size))
+            wanted = wanted or list(computed)
+        return [
+            ClassMap(i, self.classes[i], float(probs[i]), cached[i]) for i in (wanted or cached)
+        ]
+
+    # ------------------------------------------------------------------------------- cache
+
+    def _entry(self, image_key: str, name: str) -> Path:
+        return (
+            self.cache_root / (self.model_id or "unnamed") / image_key[:2] / f"{image_key}.{name}"
+        )
+
+    def _load(self, image_key: str, index: int) -> np.ndarray | None:
+        if not self.model_id:
+            return None
+        try:
+            heat = np.load(self._entry(image_key, f"{index}.npy"), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        return heat.astype(np.float32) if heat.ndim == 2 else None
+
+    def _store(self, image_key: str, index: int, heat: np.ndarray) -> np.ndarray:
+        if self.model_id:
+            _save_atomic(self._entry(image_key, f"{index}.npy"), heat)
+        return heat
+
+    def _cached_probabilities(self, image_key: str) -> np.ndarray | None:
+        if not self.model_id:
+            return None
+        try:
+            probs = np.load(self._entry(image_key, "probs.npy"), allow_pickle=False)
+        except (OSError, ValueError):
+            return None
+        return probs if probs.shape == (len(self.classes),) else None
+
+    def _store_probabilities(self, image_key: str, probs: np.ndarray) -> None:
+        if self.model_id:
+            _save_atomic(self._entry(image_key, "probs.npy"), probs.astype(np.float32))
+
+
+def _to_image_shape(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Upsample a stage-sized map (bilinear) to the image's aspect, at most MAP_SIDE long."""
+    width, height = size
+    scale = min(1.0, MAP_SIDE / max(width, height))
+    out = (max(1, round(height * scale)), max(1, round(width * scale)))
+    tensor = torch.from_numpy(raw)[None, None]
+    heat = F.interpolate(tensor, size=out, mode="bilinear", align_corners=False)[0, 0]
+    return heat.clamp(0, 1).numpy().astype(np.float32)
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc}") from exc
+    return digest.hexdigest()[:24]
+
+
+# ----------------------------------------------------------------------------- overlays
+
+
+def colormap(heat: np.ndarray) -> np.ndarray:
+    """A perceptual blue→green→yellow→red ramp ("turbo"-like): float ``[H, W]`` → uint8 RGB."""
+    stops = np.array(
+        [
+            [48, 18, 59],
+            [70, 107, 227],
+            [40, 188, 235],
+            [50, 241, 152],
+            [164, 252, 60],
+            [237, 208, 58],
+            [251, 128, 34],
+            [208, 47, 5],
+            [122, 4, 3],
+        ],
+        dtype=np.float32,
+    )
+    t = np.clip(heat, 0, 1) * (len(stops) - 1)
+    low = np.floor(t).astype(int).clip(0, len(stops) - 2)
+    frac = (t - low)[..., None]
+    return (stops[low] * (1 - frac) + stops[low + 1] * frac).round().astype(np.uint8)
+
+
+def overlay(image: Image.Image, heat: np.ndarray, *, alpha: float = 0.45) -> Image.Image:
+    """The image with the map drawn over it in colour (the map is resized to the image)."""
+    base = image.convert("RGB")
+    colours = Image.fromarray(colormap(heat)).resize(base.size, Image.Resampling.BILINEAR)
+    return Image.blend(base, colours, alpha)
