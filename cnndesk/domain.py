@@ -101,6 +101,8 @@ class ImageRecord:
     suggested_class_id: int | None = None
     """The model's suggestion (label source ``model``), when there is one."""
     suggestion_confidence: float | None = None
+    changed: bool = False
+    """The file's bytes changed under the same path after it was labeled: check the label."""
 
     @property
     def name(self) -> str:
@@ -115,12 +117,15 @@ class LibraryStats:
     unlabeled: int
     classes: dict[str, int]
     splits: dict[str, int]
+    changed: int = 0
+    """Readable images whose content changed under their path since labeled (check the label)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
             "images": self.images,
             "unreadable": self.unreadable,
             "missing": self.missing,
+            "changed": self.changed,
             "unlabeled": self.unlabeled,
             "classes": dict(self.classes),
             "splits": dict(self.splits),
@@ -154,6 +159,34 @@ class Progress:
 
 
 @dataclass(frozen=True, slots=True)
+class CheckResult:
+    """What ``cnndesk check`` / File → Check Library found when it re-read every image's file."""
+
+    checked: int
+    ok: int
+    """Images readable now (``changed`` and ``restored`` included)."""
+    missing: int
+    unreadable: int
+    changed: int
+    """Images whose content changed under the same path in this check (re-hashed, label kept)."""
+    restored: int
+    """Images that were missing or unreadable and are readable again."""
+    problems: tuple[RefusedFile, ...] = ()
+    """Each missing or unreadable file, with the reason."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "checked": self.checked,
+            "ok": self.ok,
+            "missing": self.missing,
+            "unreadable": self.unreadable,
+            "changed": self.changed,
+            "restored": self.restored,
+            "problems": [{"path": p.path, "reason": p.reason} for p in self.problems],
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class ImportProgress(Progress):
     added: int = 0
     duplicates: int = 0
@@ -180,10 +213,26 @@ class ImportResult:
     labeled: int = 0
     seconds: float = 0.0
     added_ids: tuple[int, ...] = field(default=(), repr=False)
+    changed: int = 0
+    """Known paths whose bytes changed: re-hashed, label and split kept, marked "check the label"."""
+    moved: int = 0
+    """Known images found again by content at a new path (their old file is gone): label kept."""
+    restored: int = 0
+    """Images marked missing or unreadable whose file is readable again (same content)."""
+    skipped: tuple[RefusedFile, ...] = ()
+    """Files in the folders that are not in a format cnndesk reads (``.heic``, ``.svg``, …)."""
 
     @property
     def seen(self) -> int:
-        return self.added + self.duplicates + self.unchanged + len(self.refused)
+        return (
+            self.added
+            + self.duplicates
+            + self.unchanged
+            + self.changed
+            + self.moved
+            + self.restored
+            + len(self.refused)
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,6 +447,8 @@ class ImageView(str, enum.Enum):
     """Images whose human label differs from the model's prediction."""
     LOW_CONFIDENCE = "low_confidence"
     """Images the model is unsure about (top probability below ``confidence_below``)."""
+    CHANGED = "changed"
+    """Images whose file changed under the same path since they were labeled (check the label)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,6 @@ thumbnail, training), where the image is marked unreadable. Errors become
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnndesk.domain import ImageError
+from cnndesk.imageio import read_file
 
 SUPPORTED_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -68,33 +68,25 @@ def is_supported(path: Path) -> bool:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    """The content hash of a regular image file (bounded read; :class:`ImageError` if refused)."""
+    return read_file(path).sha256()
 
 
 def probe(path: Path, *, stat: os.stat_result | None = None) -> ProbedImage:
-    """Read, hash and check one image file; raise :class:`ImageError` saying why it is refused."""
-    try:
-        stat = stat or path.stat()
-        data = path.read_bytes()
-    except FileNotFoundError as exc:
-        raise ImageError("the file does not exist (moved or deleted?)") from exc
-    except PermissionError as exc:
-        raise ImageError("permission denied: cnndesk may not read this file") from exc
-    except OSError as exc:
-        raise ImageError(f"the file cannot be read: {exc.strerror or exc}") from exc
-    if not data:
-        raise ImageError("the file is empty (0 bytes)")
-    sha = hashlib.sha256(data).hexdigest()
-    width, height, fmt = check_image_bytes(data)
+    """Read, hash and check one image file; raise :class:`ImageError` saying why it is refused.
+
+    Only a regular file of at most :data:`cnndesk.imageio.MAX_FILE_BYTES` is read (see
+    :func:`cnndesk.imageio.read_file`); ``stat`` is accepted for compatibility, but size and
+    mtime are taken from the descriptor actually read.
+    """
+    del stat
+    read = read_file(path)
+    width, height, fmt = check_image_bytes(read.data)
     return ProbedImage(
         path=str(path),
-        sha256=sha,
-        size=len(data),
-        mtime_ns=stat.st_mtime_ns,
+        sha256=read.sha256(),
+        size=read.size,
+        mtime_ns=read.mtime_ns,
         width=width,
         height=height,
         format=fmt,
@@ -145,10 +137,12 @@ def open_upright(path: str | Path, *, max_side: int | None = None) -> Image.Imag
     """Open an image for display: EXIF orientation applied, RGB, first frame, optionally reduced.
 
     With ``max_side`` the JPEG decoder itself scales down (``draft``), which is several times
-    faster than decoding at full size and resizing.
+    faster than decoding at full size and resizing. Only a regular, bounded file is read
+    (:func:`cnndesk.imageio.read_file`).
     """
+    data = read_file(path).data
     try:
-        with Image.open(path, formats=PIL_FORMATS) as image:
+        with Image.open(io.BytesIO(data), formats=PIL_FORMATS) as image:
             if image.width * image.height > MAX_PIXELS:
                 raise ImageError(f"{image.width}×{image.height} pixels is too large to display")
             if max_side is not None:
@@ -158,8 +152,6 @@ def open_upright(path: str | Path, *, max_side: int | None = None) -> Image.Imag
             rgb = upright.convert("RGB")
     except ImageError:
         raise
-    except FileNotFoundError as exc:
-        raise ImageError("the file does not exist (moved or deleted?)") from exc
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
         raise ImageError(f"the image cannot be decoded ({exc})") from exc
     if max_side is not None and max(rgb.size) > max_side:

@@ -4,7 +4,14 @@
 library already knows (no re-reading), reads and checks the rest on a small thread pool (Pillow
 and hashlib release the GIL), dedupes by content hash, and commits in batches: a cancelled or
 crashed import keeps every batch committed so far. Bad files are reported one by one with a
-reason and never stop the import.
+reason and never stop the import: a name that is not UTF-8, a folder name that cannot be a class
+name, a pipe, a device or an oversized file is refused on its own (see :mod:`cnndesk.imageio`).
+Files in a format cnndesk does not read (``.heic``, ``.svg``, ``.txt``…) are listed as skipped.
+
+What an image is (DESIGN §3): a known path whose bytes changed keeps its row, label and split,
+is re-hashed and marked "changed — check the label"; known content found at a new path while its
+old file is gone is the same image moved (path updated, label kept); a file marked missing or
+unreadable that reads again is restored. The store (:meth:`ImportStore.add_images`) decides which.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from cnndesk.domain import (
     RefusedFile,
     Split,
 )
+from cnndesk.imageio import file_name_problem
 from cnndesk.library.imagefile import ProbedImage, is_supported, probe
+from cnndesk.library.names import class_name_problem
 from cnndesk.library.splits import split_from_path
 
 log = logging.getLogger(__name__)
@@ -52,12 +61,28 @@ class NewImage:
     split: Split | None
 
 
+def unsupported_reason(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if not suffix:
+        return "not an image file (no extension; cnndesk reads JPEG, PNG, BMP, GIF, TIFF, WebP)"
+    return f"unsupported format {suffix} (cnndesk reads JPEG, PNG, BMP, GIF, TIFF, WebP)"
+
+
 def walk(
-    roots: Iterable[str | Path], *, classes_from_folders: bool, refused: list[RefusedFile]
+    roots: Iterable[str | Path],
+    *,
+    classes_from_folders: bool,
+    refused: list[RefusedFile],
+    skipped: list[RefusedFile] | None = None,
 ) -> list[Candidate]:
-    """Find the image files under ``roots`` (hidden files and folders are skipped)."""
+    """Find the image files under ``roots`` (hidden files and folders are skipped).
+
+    Files in other formats go to ``skipped`` with the reason; files that cannot be imported
+    (a name that is not UTF-8, a folder name that cannot be a class) go to ``refused``.
+    """
     found: list[Candidate] = []
     seen: set[str] = set()
+    skipped = skipped if skipped is not None else []
     for root in roots:
         root_path = Path(root).expanduser().absolute()
         if root_path.is_dir():
@@ -69,15 +94,14 @@ def walk(
                     file_path = Path(folder) / name
                     if is_supported(file_path):
                         _add(found, seen, file_path, root_path, classes_from_folders, refused)
-        elif root_path.is_file():
+                    else:
+                        skipped.append(RefusedFile(str(file_path), unsupported_reason(file_path)))
+        elif os.path.lexists(root_path):
+            # Not a folder: a file, or a pipe, device or broken link the probe refuses by name.
             if is_supported(root_path):
                 _add(found, seen, root_path, root_path.parent, classes_from_folders, refused)
             else:
-                refused.append(
-                    RefusedFile(
-                        str(root_path), f"'{root_path.suffix}' is not an image type cnndesk reads"
-                    )
-                )
+                skipped.append(RefusedFile(str(root_path), unsupported_reason(root_path)))
         else:
             refused.append(RefusedFile(str(root_path), "no such file or folder"))
     return found
@@ -95,6 +119,10 @@ def _add(
     if key in seen:
         return
     seen.add(key)
+    problem = file_name_problem(key)
+    if problem is not None:
+        refused.append(RefusedFile(key, problem))
+        return
     try:
         stat = file_path.stat()
     except OSError as exc:
@@ -107,6 +135,16 @@ def _add(
         parent = file_path.parent.name
         if split_from_path([parent]) is None and file_path.parent != root.parent:
             class_name = parent
+            problem = class_name_problem(parent)
+            if problem is not None:
+                refused.append(
+                    RefusedFile(
+                        key,
+                        f"its folder name cannot be a class name: {problem} "
+                        "Rename the folder, or import without classes from folders.",
+                    )
+                )
+                return
     found.append(Candidate(file_path, stat, class_name, split))
 
 
@@ -136,8 +174,11 @@ def import_paths(
     """Import images from files and folders; yields progress, returns an :class:`ImportResult`."""
     started = time.perf_counter()
     refused: list[RefusedFile] = []
+    skipped: list[RefusedFile] = []
     yield ImportProgress(done=0, total=0, message="Looking for images…")
-    candidates = walk(paths, classes_from_folders=classes_from_folders, refused=refused)
+    candidates = walk(
+        paths, classes_from_folders=classes_from_folders, refused=refused, skipped=skipped
+    )
     known = store.known_files()
     todo: list[Candidate] = []
     unchanged = 0
@@ -148,7 +189,7 @@ def import_paths(
         else:
             todo.append(candidate)
     total = len(candidates)
-    added = duplicates = labeled = 0
+    added = duplicates = labeled = changed = moved = restored = 0
     added_ids: list[int] = []
     classes_created: list[str] = []
     done = unchanged
@@ -164,6 +205,10 @@ def import_paths(
             added_ids.extend(outcome.added_ids)
             duplicates += outcome.duplicates
             labeled += outcome.labeled
+            changed += outcome.changed
+            moved += outcome.moved
+            restored += outcome.restored
+            refused.extend(outcome.refused)
             classes_created.extend(outcome.classes_created)
             done += len(batch)
             yield ImportProgress(
@@ -184,6 +229,10 @@ def import_paths(
         labeled=labeled,
         seconds=time.perf_counter() - started,
         added_ids=tuple(added_ids),
+        changed=changed,
+        moved=moved,
+        restored=restored,
+        skipped=tuple(skipped),
     )
 
 
@@ -193,13 +242,20 @@ class BatchOutcome:
     duplicates: int
     labeled: int
     classes_created: tuple[str, ...]
+    changed: int = 0
+    moved: int = 0
+    restored: int = 0
+    refused: tuple[RefusedFile, ...] = ()
 
 
 class ImportStore(Protocol):
     """What the importer needs from the library (implemented by :class:`~cnndesk.library.Library`)."""
 
     def known_files(self) -> dict[str, tuple[int, int]]:
-        """Every file path already read, with its (size, mtime_ns) at the time."""
+        """Every file path already read, with its (size, mtime_ns) at the time.
+
+        Paths of images marked missing or unreadable are left out, so they are read again.
+        """
         ...
 
     def add_images(self, images: list[NewImage]) -> BatchOutcome:

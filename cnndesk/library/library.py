@@ -10,10 +10,11 @@ connection from the pool).
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Generator, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +22,9 @@ from sqlalchemy.orm import aliased
 
 from cnndesk import paths
 from cnndesk.domain import (
+    CheckResult,
     ClassInfo,
+    ImageError,
     ImageQuery,
     ImageRecord,
     ImageStatus,
@@ -29,10 +32,13 @@ from cnndesk.domain import (
     LabelSource,
     LibraryError,
     LibraryStats,
+    Progress,
+    RefusedFile,
     Split,
     TrainingSample,
     TrainingSet,
 )
+from cnndesk.imageio import os_error_reason, regular_file_problem
 from cnndesk.library.database import (
     integrity_ok,
     make_engine,
@@ -40,8 +46,10 @@ from cnndesk.library.database import (
     read_transaction,
     write_transaction,
 )
+from cnndesk.library.imagefile import open_upright, probe
 from cnndesk.library.importer import BatchOutcome, NewImage
 from cnndesk.library.model_results import ModelResults
+from cnndesk.library.names import class_name_problem
 from cnndesk.library.schema import (
     ClassRow,
     ImageRow,
@@ -278,6 +286,12 @@ class Library(ModelResults):
                 )
                 first_time = [i for i in ids if previous[i] is None]
                 self._restratify(c, first_time, class_id)
+            for chunk in _chunks(ids):  # the user looked at them: no longer "check the label"
+                c.execute(
+                    update(ImageRow)
+                    .where(ImageRow.id.in_(chunk), ImageRow.changed.is_(True))
+                    .values(changed=False)
+                )
         return previous
 
     def restore_labels(self, previous: dict[int, int | None]) -> None:
@@ -363,16 +377,39 @@ class Library(ModelResults):
     # --------------------------------------------------------------------------------- import
 
     def known_files(self) -> dict[str, tuple[int, int]]:
+        """Paths already read with their (size, mtime_ns); images not ``ok`` are left out.
+
+        A path whose image is missing or unreadable is read again by the next import, so a file
+        that failed once is not excluded forever.
+        """
         with read_transaction(self.engine) as c:
+            not_ok = set(
+                c.execute(
+                    select(ImageRow.path).where(ImageRow.status != ImageStatus.OK.value)
+                ).scalars()
+            )
             return {
                 path: (size, mtime)
                 for path, size, mtime in c.execute(
                     select(KnownFile.path, KnownFile.size, KnownFile.mtime_ns)
                 ).all()
+                if path not in not_ok
             }
 
     def add_images(self, images: list[NewImage]) -> BatchOutcome:
-        """Write a batch of probed images in one transaction (importer's store protocol)."""
+        """Write a batch of probed images in one transaction (importer's store protocol).
+
+        Per image, by what the library already holds (DESIGN §3, "an image is its content,
+        found at a path"):
+
+        - same path, same content: a file that was missing or unreadable is restored;
+        - same path, new content: the row is kept (label, split) and re-hashed, and marked
+          ``changed`` ("check the label"); if the new content is already another image of the
+          library, this row is marked missing instead (its content is no longer at its path);
+        - known content at a new path: if the known path no longer holds a file, the image
+          moved (path updated, label kept); otherwise the new file is a duplicate;
+        - otherwise a new image.
+        """
         if not images:
             return BatchOutcome((), 0, 0, ())
         with write_transaction(self.engine) as c:
@@ -389,30 +426,80 @@ class Library(ModelResults):
                     for n in images
                 ],
             )
-            known_sha = set(
-                c.execute(
-                    select(ImageRow.sha256).where(
-                        ImageRow.sha256.in_([n.probed.sha256 for n in images])
-                    )
-                ).scalars()
-            )
-            known_path = dict(
-                c.execute(
-                    select(ImageRow.path, ImageRow.id).where(
-                        ImageRow.path.in_([n.probed.path for n in images])
-                    )
+            columns = (ImageRow.id, ImageRow.path, ImageRow.sha256, ImageRow.status)
+            by_sha = {
+                row.sha256: _Known(*row)
+                for row in c.execute(
+                    select(*columns).where(ImageRow.sha256.in_([n.probed.sha256 for n in images]))
                 ).all()
-            )
+            }
+            by_path = {
+                row.path: _Known(*row)
+                for row in c.execute(
+                    select(*columns).where(ImageRow.path.in_([n.probed.path for n in images]))
+                ).all()
+            }
             fresh: list[NewImage] = []
-            duplicates = 0
+            refused: list[RefusedFile] = []
+            duplicates = changed = moved = restored = 0
+            taken: set[str] = set()  # content added by this batch
             for new in images:
-                if new.probed.sha256 in known_sha:
+                p = new.probed
+                if p.sha256 in taken:
                     duplicates += 1
                     continue
-                if new.probed.path in known_path:
-                    # Same path, new content: the file was edited. Forget the old version.
-                    c.execute(delete(ImageRow).where(ImageRow.id == known_path[new.probed.path]))
-                known_sha.add(new.probed.sha256)
+                facts = {
+                    "size": p.size,
+                    "mtime_ns": p.mtime_ns,
+                    "width": p.width,
+                    "height": p.height,
+                    "format": p.format,
+                    "status": ImageStatus.OK.value,
+                }
+                old = by_path.get(p.path)
+                if old is not None and old.sha256 == p.sha256:
+                    restored += old.status != ImageStatus.OK.value
+                    c.execute(update(ImageRow).where(ImageRow.id == old.id).values(**facts))
+                    continue
+                if old is not None:
+                    other = by_sha.get(p.sha256)
+                    if other is not None:
+                        c.execute(
+                            update(ImageRow)
+                            .where(ImageRow.id == old.id)
+                            .values(status=ImageStatus.MISSING.value)
+                        )
+                        duplicates += 1
+                        refused.append(
+                            RefusedFile(
+                                p.path,
+                                "its content changed and is now the same as another image in "
+                                f"the library ({other.path}); its earlier entry is marked missing",
+                            )
+                        )
+                        continue
+                    c.execute(
+                        update(ImageRow)
+                        .where(ImageRow.id == old.id)
+                        .values(sha256=p.sha256, changed=True, **facts)
+                    )
+                    by_sha[p.sha256] = old._replace(sha256=p.sha256)
+                    changed += 1
+                    continue
+                other = by_sha.get(p.sha256)
+                if other is not None:
+                    if other.path != p.path and not _is_file(other.path):
+                        c.execute(
+                            update(ImageRow)
+                            .where(ImageRow.id == other.id)
+                            .values(path=p.path, **facts)
+                        )
+                        by_sha[p.sha256] = other._replace(path=p.path)
+                        moved += 1
+                    else:
+                        duplicates += 1
+                    continue
+                taken.add(p.sha256)
                 fresh.append(new)
             classes = {row.name: row.id for row in c.execute(select(ClassRow.name, ClassRow.id))}
             created: list[str] = []
@@ -454,7 +541,16 @@ class Library(ModelResults):
                     )
             if labels:
                 c.execute(insert(LabelRow), labels)
-        return BatchOutcome(tuple(added_ids), duplicates, len(labels), tuple(created))
+        return BatchOutcome(
+            tuple(added_ids),
+            duplicates,
+            len(labels),
+            tuple(created),
+            changed=changed,
+            moved=moved,
+            restored=restored,
+            refused=tuple(refused),
+        )
 
     def _auto_splits(
         self, c: Connection, fresh: list[NewImage], classes: dict[str, int]
@@ -469,22 +565,114 @@ class Library(ModelResults):
             result.update(assign_splits(hashes, existing=self._split_counts(c, class_id)))
         return result
 
-    def refresh_status(self) -> dict[str, int]:
-        """Mark images whose files disappeared as missing (and back to ok when they return)."""
+    def check(
+        self, image_ids: Iterable[int] | None = None, *, failed: Collection[int] = ()
+    ) -> Generator[Progress, None, CheckResult]:
+        """Re-read the status of every image (or of ``image_ids``) from its file; a generator.
+
+        A file that is gone becomes ``missing``; one that is not a regular file, is too large
+        or cannot be decoded becomes ``unreadable``; one whose size or mtime changed is read
+        again: the same content is ``ok`` (a missing or unreadable image comes back), new
+        content is re-hashed and marked ``changed`` (label and split kept). Files whose size and
+        mtime are unchanged are not read, except those not ``ok`` (which get a fresh chance,
+        decoded in full) and those in ``failed`` (they failed to decode elsewhere, in training:
+        unchanged, they are marked unreadable). Nothing is decided forever from one failed read:
+        every check starts again from the file.
+        """
+        wanted = None if image_ids is None else list(dict.fromkeys(image_ids))
+        columns = (
+            ImageRow.id,
+            ImageRow.path,
+            ImageRow.sha256,
+            ImageRow.size,
+            ImageRow.mtime_ns,
+            ImageRow.status,
+        )
         with read_transaction(self.engine) as c:
-            rows = c.execute(select(ImageRow.id, ImageRow.path, ImageRow.status)).all()
-        changes: dict[str, list[int]] = defaultdict(list)
-        for image_id, path, status in rows:
-            exists = Path(path).is_file()
-            if not exists and status != ImageStatus.MISSING.value:
-                changes[ImageStatus.MISSING.value].append(image_id)
-            elif exists and status == ImageStatus.MISSING.value:
-                changes[ImageStatus.OK.value].append(image_id)
-        with write_transaction(self.engine) as c:
-            for status, ids in changes.items():
-                for chunk in _chunks(ids):
-                    c.execute(update(ImageRow).where(ImageRow.id.in_(chunk)).values(status=status))
-        return {k: len(v) for k, v in changes.items()}
+            if wanted is None:
+                rows = c.execute(select(*columns).order_by(ImageRow.id)).all()
+            else:
+                rows = []
+                for chunk in _chunks(wanted):
+                    rows += c.execute(select(*columns).where(ImageRow.id.in_(chunk))).all()
+        failed = set(failed)
+        total = len(rows)
+        counts = dict.fromkeys(("ok", "missing", "unreadable", "changed", "restored"), 0)
+        problems: list[RefusedFile] = []
+        yield Progress(0, total, "Checking the library's files")
+        for start in range(0, total, 200):
+            updates: list[tuple[int, dict[str, Any]]] = []
+            for row in rows[start : start + 200]:
+                status, values, reason = _recheck(row, decode_failed=row.id in failed)
+                if status == ImageStatus.OK.value and "sha256" in values:
+                    with read_transaction(self.engine) as c:
+                        owner = c.execute(
+                            select(ImageRow.path).where(
+                                ImageRow.sha256 == values["sha256"], ImageRow.id != row.id
+                            )
+                        ).scalar()
+                    if owner is not None:
+                        status, values = ImageStatus.MISSING.value, {}
+                        reason = (
+                            "its content changed and is now the same as another image in the "
+                            f"library ({owner})"
+                        )
+                if status == ImageStatus.OK.value:
+                    counts["ok"] += 1
+                    counts["changed"] += bool(values.get("changed"))
+                    counts["restored"] += row.status != ImageStatus.OK.value
+                else:
+                    counts[status] += 1
+                    problems.append(RefusedFile(row.path, reason or status))
+                if status != row.status or values:
+                    updates.append((row.id, {"status": status, **values}))
+            if updates:
+                with write_transaction(self.engine) as c:
+                    for image_id, values in updates:
+                        c.execute(update(ImageRow).where(ImageRow.id == image_id).values(**values))
+            yield Progress(min(total, start + 200), total, "Checking the library's files")
+        return CheckResult(
+            checked=total,
+            ok=counts["ok"],
+            missing=counts["missing"],
+            unreadable=counts["unreadable"],
+            changed=counts["changed"],
+            restored=counts["restored"],
+            problems=tuple(problems),
+        )
+
+    def refresh_status(self, image_ids: Iterable[int] | None = None) -> CheckResult:
+        """:meth:`check`, run to the end (for callers that need no progress)."""
+        job = self.check(image_ids)
+        while True:
+            try:
+                next(job)
+            except StopIteration as stop:
+                return stop.value
+
+    def labeled_status_counts(self) -> dict[str, int]:
+        """How many human-labeled images there are in each status (``ok``, ``missing``, …)."""
+        with read_transaction(self.engine) as c:
+            return dict(
+                c.execute(
+                    select(ImageRow.status, func.count())
+                    .join(
+                        LabelRow, and_(LabelRow.image_id == ImageRow.id, LabelRow.source == _HUMAN)
+                    )
+                    .group_by(ImageRow.status)
+                ).all()
+            )
+
+    def labeled_image_ids(self) -> list[int]:
+        """Every human-labeled image, whatever its status (what training would like to use)."""
+        with read_transaction(self.engine) as c:
+            return list(
+                c.execute(
+                    select(LabelRow.image_id)
+                    .where(LabelRow.source == _HUMAN)
+                    .order_by(LabelRow.image_id)
+                ).scalars()
+            )
 
     # -------------------------------------------------------------------------------- queries
 
@@ -533,6 +721,7 @@ class Library(ModelResults):
                 human.class_id,
                 model.class_id,
                 model.confidence,
+                ImageRow.changed,
             )
             .outerjoin(human, and_(human.image_id == ImageRow.id, human.source == _HUMAN))
             .outerjoin(model, and_(model.image_id == ImageRow.id, model.source == _MODEL))
@@ -560,6 +749,8 @@ class Library(ModelResults):
                 statement = statement.where(human.class_id == query.class_id)
         elif view is ImageView.LOW_CONFIDENCE:
             statement = statement.where(model.confidence < query.confidence_below)
+        elif view is ImageView.CHANGED:
+            statement = statement.where(ImageRow.changed.is_(True))
         if query.search:
             pattern = f"%{_escape_like(query.search)}%"
             statement = statement.where(ImageRow.path.ilike(pattern, escape="\\"))
@@ -591,6 +782,7 @@ class Library(ModelResults):
                 class_id=r[9],
                 suggested_class_id=r[10],
                 suggestion_confidence=r[11],
+                changed=bool(r[12]),
             )
             for r in rows
         ]
@@ -616,6 +808,9 @@ class Library(ModelResults):
                     select(ImageRow.split, func.count()).where(ok).group_by(ImageRow.split)
                 ).all()
             )
+            changed = c.execute(
+                select(func.count()).select_from(ImageRow).where(ok, ImageRow.changed.is_(True))
+            ).scalar()
         readable = int(by_status.get(ImageStatus.OK.value, 0))
         return LibraryStats(
             images=readable,
@@ -624,6 +819,7 @@ class Library(ModelResults):
             unlabeled=readable - int(labeled or 0),
             classes={info.name: info.count for info in self.classes()},
             splits={s.value: int(splits.get(s.value, 0)) for s in Split},
+            changed=int(changed or 0),
         )
 
     def training_set(self) -> TrainingSet:
@@ -677,6 +873,59 @@ class Library(ModelResults):
 # ----------------------------------------------------------------------------------- helpers
 
 
+class _Known(NamedTuple):
+    id: int
+    path: str
+    sha256: str
+    status: str
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return os.path.isfile(path)
+    except (OSError, ValueError):
+        return False
+
+
+def _recheck(row: Any, *, decode_failed: bool) -> tuple[str, dict[str, Any], str | None]:
+    """(status, columns to update, reason) for one image row, from its file as it is now."""
+    try:
+        st = os.stat(row.path)
+    except FileNotFoundError:
+        return ImageStatus.MISSING.value, {}, "the file is missing (moved or deleted?)"
+    except NotADirectoryError:
+        return ImageStatus.MISSING.value, {}, "the file is missing (its folder is gone)"
+    except (OSError, ValueError) as exc:
+        reason = os_error_reason(exc) if isinstance(exc, OSError) else str(exc)
+        return ImageStatus.UNREADABLE.value, {}, reason
+    problem = regular_file_problem(st)
+    if problem is not None:
+        return ImageStatus.UNREADABLE.value, {}, problem
+    same_stat = (st.st_size, st.st_mtime_ns) == (row.size, row.mtime_ns)
+    if same_stat and row.status == ImageStatus.OK.value and not decode_failed:
+        return ImageStatus.OK.value, {}, None
+    try:
+        probed = probe(Path(row.path))
+        if row.status != ImageStatus.OK.value or decode_failed:
+            open_upright(row.path, max_side=256)  # a real decode, not only the header
+    except ImageError as exc:
+        missing = "missing" in str(exc)
+        status = ImageStatus.MISSING.value if missing else ImageStatus.UNREADABLE.value
+        return status, {}, str(exc)
+    values: dict[str, Any] = {
+        "size": probed.size,
+        "mtime_ns": probed.mtime_ns,
+        "width": probed.width,
+        "height": probed.height,
+        "format": probed.format,
+    }
+    if probed.sha256 != row.sha256:
+        values.update(sha256=probed.sha256, changed=True)
+    elif decode_failed:
+        return ImageStatus.UNREADABLE.value, {}, "the image cannot be decoded"
+    return ImageStatus.OK.value, values, None
+
+
 def _chunks(items: list[Any], size: int = 500) -> Iterable[list[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -687,12 +936,9 @@ def _escape_like(text: str) -> str:
 
 
 def _check_class_name(name: str) -> None:
-    if not name or not name.strip():
-        raise LibraryError("A class needs a name.")
-    if len(name) > 200:
-        raise LibraryError("Class names are limited to 200 characters.")
-    if any(ord(ch) < 32 for ch in name):
-        raise LibraryError("Class names cannot contain control characters (tabs, new lines).")
+    problem = class_name_problem(name)
+    if problem is not None:
+        raise LibraryError(problem)
 
 
 def _check_hotkey(hotkey: str | None) -> str | None:

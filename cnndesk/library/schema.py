@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Connection,
     DateTime,
     Float,
@@ -23,10 +24,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
+    inspect,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def utcnow() -> datetime:
@@ -62,6 +66,9 @@ class ImageRow(Base):
     split_source: Mapped[str] = mapped_column(String(8), default="auto")
     """``given`` (from a train/val/test folder), ``auto`` (stratified from the hash) or ``user``."""
     added: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """The file's bytes changed under the same path since it was labeled: "check the label".
+    Cleared when the image is labeled again."""
 
 
 class KnownFile(Base):
@@ -141,5 +148,16 @@ def _migrate_0_to_1(connection: Connection) -> None:
     Base.metadata.create_all(connection)
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _migrate_0_to_1}
+def _migrate_1_to_2(connection: Connection) -> None:
+    """Version 2 adds ``images.changed`` (content changed under the same path; check the label).
+
+    A new library gets the column from version 1's ``create_all`` already (it builds today's
+    tables), so the column is added only where it is not there yet.
+    """
+    if any(column["name"] == "changed" for column in inspect(connection).get_columns("images")):
+        return
+    connection.execute(text("ALTER TABLE images ADD COLUMN changed BOOLEAN NOT NULL DEFAULT FALSE"))
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
 """``MIGRATIONS[n]`` turns a version-``n`` library into version ``n + 1``."""

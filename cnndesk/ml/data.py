@@ -4,6 +4,12 @@
   as timm's eval transform does for a given geometry (:func:`~cnndesk.ml.preprocess.resize_crop`),
   and kept as uint8 in ``.npy`` shards under ``paths.cache_dir()/pixels/<geometry>/``, keyed by
   content hash.
+
+Both caches are keyed by the sha256 of the bytes actually decoded: :meth:`PixelCache.pixels`
+hashes what it read and refuses a file whose bytes no longer match the sample's key (so nothing
+is ever stored under a stale key), and a cache hit is only as fresh as the key the caller passes:
+``jobs.train_job`` re-checks every training file first (``Library.check``), which re-hashes any
+file whose size or mtime changed and gives it its new key.
 - :class:`FeatureStore`: quick mode's frozen-backbone features, under
   ``paths.cache_dir()/features/<id>/`` where the id hashes (backbone, weights, preprocessing); each
   embedding pass adds a shard, so a retrain after new labels embeds only the new images.
@@ -27,7 +33,7 @@ import numpy as np
 
 from cnndesk import paths
 from cnndesk.domain import ImageError, Progress, TrainingSample
-from cnndesk.ml.preprocess import decode_image, resize_crop, scale_size
+from cnndesk.ml.preprocess import decode_file, resize_crop, scale_size
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +85,18 @@ class PixelCache:
         """Images decoded from their files (not found in the cache) since this object was made."""
 
     def pixels(self, sample: TrainingSample) -> np.ndarray:
-        """One image decoded, resized and cropped (not cached: :meth:`load` caches in shards)."""
-        image = decode_image(sample.path, size=self._decode_side)
+        """One image decoded, resized and cropped (not cached: :meth:`load` caches in shards).
+
+        Raises :class:`ImageError` when the file's bytes no longer hash to ``sample.key``: its
+        pixels belong under another key, and storing them under this one would poison the
+        cache for the old content.
+        """
+        image, sha = decode_file(sample.path, size=self._decode_side)
+        if sha != sample.key:
+            raise ImageError(
+                f"{Path(sample.path).name}: the file changed since the library last read it "
+                "(run `cnndesk check`)"
+            )
         pixels = np.ascontiguousarray(np.asarray(self._resize_crop(image), dtype=np.uint8))
         self.decoded += 1
         return pixels

@@ -10,6 +10,7 @@ batch sorting all use ``resize_crop``, so they agree with each other exactly.
 
 from __future__ import annotations
 
+import io
 import math
 import warnings
 from collections.abc import Callable, Mapping
@@ -21,6 +22,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cnndesk.domain import ImageError
+from cnndesk.imageio import read_file
 
 SUPPORTED_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP", "TIFF", "WEBP")
 """Formats ``decode_image`` parses; anything else is refused without being interpreted."""
@@ -68,26 +70,43 @@ def decode_image(path: str | Path, *, size: int | tuple[int, int] | None = None)
     The result is not resized further: callers resize exactly as their transform says.
 
     Raises :class:`cnndesk.domain.ImageError` (with the reason in words) for missing, empty,
-    truncated, oversized or non-image files.
+    truncated, oversized or non-image files, and for anything that is not a regular file
+    (pipes, devices, endless files: see :func:`cnndesk.imageio.read_file`).
     """
+    return decode_file(path, size=size)[0]
+
+
+def decode_file(
+    path: str | Path, *, size: int | tuple[int, int] | None = None
+) -> tuple[Image.Image, str]:
+    """:func:`decode_image`, and the sha256 of the bytes that were decoded (the cache key)."""
     path = Path(path)
+    try:
+        read = read_file(path)
+    except ImageError as exc:
+        raise ImageError(f"{path.name}: {exc}") from exc
+    return decode_bytes(read.data, name=path.name, size=size), read.sha256()
+
+
+def decode_bytes(
+    data: bytes, *, name: str, size: int | tuple[int, int] | None = None
+) -> Image.Image:
+    """Decode an image file's bytes (see :func:`decode_image`); ``name`` is for messages."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path, formats=_formats()) as image:
+            with Image.open(io.BytesIO(data), formats=_formats()) as image:
                 if size is not None and image.format in ("JPEG", "MPO"):
                     image.draft("RGB", _draft_box(image, size))
                 image.load()
                 upright = ImageOps.exif_transpose(image)
                 return _to_rgb(upright)
-    except FileNotFoundError as exc:
-        raise ImageError(f"{path.name}: the file is missing ({path})") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"{path.name}: not an image cnndesk can read") from exc
+        raise ImageError(f"{name}: not an image cnndesk can read") from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"{path.name}: the image is too large to open safely") from exc
+        raise ImageError(f"{name}: the image is too large to open safely") from exc
     except (OSError, ValueError, SyntaxError, EOFError, MemoryError) as exc:
-        raise ImageError(f"{path.name}: the image is damaged or truncated ({exc})") from exc
+        raise ImageError(f"{name}: the image is damaged or truncated ({exc})") from exc
 
 
 def eval_transform(data_config: Mapping[str, Any]) -> Callable[[Image.Image], torch.Tensor]:

@@ -157,9 +157,11 @@ def test_unchanged_files_are_not_read_again_but_edited_ones_are(
     make_image(edited, size=(70, 70), colour=(1, 2, 3))
     os.utime(edited, ns=(edited.stat().st_atime_ns, edited.stat().st_mtime_ns + 10**9))
     result, _ = _import(library, tmp_path)
-    assert calls == [edited] and result.added == 1
+    # An edited file is the same image with new content (DESIGN §3): re-read, not a new image.
+    assert calls == [edited] and result.added == 0 and result.changed == 1
     assert library.count() == 5
     assert library.find_image(edited).width == 70
+    assert library.find_image(edited).changed
 
 
 def test_auto_splits_are_stratified_and_deterministic(tmp_path: Path) -> None:

@@ -1,0 +1,34 @@
+"""What a class name may be, for classes typed by the user and classes taken from folder names.
+
+One rule for both (``classes add`` and ``import --classes-from-folders``): a class name is shown in
+menus, printed on terminals and becomes a folder name when sorting, so it must be visible text of
+reasonable length: no control characters (new lines, tabs, ESC sequences, C1 controls), no
+invisible bidirectional overrides that make a name read differently from what it is, no lone
+surrogates (file names that were not valid UTF-8), not only spaces.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+MAX_CLASS_NAME = 200
+"""Characters; a name this long no longer fits any menu or folder name (255 bytes on most disks)."""
+
+_BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a class name (a sentence), or ``None`` when it can."""
+    if not name or not name.strip():
+        return "A class needs a name (not only spaces)."
+    if len(name) > MAX_CLASS_NAME:
+        return f"Class names are limited to {MAX_CLASS_NAME} characters (this one has {len(name)})."
+    for ch in name:
+        category = unicodedata.category(ch)
+        if category == "Cc" or category in ("Zl", "Zp"):
+            return "Class names cannot contain control characters (tabs, new lines, escapes)."
+        if category == "Cs":
+            return "Class names must be valid text (this one came from a name that is not UTF-8)."
+        if ch in _BIDI_CONTROLS:
+            return "Class names cannot contain invisible text-direction controls."
+    return None
