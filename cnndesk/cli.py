@@ -242,7 +242,10 @@ def cmd_export_labels(args: argparse.Namespace) -> int:
     from cnndesk.jobs import export_labels_job
 
     with _open_library(args) as library:
-        out = run_job(export_labels_job(library, args.out, format=args.format), label="Exporting")
+        out = run_job(
+            export_labels_job(library, args.out, format=args.format, force=args.force),
+            label="Exporting",
+        )
     print(f"Wrote {out}")
     return 0
 
@@ -322,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export-labels", help="write the labels as CSV or an ImageFolder tree")
     p.add_argument("out", metavar="OUT")
     p.add_argument("--format", choices=["csv", "imagefolder"], default="csv")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace OUT even if cnndesk did not write it (never the library itself)",
+    )
     p.set_defaults(func=cmd_export_labels)
 
     for add_commands in EXTRA_COMMANDS:
@@ -569,18 +577,38 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from cnndesk.filesort import image_files
     from cnndesk.jobs import export_job
+    from cnndesk.outputs import library_files
 
     check = [p for path in args.check_images for p in image_files(path)]
     use_library = args.library is not None or paths.default_library_path().exists()
+    # Whether or not it is opened, the library is never replaced by an export.
+    libraries = [paths.default_library_path()]
+    if args.library is not None and "://" not in str(args.library):
+        libraries.append(Path(args.library))
+    protected = [f for library in libraries for f in library_files(library)]
     if use_library and not check:
         with _open_library(args) as library:
             result = _run_phases(
-                export_job(args.model, args.out, format=args.format, library=library),
+                export_job(
+                    args.model,
+                    args.out,
+                    format=args.format,
+                    library=library,
+                    force=args.force,
+                    protected=protected,
+                ),
                 _phase_labels(),
             )
     else:
         result = _run_phases(
-            export_job(args.model, args.out, format=args.format, check_images=check),
+            export_job(
+                args.model,
+                args.out,
+                format=args.format,
+                check_images=check,
+                force=args.force,
+                protected=protected,
+            ),
             _phase_labels(),
         )
     if args.json:
@@ -647,6 +675,12 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="a model folder")
     p.add_argument("--format", choices=["onnx", "torchscript"], required=True)
     p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace FILE even if cnndesk did not write it (never a model's own files or the "
+        "library)",
+    )
     p.add_argument(
         "--check-images",
         nargs="+",

@@ -45,6 +45,24 @@ class SortError(CnndeskError):
     """A batch sort or its undo cannot go ahead safely."""
 
 
+class UntrustedJournalError(SortError):
+    """Undo refused a sort journal this installation did not write (or that was changed since).
+
+    ``targets`` are the first paths undo would have written to or deleted, ``count`` how many
+    there are in all.
+    """
+
+    def __init__(self, message: str, *, journal: str, targets: tuple[str, ...], count: int):
+        super().__init__(message)
+        self.journal = journal
+        self.targets = targets
+        self.count = count
+
+
+class OutputError(CnndeskError):
+    """An output file cannot be written without replacing something cnndesk must not replace."""
+
+
 class Cancelled(CnndeskError):
     """A job stopped because the user asked it to."""
 

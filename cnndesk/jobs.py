@@ -40,6 +40,7 @@ from cnndesk.domain import (
     UndoResult,
 )
 from cnndesk.library import Library, export_labels, import_paths
+from cnndesk.outputs import library_files
 
 # ------------------------------------------------------------------------------------ import
 
@@ -51,11 +52,16 @@ def import_job(
     return (yield from import_paths(library, paths, classes_from_folders=classes_from_folders))
 
 
+def check_job(library: Library) -> Generator[Progress, None, CheckResult]:
+    """Re-read every image's file: missing, changed, unreadable, readable again (``cnndesk check``)."""
+    return (yield from library.check())
+
+
 def export_labels_job(
-    library: Library, out: str | Path, *, format: str = "csv"
+    library: Library, out: str | Path, *, format: str = "csv", force: bool = False
 ) -> Generator[Progress, None, Path]:
-    """Write the library's labels as a CSV or an ImageFolder tree."""
-    return (yield from export_labels(library, out, format=format))
+    """Write the library's labels as a CSV or an ImageFolder tree (see :mod:`cnndesk.outputs`)."""
+    return (yield from export_labels(library, out, format=format, force=force))
 
 
 # ---------------------------------------------------------------------- prediction and sorting
@@ -215,12 +221,16 @@ def export_job(
     library: Library | None = None,
     check_images: Sequence[str | Path] = (),
     max_check_images: int = 16,
+    force: bool = False,
+    protected: Sequence[str | Path] = (),
 ) -> Generator[ExportProgress, None, ExportResult]:
     """Export a model to ONNX or TorchScript, then check it against PyTorch on real images.
 
     The check uses ``check_images`` if given, else up to ``max_check_images`` readable images of
     ``library``, else generated images. Fails with :class:`~cnndesk.domain.ModelError` when a
-    probability differs by more than 1e-3.
+    probability differs by more than 1e-3. ``out`` never replaces the model's own files, the
+    library's files or ``protected``; other existing files only with ``force`` (see
+    :mod:`cnndesk.outputs`).
     """
     from cnndesk.ml.export import export_model
 
@@ -230,7 +240,15 @@ def export_job(
         images = [Path(r.path) for r in library.images(query) if r.status == ImageStatus.OK]
     return (
         yield from export_model(
-            model_dir, out, format=format, check_images=images[:max_check_images]
+            model_dir,
+            out,
+            format=format,
+            check_images=images[:max_check_images],
+            force=force,
+            protected=[
+                *protected,
+                *library_files(library.path if library is not None else None),
+            ],
         )
     )
 

@@ -333,19 +333,40 @@ class PredictionPane(QWidget):
         self.detail_label.setText(name)
         self.bars.set_scores([(s.name, s.p) for s in prediction.top])
 
-    def export_model(self, out: str | Path) -> Worker | None:
-        """Export the current model to ``out`` (``.onnx``: ONNX, else TorchScript) and check it."""
+    def export_model(self, out: str | Path, *, force: bool = False) -> Worker | None:
+        """Export the current model to ``out`` (``.onnx``: ONNX, else TorchScript) and check it.
+
+        ``force`` (the file dialog asked "replace?") lets the export replace a file cnndesk did
+        not write; never the model's own files or the open library (:mod:`cnndesk.outputs`).
+        Returns ``None`` and says why in the pane when ``out`` may not be written.
+        """
         folder = self.model_dir
         if folder is None:
             return None
         out = Path(out)
         fmt = "onnx" if out.suffix.lower() == ".onnx" else "torchscript"
         library = self.context.library
+        from cnndesk.domain import OutputError
+        from cnndesk.outputs import check_output, library_files
+
+        try:  # the protected files, at once; the job checks the rest (earlier exports, say)
+            check_output(
+                out,
+                force=True,
+                protected=[folder, *library_files(getattr(library, "path", None))],
+                what="model file",
+            )
+        except OutputError as exc:
+            self.export_label.setText(f"Not exported: {exc}")
+            self.export_label.show()
+            return None
 
         def job() -> Generator[Progress, None, Any]:
             from cnndesk.jobs import export_job
 
-            return (yield from export_job(folder, out, format=fmt, library=library))
+            return (
+                yield from export_job(folder, out, format=fmt, library=library, force=force)
+            )
 
         worker = self.context.run_job(job, title="Exporting the model")
         worker.finished.connect(self._on_export_worker_finished)
@@ -403,7 +424,8 @@ class PredictionPane(QWidget):
             "ONNX (*.onnx);;TorchScript (*.pt)",
         )
         if out:
-            self.export_model(out)
+            # The dialog asked before choosing an existing file: that answer is the --force.
+            self.export_model(out, force=True)
 
     @Slot(object)
     def _on_export_worker_finished(self, result: object) -> None:

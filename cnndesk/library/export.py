@@ -1,27 +1,42 @@
 """Writing the library's labels out: a CSV, or an ImageFolder tree other tools train on.
 
 Class names become folder names only through :func:`cnndesk.paths.unique_folder_names`, so a
-class called ``../../etc`` still lands inside the output folder.
+class called ``../../etc`` still lands inside the output folder. The CSV replaces an existing file
+only when it is an earlier labels CSV (its header is ours) or with ``force``, and never the open
+library (see :mod:`cnndesk.outputs`); it is written to a temporary file renamed into place.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 from collections.abc import Generator
 from pathlib import Path
 
-from cnndesk.domain import ImageQuery, ImageStatus, LibraryError, Progress
+from cnndesk.domain import ImageQuery, ImageStatus, LibraryError, OutputError, Progress
 from cnndesk.library.library import Library
+from cnndesk.outputs import check_output, head, library_files, printable, replacing
 from cnndesk.paths import unique_folder_names
 
 FORMATS = ("csv", "imagefolder")
+CSV_HEADER = ("path", "class", "split", "sha256", "width", "height")
+
+
+def _is_labels_csv(path: Path) -> bool:
+    """Whether ``path`` starts like a CSV this module wrote (so it may be replaced)."""
+    first = head(path, 256).split(b"\n", 1)[0].rstrip(b"\r")
+    return first == ",".join(CSV_HEADER).encode()
 
 
 def export_labels(
-    library: Library, out: str | Path, *, format: str = "csv"
+    library: Library, out: str | Path, *, format: str = "csv", force: bool = False
 ) -> Generator[Progress, None, Path]:
-    """Export every human-labeled readable image; yields progress, returns what it wrote."""
+    """Export every human-labeled readable image; yields progress, returns what it wrote.
+
+    Raises :class:`~cnndesk.domain.OutputError` when ``out`` may not be written (see the module
+    docstring); nothing is written then.
+    """
     if format not in FORMATS:
         raise LibraryError(f"Unknown export format {format!r}; use one of {', '.join(FORMATS)}.")
     classes = {c.id: c.name for c in library.classes()}
@@ -30,27 +45,36 @@ def export_labels(
         for r in library.images(ImageQuery())
         if r.class_id is not None and r.status is ImageStatus.OK
     ]
-    out = Path(out).expanduser()
     if format == "csv":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temp = out.with_name(out.name + ".part")
-        with temp.open("w", newline="", encoding="utf-8") as handle:
+        out = check_output(
+            out,
+            force=force,
+            protected=library_files(library.path),
+            ours=_is_labels_csv,
+            what="CSV file",
+        )
+        with replacing(out, "w", newline="", encoding="utf-8") as handle:
             writer = csv.writer(handle)
-            writer.writerow(["path", "class", "split", "sha256", "width", "height"])
+            writer.writerow(CSV_HEADER)
             for record in records:
                 writer.writerow(
                     [
-                        record.path,
-                        classes[record.class_id],
+                        printable(record.path),
+                        printable(classes[record.class_id]),
                         record.split.value,
                         record.sha256,
                         record.width,
                         record.height,
                     ]
                 )
-        temp.replace(out)
         yield Progress(done=len(records), total=len(records), message="Written")
         return out
+    out = Path(out).expanduser().absolute()
+    if os.path.lexists(out) and not out.is_dir():
+        raise OutputError(
+            f"{printable(out)} is a file, not a folder; export an image folder into a new or "
+            "empty folder."
+        )
     if out.exists() and any(out.iterdir()):
         raise LibraryError(
             f"{out} is not empty; export an image folder into a new or empty folder."

@@ -11,25 +11,30 @@ After writing, the export runs the exported file (ONNX Runtime for ONNX, ``torch
 TorchScript) and the PyTorch model on the same images — real ones when given, generated ones
 otherwise — and reports the largest probability difference (``max_abs_diff``). Above
 :data:`TOLERANCE` the export fails and the file is removed, so a wrong model is never left behind.
+An existing file is replaced only when it is an earlier cnndesk export (its sidecar names it) or
+with ``force``; a model folder's own files and the open library never are (see
+:mod:`cnndesk.outputs`). Both files are written under temporary names and renamed into place.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import time
 import warnings
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
 import cnndesk
-from cnndesk.domain import ExportProgress, ExportResult, ImageError, ModelError
+from cnndesk.domain import ExportProgress, ExportResult, ImageError, ModelError, OutputError
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.preprocess import decode_image, eval_transform, scale_size
+from cnndesk.outputs import check_output, head, replacing, temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -211,26 +216,49 @@ def _onnx_opset(file: Path) -> int | None:
     return max(versions) if versions else None
 
 
+def _sidecar_names(file: Path) -> Callable[[Path], bool]:
+    """A check for ``ours``: whether a JSON file is the sidecar of an export named ``file``."""
+
+    def is_sidecar(path: Path) -> bool:
+        data = json.loads(head(path, 1 << 20).decode("utf-8"))
+        return (
+            isinstance(data, dict) and data.get("file") == file.name and "cnndesk_version" in data
+        )
+
+    return is_sidecar
+
+
+def _is_export(path: Path) -> bool:
+    """Whether ``path`` is an earlier export: its sidecar beside it names it."""
+    sidecar = path.with_name(path.name + ".json")
+    return sidecar.is_file() and _sidecar_names(path)(sidecar)
+
+
 def export_model(
     model_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
     *,
     format: str = "onnx",
     check_images: Sequence[str | os.PathLike[str]] = (),
+    force: bool = False,
+    protected: Sequence[str | os.PathLike[str]] = (),
 ) -> Generator[ExportProgress, None, ExportResult]:
     """Export ``model_dir`` to ``out`` (ONNX or TorchScript) with its sidecar, and check it.
 
     Yields an :class:`ExportProgress` per stage; returns an :class:`ExportResult` with
     ``max_abs_diff``. Raises :class:`ModelError` when the export fails or disagrees with PyTorch
-    by more than :data:`TOLERANCE` (the file is then removed).
+    by more than :data:`TOLERANCE` (nothing is left behind then), and
+    :class:`~cnndesk.domain.OutputError` before any work when ``out`` or its sidecar would
+    replace a file that is not an earlier export (unless ``force``), a file of ``model_dir``,
+    or one of ``protected`` (the open library, say), not even with ``force``.
     """
     started = time.perf_counter()
     if format not in FORMATS:
         raise ModelError(f"Unknown export format {format!r}: choose one of {', '.join(FORMATS)}.")
-    out = Path(out).absolute()
-    if out.is_dir():
-        raise ModelError(f"{out} is a folder; give the file to write, e.g. {out / 'model.onnx'}.")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    guarded = [Path(model_dir).absolute(), *protected]
+    out = check_output(out, force=force, protected=guarded, ours=_is_export, what="model file")
+    sidecar = out.with_name(out.name + ".json")
+    check_output(sidecar, force=force, protected=guarded, ours=_sidecar_names(out))
     yield ExportProgress(0, 3, message="loading the model")
     model, info = load_model(Path(model_dir), device="cpu")
     wrapped = _WithSoftmax(model.float()).eval()
@@ -239,25 +267,30 @@ def export_model(
     example = batch[:1]
 
     yield ExportProgress(1, 3, message=f"exporting to {format}")
-    tmp = out.with_name(f".{out.name}.tmp")
-    try:
-        if format == "onnx":
-            _export_onnx(wrapped, example, tmp)
-        else:
-            meta = json.dumps(_sidecar(info, fmt=format, file=out, max_abs_diff=None, checked=""))
-            with warnings.catch_warnings():  # "deprecated": still the portable format we promise
-                warnings.simplefilter("ignore", FutureWarning)
-                traced = torch.jit.trace(wrapped, example)
-                torch.jit.save(traced, str(tmp), _extra_files={"cnndesk.json": meta})
-    except ModelError:
-        tmp.unlink(missing_ok=True)
-        raise
-    except Exception as exc:  # exporters raise many kinds; the user needs one clear line
-        tmp.unlink(missing_ok=True)
-        raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
+    with temp_beside(out) as tmp:
+        try:
+            if format == "onnx":
+                _export_onnx(wrapped, example, tmp)
+            else:
+                meta = json.dumps(
+                    _sidecar(info, fmt=format, file=out, max_abs_diff=None, checked="")
+                )
+                with (
+                    warnings.catch_warnings()
+                ):  # "deprecated": still the portable format we promise
+                    warnings.simplefilter("ignore", FutureWarning)
+                    traced = torch.jit.trace(wrapped, example)
+                    torch.jit.save(traced, str(tmp), _extra_files={"cnndesk.json": meta})
+        except (ModelError, OutputError):
+            raise
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+                raise  # temp_beside says "the disk is full"
+            raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
+        except Exception as exc:  # exporters raise many kinds; the user needs one clear line
+            raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
 
-    yield ExportProgress(2, 3, message=f"checking the export on {checked}")
-    try:
+        yield ExportProgress(2, 3, message=f"checking the export on {checked}")
         with torch.no_grad():
             expected = wrapped(batch)
             if format == "onnx":
@@ -276,14 +309,9 @@ def export_model(
                 f"The exported {format} model disagrees with PyTorch: probabilities differ by up "
                 f"to {max_abs_diff:.2e} on {checked} (allowed: {TOLERANCE:g}). Nothing was written."
             )
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    opset = _onnx_opset(tmp) if format == "onnx" else None
-    os.replace(tmp, out)
-    sidecar = out.with_name(out.name + ".json")
-    sidecar.write_text(
-        json.dumps(
+        opset = _onnx_opset(tmp) if format == "onnx" else None
+    with replacing(sidecar, "w", encoding="utf-8") as f:
+        json.dump(
             _sidecar(
                 info,
                 fmt=format,
@@ -292,11 +320,10 @@ def export_model(
                 checked=checked,
                 opset=opset,
             ),
+            f,
             indent=2,
             ensure_ascii=False,
-        ),
-        encoding="utf-8",
-    )
+        )
     yield ExportProgress(3, 3, message="done")
     log.info("Exported %s to %s (max_abs_diff %.2e on %s)", model_dir, out, max_abs_diff, checked)
     return ExportResult(
