@@ -49,7 +49,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.domain import ClassMetrics, Evaluation, ImageQuery, ImageRecord, SamplePrediction
+from cnndesk.domain import (
+    ClassMetrics,
+    CnndeskError,
+    Evaluation,
+    ImageQuery,
+    ImageRecord,
+    SamplePrediction,
+)
+from cnndesk.ml.model_info import read_model_info
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext
@@ -174,14 +182,14 @@ def read_evaluation(model_dir: str | Path, library: Any = None) -> Evaluation | 
     if library is None:
         return None
     try:
-        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
+        info = read_model_info(folder)
         rows = [r for r in library.predictions(model_path=str(folder)) if r.get("true_class")]
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, CnndeskError) as exc:
         log.warning("cannot read the evaluation of %s: %s", folder, exc)
         return None
     if not rows:
         return None
-    return evaluation_from_predictions([str(c) for c in info.get("classes", [])], rows)
+    return evaluation_from_predictions(list(info.classes), rows)
 
 
 def latest_model_folder(library: Any) -> Path | None:

@@ -5,7 +5,10 @@ image (the one the browser and the viewer show), so switching to it while labeli
 model thinks of the image at hand.
 
 Inference runs on the worker (``gui/worker.py``). The model is loaded once, on the worker thread,
-and kept while the app's current model is the same folder (:class:`PredictorCache`). Every request
+and kept while the app's current model is the same folder (:class:`PredictorCache`); the main window
+asks the pane to :meth:`~PredictionPane.preload` it in the background soon after start, and the pane
+does so again whenever another model becomes current (after training), so the first prediction does
+not wait for torch and the model to load. Every request
 carries an id; a result that answers an older request than the newest is dropped, so dropping
 five images in a row shows the fifth one's answer, never a late answer for the third (DESIGN §2).
 """
@@ -13,7 +16,6 @@ five images in a row shows the fifth one's answer, never a late answer for the t
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import threading
 from collections.abc import Generator
@@ -44,7 +46,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.domain import ImageError, Prediction, Progress
+from cnndesk.domain import CnndeskError, ImageError, Prediction, Progress
+from cnndesk.ml.model_info import read_model_info
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext
@@ -52,16 +55,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+LOADING_MESSAGE = "Loading the model…"
 IMAGE_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
 
 
 def model_classes(folder: Path) -> list[str]:
     """The class names of a model folder, from its ``model.json`` (no torch needed)."""
     try:
-        info = json.loads((folder / "model.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return list(read_model_info(folder).classes)
+    except CnndeskError as exc:
+        log.info("cannot read %s: %s", folder, exc)
         return []
-    return [str(c) for c in info.get("classes", [])]
 
 
 class PredictorCache:
@@ -79,14 +83,22 @@ class PredictorCache:
 
     def predict(self, model_dir: Path, image: str) -> Prediction:
         with self._lock:
-            if self._predictor is None or self._folder != model_dir:
-                from cnndesk.ml.predict import Predictor
-
-                self._predictor = None  # free the old model before loading the new one
-                self._predictor = Predictor(model_dir)
-                self._folder = model_dir
-                self.loads += 1
+            self._load_locked(model_dir)
             return self._predictor.predict(image)
+
+    def load(self, model_dir: Path) -> None:
+        """Load ``model_dir`` now (a no-op when it is the loaded one)."""
+        with self._lock:
+            self._load_locked(model_dir)
+
+    def _load_locked(self, model_dir: Path) -> None:
+        if self._predictor is None or self._folder != model_dir:
+            from cnndesk.ml.predict import Predictor
+
+            self._predictor = None  # free the old model before loading the new one
+            self._predictor = Predictor(model_dir)
+            self._folder = model_dir
+            self.loads += 1
 
     def loaded(self, model_dir: Path) -> bool:
         return self._predictor is not None and self._folder == model_dir
@@ -111,12 +123,20 @@ def predict_request(
 ) -> Generator[Progress, None, PredictionAnswer]:
     """The job behind one request: load the model if needed, then predict one image."""
     if not cache.loaded(model_dir):
-        yield Progress(0, 1, "Loading the model…")
+        yield Progress(0, 0, LOADING_MESSAGE)  # no total: the status bar shows a busy bar
     try:
         prediction = cache.predict(model_dir, image)
     except ImageError as exc:
         prediction = Prediction(image, (), error=str(exc))
     return PredictionAnswer(request_id, str(model_dir), prediction)
+
+
+def preload_request(cache: PredictorCache, model_dir: Path) -> Generator[Progress, None, str]:
+    """The job that loads ``model_dir`` ahead of the first request; returns its folder."""
+    if not cache.loaded(model_dir):
+        yield Progress(0, 0, LOADING_MESSAGE)
+        cache.load(model_dir)
+    return str(model_dir)
 
 
 class ProbabilityBars(QWidget):
@@ -176,6 +196,7 @@ class PredictionPane(QWidget):
         """The image the user last looked at in the library (the browser's current one)."""
         self._following_library = True
         """Until an image is dropped or opened, the pane shows the library's current image."""
+        self._preloading: Path | None = None
 
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -289,6 +310,23 @@ class PredictionPane(QWidget):
         worker.failed.connect(self._on_worker_failed)
         self._last_worker: Worker = worker
         return request_id
+
+    def preload(self) -> Worker | None:
+        """Load the current model in the background (``None``: no model, or already loaded)."""
+        folder = self.model_dir
+        if folder is None or self.cache.loaded(folder) or self._preloading == folder:
+            return None
+        cache = self.cache
+        self._preloading = folder
+
+        def job() -> Generator[Progress, None, str]:
+            return (yield from preload_request(cache, folder))
+
+        worker = self.context.run_job(job, title="Loading the model")
+        worker.finished.connect(self._on_preload_worker_finished)
+        worker.failed.connect(self._on_preload_worker_failed)
+        worker.cancelled.connect(self._on_preload_worker_cancelled)
+        return worker
 
     def _show_image(self, path: str) -> None:
         reader = QImageReader(path)
@@ -477,13 +515,40 @@ class PredictionPane(QWidget):
             self._library_image = path
             self._follow_library()
 
+    @Slot(object)
+    def _on_preload_worker_finished(self, _folder: object) -> None:
+        self._preloading = None
+
+    @Slot(str, str)
+    def _on_preload_worker_failed(self, message: str, _details: str) -> None:
+        self._preloading = None
+        log.warning("preloading the model failed: %s", message)
+        self.context.status_message.emit(f"The model cannot be loaded: {message}")
+
+    @Slot()
+    def _on_preload_worker_cancelled(self) -> None:
+        self._preloading = None
+
     @Slot(str)
     def _on_context_model_changed(self, _folder: str) -> None:
         self._show_model()
         if self.image_path is not None:
             self.predict(self.image_path)  # what does the new model say?
+        else:
+            self.preload()  # the next prediction (after training, say) answers at once
 
     @Slot()
     def _on_context_library_opened(self) -> None:
         self.cache.clear()
+        self._latest_request = 0  # an answer still on its way belongs to the old library
+        self.image_path = None
+        self.prediction = None
+        self._library_image = None
+        self._following_library = True
+        self._source_pixmap = None
+        self.image_label.setPixmap(QPixmap())
+        self.image_label.setText("Drop an image here\nor use Open image…")
+        self.bars.set_scores([])
+        self.export_label.clear()
+        self.export_label.hide()
         self._show_model()

@@ -15,7 +15,6 @@ image size, augmentation, learning rate, device) are folded away under a toggle.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Generator
 from dataclasses import dataclass
@@ -50,6 +49,7 @@ from PySide6.QtWidgets import (
 from cnndesk.domain import (
     AUGMENT_PRESETS,
     BatchProgress,
+    CnndeskError,
     EpochEnd,
     ImageQuery,
     ImageView,
@@ -64,6 +64,7 @@ from cnndesk.domain import (
 )
 from cnndesk.gui.curves import TrainingCurves
 from cnndesk.gui.evaluation_pane import latest_model_folder
+from cnndesk.ml.model_info import read_model_info
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext
@@ -528,8 +529,8 @@ class TrainingPane(QWidget):
             self.curves_label.setText("Curves appear here while a model trains.")
             return
         try:
-            info = json.loads((Path(folder) / "model.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            info = read_model_info(folder).raw
+        except CnndeskError as exc:
             log.info("cannot read %s: %s", folder, exc)
             self.curves_label.setText("")
             return

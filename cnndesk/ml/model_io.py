@@ -21,11 +21,18 @@ import torch
 
 import cnndesk
 from cnndesk.domain import ModelError
+from cnndesk.ml.model_info import (
+    FLOAT_DTYPES,
+    FORMAT,
+    FORMAT_VERSION,
+    INFO_FILE,
+    INT_DTYPES,
+    WEIGHTS_FILE,
+    ModelInfo,
+    check_weights_header,
+    read_model_info,
+)
 
-FORMAT = "cnndesk-model"
-FORMAT_VERSION = 1
-WEIGHTS_FILE = "weights.safetensors"
-INFO_FILE = "model.json"
 _REQUIRED = ("backbone", "classes", "data_config")
 
 
@@ -80,25 +87,12 @@ def save_model(folder: Path, model: torch.nn.Module, info: dict) -> Path:
 
 
 def read_info(folder: Path) -> dict[str, Any]:
-    """Read and check ``model.json`` without touching the weights (cheap: no torch work)."""
-    path = Path(folder) / INFO_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ModelError(f"{folder} is not a cnndesk model folder (no {INFO_FILE})") from exc
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} cannot be read: {exc}") from exc
-    if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise ModelError(f"{path} is not a cnndesk model description")
-    if info.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelError(
-            f"{folder} was saved by a newer cnndesk (model format {info.get('format_version')});"
-            " update cnndesk to open it"
-        )
-    missing = [key for key in _REQUIRED if key not in info]
-    if missing:
-        raise ModelError(f"{path} lacks {', '.join(missing)}")
-    return info
+    """Read and check ``model.json`` without touching the weights (cheap: no torch work).
+
+    The checks are :func:`cnndesk.ml.model_info.read_model_info`'s; this returns the checked
+    description as a dict (``classes`` and ``data_config`` normalised).
+    """
+    return read_model_info(folder).raw
 
 
 def build_model(backbone: str, num_classes: int, **kwargs: Any) -> torch.nn.Module:
@@ -110,28 +104,84 @@ def build_model(backbone: str, num_classes: int, **kwargs: Any) -> torch.nn.Modu
     try:
         return timm.create_model(backbone, pretrained=False, num_classes=num_classes, **kwargs)
     except RuntimeError as exc:  # timm: "Unknown model (...)"
-        raise ModelError(f"unknown backbone {backbone!r}: {exc}") from exc
+        raise ModelError(
+            f"unknown backbone {backbone!r} ({exc}): this cnndesk cannot build it; use a timm"
+            " model name (timm.list_models()) or simple-cnn, or update cnndesk"
+        ) from exc
 
 
 def load_model(folder: Path, *, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Load a model folder: the model (in eval mode, on ``device``) and its ``model.json``."""
+    """Load a model folder: the model (in eval mode, on ``device``) and its ``model.json``.
+
+    Refused with a :class:`ModelError` before anything is loaded: a description that fails
+    :func:`~cnndesk.ml.model_info.read_model_info`, a weights file that is not a whole
+    safetensors file of numbers, and weights whose tensors or classifier do not match the
+    description. After loading, weights holding NaN or infinite values are refused too.
+    """
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    info = read_info(folder)
-    model = build_model(info["backbone"], len(info["classes"]), **info.get("model_kwargs", {}))
+    checked = read_model_info(folder)
+    info = checked.raw
+    header = check_weights_header(checked)
+    model = build_model(checked.backbone, len(checked.classes), **checked.model_kwargs)
+    _check_fits(model, header, checked)
     try:
-        state = load_file(str(folder / WEIGHTS_FILE), device=str(device))
-    except FileNotFoundError as exc:
-        raise ModelError(f"{folder} has no {WEIGHTS_FILE}") from exc
+        state = load_file(str(checked.weights_file), device="cpu")
     except (SafetensorError, OSError) as exc:
-        raise ModelError(f"{folder / WEIGHTS_FILE} is damaged: {exc}") from exc
+        raise ModelError(f"{checked.weights_file} is damaged: {exc}") from exc
+    for name, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(
+                f"{checked.weights_file} holds NaN or infinite values (in {name}): the model that"
+                " was saved had diverged. Train it again, with a lower learning rate."
+            )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise ModelError(
-            f"the weights in {folder} do not fit a {info['backbone']} with"
-            f" {len(info['classes'])} classes: {str(exc).splitlines()[0]}"
+            f"the weights in {folder} do not fit a {checked.backbone} with"
+            f" {len(checked.classes)} classes: {str(exc).splitlines()[0]}"
         ) from exc
     return model.to(device).eval(), info
+
+
+def _check_fits(
+    model: torch.nn.Module, header: dict[str, tuple[str, tuple[int, ...]]], info: ModelInfo
+) -> None:
+    """Every tensor of ``model`` is in the file, with its shape and a number type that fits."""
+    expected = model.state_dict()
+    head = getattr(model, "pretrained_cfg", {}).get("classifier")
+    head_key = f"{head}.weight" if isinstance(head, str) else None
+    if head_key in expected and head_key in header:
+        outputs = header[head_key][1][0] if header[head_key][1] else 0
+        if outputs != len(info.classes):
+            raise ModelError(
+                f"{info.folder}: the weights' classifier has {outputs} outputs but model.json"
+                f" names {len(info.classes)} classes. The two files come from different models;"
+                " copy the model folder again as a whole."
+            )
+    missing = [name for name in expected if name not in header]
+    extra = [name for name in header if name not in expected]
+    if missing or extra:
+        names = ", ".join((missing or extra)[:3])
+        raise ModelError(
+            f"the weights in {info.folder} do not fit a {info.backbone} with {len(info.classes)}"
+            f" classes ({len(missing)} tensors missing, {len(extra)} unexpected, e.g. {names})."
+            " The weights file belongs to another model; copy the model folder again as a whole."
+        )
+    for name, tensor in expected.items():
+        dtype, shape = header[name]
+        if tuple(tensor.shape) != shape:
+            raise ModelError(
+                f"the weights in {info.folder} do not fit a {info.backbone}: {name} has shape"
+                f" {list(shape)}, the model needs {list(tensor.shape)}."
+            )
+        floating = tensor.is_floating_point()
+        if dtype not in (FLOAT_DTYPES if floating else INT_DTYPES):
+            kind = "floating-point numbers" if floating else "whole numbers"
+            raise ModelError(
+                f"the weights in {info.folder} hold {dtype} values for {name}, where the model"
+                f" needs {kind}. Use the weights file that was saved with this model."
+            )

@@ -13,6 +13,7 @@ from cnndesk.gui.background import stop_background_work
 from cnndesk.gui.evaluation_pane import EvaluationPane, read_evaluation
 from cnndesk.library import Library
 from tests.gui.pane_data import labeled_library, make_context
+from tests.model_folders import make_model_folder
 
 
 @pytest.fixture
@@ -147,9 +148,7 @@ def test_the_evaluation_can_be_rebuilt_from_stored_predictions(
     make_pane, qtbot, tmp_path: Path
 ) -> None:
     library = labeled_library(tmp_path, per_class=3)
-    folder = tmp_path / "model"
-    folder.mkdir()
-    (folder / "model.json").write_text(json.dumps({"classes": ["red", "blue"]}), encoding="utf-8")
+    folder = make_model_folder(tmp_path / "model", classes=("red", "blue"))
     rows = []
     for r in library.images():
         true = "red" if "red_" in r.name else "blue"

@@ -1,0 +1,359 @@
+"""Reading a model folder's ``model.json`` strictly, with the standard library only.
+
+:func:`read_model_info` is the one reader of ``model.json``: prediction, evaluation, export, the
+jobs and the GUI panes all go through it, so a tampered or damaged description is refused the same
+way everywhere, with a :class:`~cnndesk.domain.ModelError` that says what is wrong and what to do.
+It imports no torch (the GUI calls it on the GUI thread). The weights file is checked here only as
+far as its safetensors header goes (:func:`check_weights_header`); values are checked after
+loading, in :mod:`cnndesk.ml.model_io`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cnndesk.domain import ModelError
+
+FORMAT = "cnndesk-model"
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "weights.safetensors"
+INFO_FILE = "model.json"
+
+MAX_INFO_BYTES = 64 << 20
+"""``model.json`` lists every training image (about 110 bytes each): 64 MiB is half a million
+images; anything larger is not a file cnndesk wrote, and is refused before it is read."""
+MAX_HEADER_BYTES = 16 << 20
+"""A safetensors header is a few hundred bytes per tensor; 16 MiB is far beyond any backbone."""
+MAX_CLASS_NAME = 200
+MAX_CLASSES = 10_000
+INTERPOLATIONS = ("nearest", "bilinear", "bicubic", "box", "hamming", "lanczos")
+CROP_MODES = ("center", "squash", "border")
+MODEL_KWARGS = ("drop_rate", "drop_path_rate")
+"""The only ``timm.create_model`` arguments a model folder may carry (others, such as
+``checkpoint_path``, would make loading read files the folder does not own)."""
+FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
+INT_DTYPES = frozenset({"I8", "I16", "I32", "I64", "U8"})
+_DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "I8": 1, "I16": 2, "I32": 4}
+_DTYPE_BYTES |= {"I64": 8, "U8": 1, "BOOL": 1}
+
+_FIX = "Train the model again, or copy the model folder again from where it came from."
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """How images are prepared for the model (timm's data config, checked)."""
+
+    input_size: tuple[int, int, int]
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    interpolation: str = "bilinear"
+    crop_pct: float = 0.875
+    crop_mode: str = "center"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_size": list(self.input_size),
+            "mean": list(self.mean),
+            "std": list(self.std),
+            "interpolation": self.interpolation,
+            "crop_pct": self.crop_pct,
+            "crop_mode": self.crop_mode,
+        }
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A checked ``model.json``. ``raw`` is the whole description, with ``data_config`` and
+    ``classes`` replaced by their checked values (what older callers index into)."""
+
+    folder: Path
+    backbone: str
+    classes: tuple[str, ...]
+    data_config: DataConfig
+    format_version: int
+    model_kwargs: dict[str, float] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def weights_file(self) -> Path:
+        return self.folder / WEIGHTS_FILE
+
+
+def _bad(path: Path, what: str, fix: str = _FIX) -> ModelError:
+    return ModelError(f"{path} is not a usable model description: {what}. {fix}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
+
+
+def owned_file(folder: Path, name: str, *, what: str) -> Path:
+    """``folder/name`` as a regular file inside ``folder`` (a link may not lead outside it)."""
+    path = folder / name
+    try:
+        status = os.stat(path)  # follows links: a FIFO or device behind a link is refused too
+    except FileNotFoundError:
+        raise ModelError(
+            f"{folder} has no {name}: it is not a complete cnndesk model folder. {_FIX}"
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(status.st_mode):
+        raise ModelError(f"{path} is not a regular file, so it cannot be the model's {what}.")
+    if path.is_symlink():
+        try:
+            inside = path.resolve().is_relative_to(folder.resolve())
+        except OSError:
+            inside = False
+        if not inside:
+            raise ModelError(
+                f"{path} is a link to {os.path.realpath(path)}, outside the model folder; "
+                f"a model's {what} must be its own file. Copy the real file into the folder."
+            )
+    return path
+
+
+def _read_text(path: Path) -> str:
+    size = os.stat(path).st_size
+    if size > MAX_INFO_BYTES:
+        raise _bad(
+            path,
+            f"it is {size / 2**20:.0f} MiB (a model.json is at most {MAX_INFO_BYTES >> 20} MiB)",
+        )
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_INFO_BYTES + 1)
+    except OSError as exc:
+        raise ModelError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if len(data) > MAX_INFO_BYTES:
+        raise _bad(path, f"it is larger than {MAX_INFO_BYTES >> 20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _bad(path, f"it is not UTF-8 text (byte {exc.start})") from None
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def read_model_info(folder: str | Path) -> ModelInfo:
+    """Read and check ``folder/model.json``; raise :class:`ModelError` naming what is wrong."""
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        what = "does not exist" if not folder.exists() else "is not a folder"
+        raise ModelError(f"{folder} {what}; give a model folder (one holding {INFO_FILE}).")
+    try:
+        path = owned_file(folder, INFO_FILE, what="description")
+    except ModelError as exc:
+        if not (folder / INFO_FILE).exists() and not (folder / INFO_FILE).is_symlink():
+            raise ModelError(
+                f"{folder} is not a cnndesk model folder (no {INFO_FILE}); give a folder that"
+                " a training run saved."
+            ) from None
+        raise exc
+    text = _read_text(path)
+    try:
+        raw = json.loads(text, parse_constant=_no_constants)
+    except RecursionError:
+        raise _bad(path, "it is nested too deeply to be a model description") from None
+    except ValueError as exc:
+        raise _bad(path, f"it is not valid JSON ({exc})") from None
+    return parse_model_info(raw, folder=folder, path=path)
+
+
+def parse_model_info(raw: Any, *, folder: Path, path: Path | None = None) -> ModelInfo:
+    """Check a decoded ``model.json`` (see :func:`read_model_info`)."""
+    path = path or folder / INFO_FILE
+    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
+        raise _bad(path, f'it does not say "format": "{FORMAT}"', "Give a cnndesk model folder.")
+    version = raw.get("format_version")
+    if not _is_int(version):
+        raise _bad(path, f"format_version must be a whole number, not {version!r}")
+    if version > FORMAT_VERSION:
+        raise ModelError(
+            f"{folder} was saved by a newer cnndesk (model format {version}; this one reads up"
+            f" to {FORMAT_VERSION}); update cnndesk to open it."
+        )
+    if version < 1:
+        raise _bad(path, f"format_version {version} does not exist (versions start at 1)")
+    missing = [key for key in ("backbone", "classes", "data_config") if key not in raw]
+    if missing:
+        raise _bad(path, f"it lacks {', '.join(missing)}")
+    backbone = raw["backbone"]
+    if not isinstance(backbone, str) or not backbone.strip() or len(backbone) > 200:
+        raise _bad(path, f"backbone must be a model name, not {backbone!r}")
+    if not backbone.isprintable():
+        raise _bad(path, "backbone contains control characters")
+    classes = _classes(raw["classes"], path)
+    data_config = _data_config(raw["data_config"], path)
+    kwargs = raw.get("model_kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise _bad(path, "model_kwargs must be an object")
+    for key, value in kwargs.items():
+        if key not in MODEL_KWARGS:
+            raise _bad(path, f"model_kwargs may only hold {', '.join(MODEL_KWARGS)}, not {key!r}")
+        if not _is_number(value) or not 0 <= value < 1:
+            raise _bad(path, f"model_kwargs.{key} must be a number from 0 to below 1")
+    for key, kind in (("metrics", dict), ("training", dict), ("dataset", list)):
+        if key in raw and not isinstance(raw[key], kind):
+            raise _bad(path, f"{key} must be a JSON {'object' if kind is dict else 'list'}")
+    checked = {**raw, "classes": list(classes), "data_config": data_config.as_dict()}
+    return ModelInfo(
+        folder=folder,
+        backbone=backbone,
+        classes=classes,
+        data_config=data_config,
+        format_version=version,
+        model_kwargs=dict(kwargs),
+        metrics=dict(raw.get("metrics") or {}),
+        raw=checked,
+    )
+
+
+def _classes(value: Any, path: Path) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _bad(path, f"classes must be a list of names, not {type(value).__name__}")
+    if len(value) < 2:
+        raise _bad(path, f"a model needs at least 2 classes (this one lists {len(value)})")
+    if len(value) > MAX_CLASSES:
+        raise _bad(path, f"it lists {len(value)} classes (at most {MAX_CLASSES})")
+    seen: set[str] = set()
+    for index, name in enumerate(value):
+        if not isinstance(name, str) or not name.strip():
+            raise _bad(path, f"class {index + 1} must be a non-empty name, not {name!r}")
+        if len(name) > MAX_CLASS_NAME:
+            raise _bad(path, f"class {index + 1} is longer than {MAX_CLASS_NAME} characters")
+        if not name.isprintable():
+            raise _bad(path, f"class {index + 1} ({name!r}) contains control characters")
+        if name in seen:
+            raise _bad(path, f"the class {name!r} is listed twice")
+        seen.add(name)
+    return tuple(value)
+
+
+def _triple(value: Any, key: str, path: Path) -> tuple[float, float, float]:
+    if not isinstance(value, list) or len(value) != 3 or not all(map(_is_number, value)):
+        raise _bad(path, f"data_config.{key} must be 3 finite numbers (R, G, B), not {value!r}")
+    return (float(value[0]), float(value[1]), float(value[2]))
+
+
+def _data_config(value: Any, path: Path) -> DataConfig:
+    if not isinstance(value, dict):
+        raise _bad(path, "data_config must be an object")
+    size = value.get("input_size")
+    if (
+        not isinstance(size, list)
+        or len(size) != 3
+        or not all(map(_is_int, size))
+        or size[0] != 3
+        or not all(8 <= side <= 4096 for side in size[1:])
+    ):
+        raise _bad(
+            path,
+            f"data_config.input_size must be [3, height, width] with sides 8..4096, not {size!r}",
+        )
+    mean = _triple(value.get("mean"), "mean", path)
+    std = _triple(value.get("std"), "std", path)
+    if min(std) <= 0:
+        raise _bad(
+            path, f"data_config.std must be above 0 (it divides the pixels), not {list(std)}"
+        )
+    interpolation = value.get("interpolation") or "bilinear"
+    if interpolation not in INTERPOLATIONS:
+        raise _bad(path, f"data_config.interpolation must be one of {', '.join(INTERPOLATIONS)}")
+    crop_pct = value.get("crop_pct")
+    crop_pct = 0.875 if crop_pct is None else crop_pct
+    if not _is_number(crop_pct) or not 0.1 <= crop_pct <= 1:
+        raise _bad(path, f"data_config.crop_pct must be a number from 0.1 to 1, not {crop_pct!r}")
+    crop_mode = value.get("crop_mode") or "center"
+    if crop_mode not in CROP_MODES:
+        raise _bad(path, f"data_config.crop_mode must be one of {', '.join(CROP_MODES)}")
+    return DataConfig(
+        input_size=(3, size[1], size[2]),
+        mean=mean,
+        std=std,
+        interpolation=interpolation,
+        crop_pct=float(crop_pct),
+        crop_mode=crop_mode,
+    )
+
+
+def check_weights_header(info: ModelInfo) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """Check ``weights.safetensors`` is a whole safetensors file; return name → (dtype, shape).
+
+    Reads only the header (never unpickles): a pickle, a truncated file, or tensors that are not
+    numbers are refused before torch sees the file.
+    """
+    path = owned_file(info.folder, WEIGHTS_FILE, what="weights")
+    return read_safetensors_header(path)
+
+
+def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """The tensors a ``.safetensors`` file holds (name → (dtype, shape)), checked for truncation."""
+    size = os.stat(path).st_size
+    fix = "It is damaged or not a safetensors file; use the file as it was saved."
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                raise ModelError(f"{path} is {size} bytes long, too short to hold weights. {fix}")
+            if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
+                raise ModelError(
+                    f"{path} is not a safetensors file: it looks like a pickle or a torch.save"
+                    " archive renamed, and cnndesk never unpickles model files (they can run"
+                    " code). Convert it to safetensors where it was made, or train again."
+                )
+            (length,) = struct.unpack("<Q", head)
+            if length > MAX_HEADER_BYTES or 8 + length > size:
+                raise ModelError(f"{path} is not a safetensors file (no valid header). {fix}")
+            header = json.loads(handle.read(length).decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError):
+        raise ModelError(
+            f"{path} is not a safetensors file (its header is not JSON). {fix}"
+        ) from None
+    except OSError as exc:
+        raise ModelError(f"{path} cannot be read: {exc.strerror or exc}") from exc
+    if not isinstance(header, dict):
+        raise ModelError(f"{path} is not a safetensors file. {fix}")
+    tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
+    end = 0
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            dtype = entry["dtype"]
+            shape = tuple(int(n) for n in entry["shape"])
+            start, stop = (int(n) for n in entry["data_offsets"])
+        except (KeyError, TypeError, ValueError):
+            raise ModelError(f"{path}: the tensor {name!r} is described wrongly. {fix}") from None
+        if dtype not in _DTYPE_BYTES:
+            raise ModelError(
+                f"{path}: the tensor {name!r} holds {dtype} values, not numbers. {fix}"
+            )
+        expected = math.prod(shape) * _DTYPE_BYTES[dtype]
+        if start < 0 or stop - start != expected:
+            raise ModelError(f"{path}: the tensor {name!r} does not match its size. {fix}")
+        end = max(end, stop)
+        tensors[name] = (dtype, shape)
+    if 8 + length + end > size:
+        raise ModelError(
+            f"{path} is truncated ({size} bytes; its header needs {8 + length + end}). {fix}"
+        )
+    return tensors
