@@ -314,14 +314,14 @@ def read_safetensors_header(path: Path) -> dict[str, tuple[str, tuple[int, ...]]
             head = handle.read(8)
             if len(head) < 8:
                 raise ModelError(f"{path} is {size} bytes long, too short to hold weights. {fix}")
-            if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":
-                raise ModelError(
-                    f"{path} is not a safetensors file: it looks like a pickle or a torch.save"
-                    " archive renamed, and cnndesk never unpickles model files (they can run"
-                    " code). Convert it to safetensors where it was made, or train again."
-                )
             (length,) = struct.unpack("<Q", head)
             if length > MAX_HEADER_BYTES or 8 + length > size:
+                if head[:1] == b"\x80" or head[:4] == b"PK\x03\x04":  # pickle / torch.save zip
+                    raise ModelError(
+                        f"{path} is not a safetensors file: it looks like a pickle or a"
+                        " torch.save archive renamed, and cnndesk never unpickles model files"
+                        " (they can run code). Convert it to safetensors where it was made."
+                    )
                 raise ModelError(f"{path} is not a safetensors file (no valid header). {fix}")
             header = json.loads(handle.read(length).decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError):

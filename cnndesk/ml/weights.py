@@ -1,6 +1,7 @@
 """Building a backbone with its pretrained weights, found in this order:
 
 1. a local file the user chose (safetensors, or a PyTorch state dict read with ``weights_only``),
+   which must fill at least 90 % of the backbone's tensors (:func:`load_weights_file`),
 2. the caches (cnndesk's own, Hugging Face's, torch hub's),
 3. a download, with progress and cancel (a generator, like every long job),
 4. otherwise a :class:`WeightsUnavailableError` naming the two ways out: a local file, or
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import pickle
 import urllib.error
 import urllib.request
 from collections.abc import Generator
@@ -179,15 +181,14 @@ def create_backbone(
         return Backbone(model, "none: trains from scratch", f"random-seed{seed}", False)
     if weights_file:
         file = Path(weights_file).expanduser()
-        if not file.is_file():
-            raise ModelError(f"the weights file {file} does not exist")
-        source = f"file {file}"
-    else:
-        file = cached_weights(name)
-        source = f"cache {file}"
-        if file is None:
-            file = yield from download(name)
-            source = f"downloaded to {file}"
+        model = _create(timm, name, num_classes)
+        load_weights_file(model, name, file)
+        return Backbone(model, f"file {file}", file_sha256(file), True)
+    file = cached_weights(name)
+    source = f"cache {file}"
+    if file is None:
+        file = yield from download(name)
+        source = f"downloaded to {file}"
     try:
         model = _create(timm, name, num_classes, file=file)
     except (RuntimeError, KeyError, ValueError, OSError, AssertionError) as exc:
@@ -197,6 +198,106 @@ def create_backbone(
             f" for {name}, or another backbone."
         ) from exc
     return Backbone(model, source, file_sha256(file), True)
+
+
+MIN_COVERAGE = 0.9
+"""A weights file must fill at least this share of the backbone's tensors (by name and shape):
+below it, the file is for another architecture and training would start from random weights."""
+WEIGHTS_SUFFIXES = (".safetensors", ".pt", ".pth", ".bin")
+
+
+def read_weights_file(file: Path) -> dict[str, torch.Tensor]:
+    """The tensors of a local weights file, read without running any code.
+
+    ``.safetensors`` files are checked header first (a pickle renamed ``.safetensors`` is
+    refused, never unpickled); ``.pt``/``.pth``/``.bin`` are read with ``torch.load``'s
+    ``weights_only=True``, which refuses anything but tensors and plain containers.
+    """
+    import stat
+
+    from cnndesk.ml.model_info import read_safetensors_header
+
+    try:
+        status = file.stat()
+    except FileNotFoundError:
+        raise ModelError(f"the weights file {file} does not exist") from None
+    except OSError as exc:
+        raise ModelError(f"the weights file {file} cannot be read: {exc.strerror or exc}") from exc
+    if not stat.S_ISREG(status.st_mode):
+        raise ModelError(f"the weights file {file} is not a regular file")
+    suffix = file.suffix.lower()
+    if suffix not in WEIGHTS_SUFFIXES:
+        raise ModelError(
+            f"{file} is not a weights file cnndesk reads: use a .safetensors file or a PyTorch"
+            " state dict (.pt, .pth, .bin)"
+        )
+    try:
+        if suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            read_safetensors_header(file)
+            state: object = load_file(str(file), device="cpu")
+        else:
+            state = torch.load(file, map_location="cpu", weights_only=True)
+    except ModelError:
+        raise
+    except pickle.UnpicklingError as exc:  # what weights_only=True says about other objects
+        raise ModelError(
+            f"{file} holds more than tensors (Python objects that would run code when loaded),"
+            " so cnndesk does not load it; use a .safetensors file or a plain state dict"
+        ) from exc
+    except Exception as exc:  # a damaged archive: RuntimeError, EOFError, OSError, ...
+        first = "".join(ch for ch in (str(exc).splitlines() or [""])[0] if ch.isprintable())
+        raise ModelError(
+            f"{file} cannot be read as weights ({first[:200] or type(exc).__name__}); cnndesk"
+            " reads safetensors files and plain PyTorch state dicts"
+        ) from exc
+    if isinstance(state, dict):
+        for key in ("state_dict_ema", "model_ema", "state_dict", "model"):
+            if isinstance(state.get(key), dict):
+                state = state[key]
+                break
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise ModelError(f"{file} holds no state dict (a mapping of tensor names to tensors)")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_weights_file(model: torch.nn.Module, name: str, file: Path) -> int:
+    """Load ``file`` into ``model`` (a ``name`` backbone); refuse a file that does not cover it.
+
+    The classifier is left as built (its size is the library's classes). Every other tensor of
+    the model counts; a file filling fewer than :data:`MIN_COVERAGE` of them by name and shape
+    is refused, naming the file, the architecture and the numbers. Returns how many it filled.
+    """
+    state = read_weights_file(file)
+    head = getattr(model, "pretrained_cfg", {}).get("classifier")
+    heads = (head,) if isinstance(head, str) else tuple(head or ())
+    wanted = {
+        key: tensor
+        for key, tensor in model.state_dict().items()
+        if not key.endswith("num_batches_tracked")
+        and not any(key == h or key.startswith(f"{h}.") for h in heads)
+    }
+    fits = {
+        key: state[key]
+        for key, tensor in wanted.items()
+        if key in state
+        and tuple(state[key].shape) == tuple(tensor.shape)
+        and state[key].is_floating_point() == tensor.is_floating_point()
+    }
+    if len(fits) < MIN_COVERAGE * len(wanted):
+        raise ModelError(
+            f"the weights in {file} do not fit {name}: they fill {len(fits)} of {len(wanted)}"
+            f" tensors of {name} (at least {MIN_COVERAGE:.0%} are needed); is the file for"
+            " another architecture? Choose the weights file made for it, or another backbone."
+        )
+    for key, tensor in fits.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"the weights in {file} hold NaN or infinite values (in {key})")
+    model.load_state_dict(fits, strict=False)
+    return len(fits)
 
 
 def _create(timm, name: str, num_classes: int, *, file: Path | None = None) -> torch.nn.Module:
