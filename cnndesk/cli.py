@@ -10,6 +10,7 @@ output (``--json``) goes to stdout; everything for humans goes to stderr or plai
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -20,6 +21,7 @@ from typing import Any, TextIO, TypeVar
 
 from cnndesk import __version__, paths
 from cnndesk.domain import CnndeskError, Progress
+from cnndesk.terminal import SafeStream, json_text, shown
 
 log = logging.getLogger("cnndesk")
 T = TypeVar("T")
@@ -103,7 +105,7 @@ def _open_library(args: argparse.Namespace):  # -> Library (imported lazily: che
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_text(json.dumps(value, ensure_ascii=False)) + "\n")
 
 
 def _plural(count: int, noun: str) -> str:
@@ -134,7 +136,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                 "added": result.added,
                 "duplicates": result.duplicates,
                 "unchanged": result.unchanged,
+                "changed": result.changed,
+                "moved": result.moved,
+                "restored": result.restored,
                 "refused": [{"file": r.path, "reason": r.reason} for r in result.refused],
+                "skipped": [{"file": r.path, "reason": r.reason} for r in result.skipped],
                 "classes_created": list(result.classes_created),
                 "labeled": result.labeled,
                 "seconds": round(result.seconds, 3),
@@ -144,16 +150,45 @@ def cmd_import(args: argparse.Namespace) -> int:
     else:
         rate = result.seen / result.seconds if result.seconds > 0 else 0.0
         speed = f", {rate:,.0f} files/s" if result.seen >= 100 else ""
+        again = [
+            f"{result.changed} changed (label kept, check it)" if result.changed else "",
+            f"{result.moved} moved (label kept)" if result.moved else "",
+            f"{result.restored} readable again" if result.restored else "",
+            f"{len(result.skipped)} not images cnndesk reads" if result.skipped else "",
+        ]
         print(
             f"Added {_plural(result.added, 'image')}, {result.duplicates} duplicates skipped, "
-            f"{result.unchanged} already imported, {len(result.refused)} refused "
-            f"({result.seconds:.1f} s{speed})."
+            f"{result.unchanged} already imported, "
+            + "".join(f"{part}, " for part in again if part)
+            + f"{len(result.refused)} refused ({result.seconds:.1f} s{speed})."
         )
         if result.classes_created:
-            print("New classes: " + ", ".join(result.classes_created))
+            print("New classes: " + ", ".join(shown(name) for name in result.classes_created))
         for refused in result.refused:
-            print(f"  refused {refused.path}: {refused.reason}")
+            print(f"  refused {shown(refused.path)}: {refused.reason}")
+        for skipped in result.skipped:
+            print(f"  skipped {shown(skipped.path)}: {skipped.reason}")
         print(f"The library now has {_plural(stats.images, 'image')}, {stats.unlabeled} unlabeled.")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import check_job
+
+    with _open_library(args) as library:
+        result = run_job(check_job(library), label="Checking")
+    if args.json:
+        _print_json(result.as_json())
+        return 0
+    print(
+        f"Checked {_plural(result.checked, 'image')}: {result.ok} readable, "
+        f"{result.missing} missing, {result.unreadable} unreadable, "
+        f"{result.changed} changed (label kept, check it), {result.restored} readable again."
+    )
+    for problem in result.problems[:50]:
+        print(f"  {shown(problem.path)}: {problem.reason}")
+    if len(result.problems) > 50:
+        print(f"  … and {len(result.problems) - 50} more (--json lists every one)")
     return 0
 
 
@@ -165,11 +200,12 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return 0
     print(
         f"Images: {stats.images} readable, {stats.unreadable} unreadable, {stats.missing} missing"
+        + (f", {stats.changed} changed (check the label)" if stats.changed else "")
     )
     print(f"Unlabeled: {stats.unlabeled}")
     print("Classes:" + ("" if stats.classes else " none"))
     for name, count in stats.classes.items():
-        print(f"  {name}: {count}")
+        print(f"  {shown(name)}: {count}")
     print("Splits: " + ", ".join(f"{k} {v}" for k, v in stats.splits.items()))
     return 0
 
@@ -221,7 +257,7 @@ def cmd_classes(args: argparse.Namespace) -> int:
             keys = ", ".join(
                 k for k in (str(position) if position <= 9 else "", c.hotkey or "") if k
             )
-            print(f"{c.name}\t{c.count} images" + (f"\tkeys {keys}" if keys else ""))
+            print(f"{shown(c.name)}\t{c.count} images" + (f"\tkeys {keys}" if keys else ""))
     return 0
 
 
@@ -294,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "check",
+        help="re-read every image's file: missing, changed, unreadable, readable again",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("stats", help="counts of images, labels and splits")
     p.add_argument("--json", action="store_true")
@@ -378,6 +421,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     log_file = _setup_logging(args.verbose)
+    # Names from folders and libraries reach the terminal escaped, never as raw control codes.
+    real_out, real_err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = SafeStream(real_out), SafeStream(real_err)
     try:
         return int(args.func(args) or 0)
     except CnndeskError as exc:
@@ -393,6 +439,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f" (details in {log_file})" if log_file else ""
         print(f"cnndesk: unexpected error: {exc}{where}", file=sys.stderr)
         return 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+        sys.stdout, sys.stderr = real_out, real_err
 
 
 # ------------------------------------------------------------------- prediction and sorting
@@ -798,6 +849,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"Test accuracy: {result.test_accuracy:.1%}")
     if result.mode == "quick":
         print(f"Features computed: {result.embedded}, reused from the cache: {result.reused}")
+    if result.unreadable:
+        print(f"Could not use {_plural(len(result.unreadable), 'image')} (see `cnndesk check`):")
+        for item in result.unreadable[:20]:
+            print(f"  {shown(item.path)}: {item.reason}")
+        if len(result.unreadable) > 20:
+            print(f"  … and {len(result.unreadable) - 20} more")
     print(f"Time: {result.seconds:.1f} s on {result.device}")
     return 0
 

@@ -94,7 +94,11 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) 
     try:
         fd = os.open(os.fspath(path), _OPEN_FLAGS)
     except OSError as exc:
-        raise ImageError(os_error_reason(exc)) from exc
+        try:  # a socket (ENXIO) or other special file says more by its kind than by errno
+            problem = regular_file_problem(os.stat(path))
+        except OSError:
+            problem = None
+        raise ImageError(problem or os_error_reason(exc)) from exc
     try:
         st = os.fstat(fd)
         problem = regular_file_problem(st, max_bytes=max_bytes)

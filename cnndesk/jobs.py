@@ -18,8 +18,11 @@ from pathlib import Path
 
 from cnndesk import filesort
 from cnndesk.domain import (
+    BatchProgress,
+    CheckResult,
     ClassifyProgress,
     ClassifyResult,
+    DatasetError,
     EpochEnd,
     Evaluation,
     ExportProgress,
@@ -36,6 +39,7 @@ from cnndesk.domain import (
     SortResult,
     SuggestResult,
     TrainConfig,
+    TrainPhase,
     TrainResult,
     UndoResult,
 )
@@ -269,6 +273,7 @@ def train_job(
     from cnndesk.ml.model_io import read_info
     from cnndesk.ml.train import new_model_folder, train
 
+    yield from _check_training_files(library)
     data = library.training_set()
     if config.out is None:
         config = replace(config, out=str(new_model_folder(config.backbone)))
@@ -299,9 +304,14 @@ def train_job(
             run_id, status=status, metrics=metrics, model_path=str(folder) if saved else None
         )
     if result.unreadable:
+        # Re-read what failed: a file that is gone is missing, one that changed is re-hashed
+        # (and trains under its new key next time), one that is the same but does not decode
+        # is unreadable. None of it is final: the next check or import reads the file again.
         broken = {r.path for r in result.unreadable}
         samples = (*data.train, *data.val, *data.test)
-        library.mark_unreadable(s.image_id for s in samples if s.path in broken and s.image_id)
+        ids = [s.image_id for s in samples if s.path in broken and s.image_id is not None]
+        for _event in library.check(ids, failed=ids):
+            pass
     if result.evaluation is not None and result.model_path is not None:
         library.store_predictions(
             model_path=result.model_path,
@@ -309,6 +319,33 @@ def train_job(
             rows=_evaluation_rows(result.evaluation),
         )
     return replace(result, run_id=run_id)
+
+
+def _check_training_files(library: Library) -> Generator[BatchProgress, None, None]:
+    """Re-read the status of every labeled image's file; refuse to train on none of them.
+
+    Cheap for files that did not change (one ``stat`` each). Gives edited files their new
+    content hash, so quick mode's feature cache and the pixel cache compute them again.
+    """
+    check = library.check(library.labeled_image_ids())
+    while True:
+        try:
+            event = next(check)
+        except StopIteration:
+            break
+        yield BatchProgress(event.done, event.total, event.message, phase=TrainPhase.PREPARING)
+    counts = library.labeled_status_counts()
+    labeled = sum(counts.values())
+    if labeled and not counts.get(ImageStatus.OK.value):
+        why = ", ".join(
+            f"{n} {status}"
+            for status, n in sorted(counts.items())
+            if status != ImageStatus.OK.value
+        )
+        raise DatasetError(
+            f"none of the {labeled} labeled images can be read: {why}; "
+            "run `cnndesk check` to list them (or import their new folder)"
+        )
 
 
 def _evaluation_rows(evaluation: Evaluation) -> list[dict]:

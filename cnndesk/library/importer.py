@@ -32,7 +32,7 @@ from cnndesk.domain import (
     RefusedFile,
     Split,
 )
-from cnndesk.imageio import file_name_problem
+from cnndesk.imageio import file_name_problem, os_error_reason
 from cnndesk.library.imagefile import ProbedImage, is_supported, probe
 from cnndesk.library.names import class_name_problem
 from cnndesk.library.splits import split_from_path
@@ -126,7 +126,7 @@ def _add(
     try:
         stat = file_path.stat()
     except OSError as exc:
-        refused.append(RefusedFile(key, f"the file cannot be read: {exc.strerror or exc}"))
+        refused.append(RefusedFile(key, os_error_reason(exc)))
         return
     class_name = split = None
     if classes_from_folders:

@@ -346,6 +346,7 @@ def _quick(
         log.warning("skipped %s: %s", path, reason)
         run.unreadable[str(path)] = str(reason)
     usable = [s for s in train_set if s.key in features], [s for s in val_set if s.key in features]
+    _require_readable(run, usable[0], len(train_set))
     quick = mode is TrainMode.QUICK
     fit = yield from fit_head(
         features,
@@ -372,6 +373,18 @@ def _quick(
         run.evaluation = evaluation_from_logits(
             logits, samples, classes=run.data.classes, split=split
         )
+
+
+def _require_readable(run: _Run, usable: Sequence[TrainingSample], wanted: int) -> None:
+    """Stop with a clear message (not a division by zero) when no training image could be read."""
+    if usable:
+        return
+    reasons = sorted(set(run.unreadable.values()))
+    example = f" (e.g. {reasons[0]})" if reasons else ""
+    raise DatasetError(
+        f"none of the {wanted} training images can be read: {len(run.unreadable)} unreadable"
+        f"{example}; run `cnndesk check`"
+    )
 
 
 def _pixels(
@@ -434,8 +447,7 @@ def _full(
     val_set, val_px = yield from _pixels(
         run, val_set, side=None, message="Reading validation images"
     )
-    if not train_set:
-        raise DatasetError("none of the training images could be read")
+    _require_readable(run, train_set, len(train_set) + len(run.unreadable))
     classifier = set(id(p) for p in model.get_classifier().parameters())
     head_params = [p for p in model.parameters() if id(p) in classifier]
     body_params = [p for p in model.parameters() if id(p) not in classifier]
