@@ -18,6 +18,12 @@ Guarantees, and how they are kept:
   one atomic rename. Across filesystems, and for every copy, the bytes go to a temporary file
   beside the target, are ``fsync``'d, read back and compared (size and SHA-256) with what was read
   from the source, and only then renamed into place; a moved source is removed after that.
+- **Only this installation's journals are undone.** Every journal record carries an HMAC-SHA256
+  chained over the records before it, keyed with a random per-user key in the data folder
+  (:func:`journal_key`). Undo trusts a journal only when every record verifies; for any other
+  (copied from elsewhere, edited, written by an older cnndesk) it refuses and lists where it
+  would have written. Even a verified journal only ever moves files from inside DEST (not
+  through a link) back into the source folders that sort read (recorded in the journal).
 - **A sort can be undone**, also after a crash part-way: :func:`undo_sort` reads the latest
   journal and looks at what is actually on disk for each intent, so a partly applied journal is
   handled like a complete one. A moved file goes back to where it was, byte for byte. A copy is
@@ -33,6 +39,10 @@ Guarantees, and how they are kept:
 
 A dry run writes nothing at all: it only plans where each file would go (the caller may write the
 report).
+
+File names that are not valid UTF-8 are sorted and undone like any other: the journal stores
+them as JSON ``\\udcXX`` escapes (Python's ``surrogateescape``), which read back to the very same
+bytes; the report shows such bytes as ``\\xff`` (:func:`cnndesk.outputs.printable`).
 """
 
 from __future__ import annotations
@@ -41,10 +51,14 @@ import contextlib
 import csv
 import errno
 import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Generator, Iterable, Sequence
 from pathlib import Path
@@ -58,13 +72,20 @@ from cnndesk.domain import (
     SortProgress,
     SortResult,
     UndoResult,
+    UntrustedJournalError,
 )
-from cnndesk.paths import UNCERTAIN_FOLDER, unique_folder_names
+from cnndesk.outputs import printable
+from cnndesk.paths import UNCERTAIN_FOLDER, data_dir, unique_folder_names
 
 log = logging.getLogger(__name__)
 
 JOURNAL_DIR = ".cnndesk-sort"
-JOURNAL_VERSION = 1
+JOURNAL_VERSION = 2
+"""2: records carry a chained HMAC (``mac``) and ``begin`` lists the source folders."""
+KEY_FILE = "sort-journal.key"
+_MAC_START = b"cnndesk sort journal 2\n"
+_MAX_JOURNAL_BYTES = 1 << 30
+_SHOWN_TARGETS = 10
 _UNDONE_SUFFIX = ".undone"
 _CHUNK = 1 << 20
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -219,16 +240,86 @@ def _is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _DISK_FULL
 
 
-class _Journal:
-    """An append-only JSON-lines file; every record is flushed and fsync'd before we go on."""
+def journal_key(folder: Path | None = None) -> bytes:
+    """This installation's journal key (32 random bytes), created on first use.
 
-    def __init__(self, path: Path) -> None:
+    It lives in ``folder`` (default: the data folder) as ``sort-journal.key``, mode 0600,
+    written under a temporary name and linked into place, so two processes starting at once
+    agree on one key and nobody ever reads half a key.
+    """
+    folder = data_dir() if folder is None else Path(folder)
+    path = folder / KEY_FILE
+    for _ in range(3):
+        try:
+            text = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            _create_key(path)
+            continue
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SortError(f"Cannot read the sort journal key {path}: {exc}.") from exc
+        try:
+            key = bytes.fromhex(text)
+        except ValueError:
+            key = b""
+        if len(key) != 32:
+            raise SortError(
+                f"The sort journal key {path} is damaged. Delete it to make a new one (sorts made "
+                "with the old key can then no longer be undone by cnndesk)."
+            )
+        return key
+    raise SortError(f"Cannot create the sort journal key {path}.")
+
+
+def _create_key(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".sort-journal-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:  # mkstemp: mode 0600
+            f.write(secrets.token_hex(32) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(tmp, path)  # fails if another process made the key first: keep theirs
+        except FileExistsError:
+            pass
+        except OSError:  # no hard links on this file system
+            with contextlib.suppress(FileExistsError):
+                fd2 = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd2, "w", encoding="ascii") as f:
+                    f.write(Path(tmp).read_text(encoding="ascii"))
+                    os.fsync(f.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+
+def _canonical(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, ensure_ascii=True, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _mac(key: bytes, previous: bytes, record: dict[str, Any]) -> str:
+    return hmac.new(key, previous + _canonical(record), hashlib.sha256).hexdigest()
+
+
+class _Journal:
+    """An append-only JSON-lines file; every record is flushed and fsync'd before we go on.
+
+    Each record gets ``mac``: HMAC-SHA256 under :func:`journal_key` over the previous record's
+    MAC and this record, so records can be neither changed, forged, reordered nor dropped in
+    the middle. Lines are ASCII (``ensure_ascii``): names that are not UTF-8 round-trip exactly.
+    """
+
+    def __init__(self, path: Path, key: bytes) -> None:
         self.path = path
-        self._file = open(path, "x", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        self._key = key
+        self._previous = _MAC_START
+        self._file = open(path, "x", encoding="ascii")  # noqa: SIM115 - closed in close()
         _fsync_dir(path.parent)
 
     def write(self, record: dict[str, Any], *, sync: bool = True) -> None:
-        self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
+        mac = _mac(self._key, self._previous, record)
+        self._previous = mac.encode()
+        self._file.write(json.dumps({**record, "mac": mac}, ensure_ascii=True) + "\n")
         self._file.flush()
         if sync:
             os.fsync(self._file.fileno())
@@ -324,21 +415,27 @@ def sort_files(
     classes: Sequence[str] = (),
     move: bool = False,
     dry_run: bool = False,
+    sources: Sequence[str | os.PathLike[str]] | None = None,
+    key: bytes | None = None,
 ) -> Generator[SortProgress, None, SortResult]:
     """Copy (default) or move each source into ``dest/<class folder>/``; ``None`` → ``_uncertain``.
 
     ``classes`` are the model's classes in output order; listing them all keeps folder names
-    stable between runs (names the decisions use that are not in it are added). Yields a
+    stable between runs (names the decisions use that are not in it are added). ``sources``
+    are the folders (or files) the sort read, recorded in the journal: undo puts files back
+    only inside them (default: the folders of the decisions' files). ``key`` signs the journal
+    (default: :func:`journal_key`). Yields a
     :class:`SortProgress` before each file and returns a :class:`SortResult`. Closing the
     generator stops between two files: everything sorted so far stays sorted and undoable.
     A source that cannot be read is reported (status ``failed``) and left in place.
     """
     started = time.perf_counter()
-    dest = Path(dest).absolute()
+    dest = Path(os.path.normpath(Path(dest).absolute()))
     if dest.exists() and not dest.is_dir():
         raise SortError(f"The destination {dest} exists and is not a folder.")
     names = list(dict.fromkeys([*classes, *(c for _, c in decisions if c is not None)]))
     folders = class_folders(names, dest)
+    roots = _source_roots(decisions, sources)
     total = len(decisions)
     results: list[SortedFile] = []
     journal: _Journal | None = None
@@ -349,13 +446,15 @@ def sort_files(
         if not dry_run:
             try:
                 dest.mkdir(parents=True, exist_ok=True)
-                journal = _Journal(_new_journal_path(dest))
+                journal = _Journal(_new_journal_path(dest), journal_key() if key is None else key)
                 journal.write(
                     {
                         "type": "begin",
                         "version": JOURNAL_VERSION,
+                        "id": secrets.token_hex(16),
                         "mode": "move" if move else "copy",
                         "dest": str(dest),
+                        "sources": [str(r) for r in roots],
                         "total": total,
                         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     }
@@ -363,7 +462,7 @@ def sort_files(
             except OSError as exc:
                 raise SortError(f"Cannot write into {dest}: {exc.strerror or exc}.") from exc
         for i, (source, class_name) in enumerate(decisions):
-            src = Path(source).absolute()
+            src = Path(os.path.normpath(Path(source).absolute()))
             yield SortProgress(i, total, current=str(src))
             folder = folders[class_name]
             if dry_run:
@@ -407,6 +506,23 @@ def sort_files(
         complete=complete,
         seconds=seconds,
     )
+
+
+def _source_roots(
+    decisions: Sequence[Decision], sources: Sequence[str | os.PathLike[str]] | None
+) -> list[Path]:
+    """The folders undo may put files back into; every decision's file must be inside one."""
+    if sources is None:
+        roots = sorted({Path(src).absolute().parent for src, _ in decisions})
+    else:
+        roots = [Path(r).absolute() for r in sources]
+        roots = [r.parent if r.is_file() else r for r in roots]
+    roots = [Path(os.path.normpath(r)) for r in roots]
+    for src, _ in decisions:
+        path = Path(os.path.normpath(Path(src).absolute()))
+        if not any(path.is_relative_to(r) for r in roots):
+            raise SortError(f"{printable(path)} is not inside the folders being sorted.")
+    return roots
 
 
 def _sort_one(
@@ -470,45 +586,157 @@ def latest_journal(dest: str | os.PathLike[str]) -> Path | None:
     return journals[-1] if journals else None
 
 
-def _read_journal(
-    path: Path,
-) -> tuple[dict[str, Any], list[dict[str, Any]], dict[int, dict[str, Any]], list[str]]:
-    """``(begin, intents in order, done records by index, folders created)``.
+def _clean_path(value: Any) -> Path | None:
+    """``value`` as an absolute path without ``..`` or doubled separators, else ``None``."""
+    if not isinstance(value, str) or not value or "\x00" in value:
+        return None
+    if not os.path.isabs(value) or os.path.normpath(value) != value:
+        return None
+    return Path(value)
 
-    A last line cut short by a crash is ignored; the file system state decides what was done.
+
+def _journal_text(path: Path) -> str:
+    """The journal's text: a regular file (not a link, a FIFO or a device), at most 1 GiB."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise SortError(f"Cannot read the sort journal {printable(path)}: {exc.strerror}.") from exc
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SortError(f"The sort journal {printable(path)} is not a regular file.")
+        if info.st_size > _MAX_JOURNAL_BYTES:
+            raise SortError(
+                f"The sort journal {printable(path)} is too large to be one (over 1 GiB)."
+            )
+        return f.read(_MAX_JOURNAL_BYTES + 1).decode("utf-8", "surrogateescape")
+
+
+def _untrusted(path: Path, lines: list[str], problem: str) -> UntrustedJournalError:
+    """The refusal for a journal that does not verify, listing where undo would have written."""
+    targets: list[str] = []
+    seen: set[str] = set()
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or record.get("type") != "intent":
+            continue
+        where = record.get("dst") if record.get("op") == "copy" else record.get("src")
+        if isinstance(where, str) and where not in seen:
+            seen.add(where)
+            targets.append(where)
+    shown = "".join(f"\n  {printable(t)}" for t in targets[:_SHOWN_TARGETS])
+    more = len(targets) - _SHOWN_TARGETS
+    listing = (
+        f" Undo would have written to or deleted {len(targets)} files:{shown}"
+        + (f"\n  … and {more} more" if more > 0 else "")
+        if targets
+        else " It lists no files."
+    )
+    return UntrustedJournalError(
+        f"Refusing to undo with {printable(path)}: {problem}, so it was not written by this "
+        "cnndesk installation or was changed since, and nothing was touched."
+        f"{listing}\nIf this sort was made on another computer, undo it there; otherwise move "
+        f"the journal out of {printable(path.parent)} to undo the sort before it.",
+        journal=str(path),
+        targets=tuple(targets[:_SHOWN_TARGETS]),
+        count=len(targets),
+    )
+
+
+def _read_journal(
+    path: Path, key: bytes
+) -> tuple[dict[str, Any], list[dict[str, Any]], dict[int, dict[str, Any]], list[str]]:
+    """``(begin, intents in order, done records by index, folders created)``, all verified.
+
+    Raises :class:`UntrustedJournalError` unless every record's MAC verifies under ``key``. A last
+    line cut short by a crash is ignored; the file system state decides what was done.
     """
-    begin: dict[str, Any] | None = None
-    intents: list[dict[str, Any]] = []
-    done: dict[int, dict[str, Any]] = {}
-    mkdirs: list[str] = []
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().splitlines()
+    lines = _journal_text(path).splitlines()
+    records: list[dict[str, Any]] = []
+    previous = _MAC_START
     for n, line in enumerate(lines):
         try:
             record = json.loads(line)
-        except json.JSONDecodeError:
+        except ValueError:
             if n == len(lines) - 1:
                 log.warning("Ignoring a half-written last line in %s", path)
                 continue
-            raise SortError(
-                f"The sort journal {path} is damaged at line {n + 1}; undo cannot go on."
-            ) from None
+            raise _untrusted(path, lines, f"line {n + 1} is damaged") from None
+        mac = record.pop("mac", None) if isinstance(record, dict) else None
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, previous, record)):
+            version = record.get("version") if isinstance(record, dict) else None
+            why = (
+                "it was written by an older cnndesk that did not sign its journals"
+                if n == 0 and version == 1
+                else f"line {n + 1} does not carry this installation's signature"
+            )
+            raise _untrusted(path, lines, why)
+        previous = mac.encode()
+        records.append(record)
+    if not records or records[0].get("type") != "begin":
+        raise _untrusted(path, lines, "it does not start like a sort journal")
+    begin = records[0]
+    if begin.get("version") != JOURNAL_VERSION:
+        raise SortError(
+            f"{printable(path)} is not a sort journal this version of cnndesk can undo."
+        )
+    intents: list[dict[str, Any]] = []
+    done: dict[int, dict[str, Any]] = {}
+    mkdirs: list[str] = []
+    for record in records[1:]:
         kind = record.get("type")
-        if kind == "begin":
-            begin = record
-        elif kind == "intent":
+        if kind == "intent":
             intents.append(record)
         elif kind == "done":
             done[record["i"]] = record
         elif kind == "mkdir":
             mkdirs.append(record["path"])
-    if begin is None or begin.get("version") != JOURNAL_VERSION:
-        raise SortError(f"{path} is not a sort journal this version of cnndesk can undo.")
     return begin, intents, done, mkdirs
 
 
-def undo_sort(dest: str | os.PathLike[str]) -> Generator[SortProgress, None, UndoResult]:
+def _inside(path: Path, root: Path) -> bool:
+    """``path`` is under ``root`` as written and where links lead (its nearest existing folder)."""
+    if not path.is_relative_to(root):
+        return False
+    folder = path.parent
+    while not os.path.lexists(folder) and folder != root and folder.is_relative_to(root):
+        folder = folder.parent
+    return folder.resolve().is_relative_to(root.resolve())
+
+
+def _refusal(
+    intent: dict[str, Any], dest: Path, roots: list[Path]
+) -> tuple[Path | None, Path | None, str | None]:
+    """``(src, dst, None)`` when undo may act on ``intent``, else why not (as the third item)."""
+    src, dst = _clean_path(intent.get("src")), _clean_path(intent.get("dst"))
+    if src is None or dst is None or intent.get("op") not in ("copy", "move"):
+        return src, dst, "not undone: the journal entry is malformed"
+    if not _inside(dst, dest):
+        return src, dst, "not undone: it is not inside the destination (or reached through a link)"
+    if os.path.islink(dst):
+        return src, dst, "not undone: it is a link, not the file that was sorted"
+    if intent["op"] == "move" and not any(_inside(src, r) for r in roots):
+        return (
+            src,
+            dst,
+            (f"not undone: its old place {printable(src)} is outside the folders the sort read"),
+        )
+    return src, dst, None
+
+
+def undo_sort(
+    dest: str | os.PathLike[str], *, key: bytes | None = None
+) -> Generator[SortProgress, None, UndoResult]:
     """Undo the most recent sort into ``dest``, also one a crash interrupted.
+
+    Raises :class:`~cnndesk.domain.UntrustedJournalError`, before touching anything, when the
+    journal does not verify under ``key`` (default: :func:`journal_key`). Entries of a verified
+    journal that would take a file from outside ``dest`` (or through a link) or put one back
+    outside the folders the sort read are left alone and listed in ``kept``.
 
     Moved files go back to their old paths (when that path is taken by another file meanwhile,
     beside it as ``name (restored).ext``). Copies are removed when they still match their original
@@ -517,21 +745,24 @@ def undo_sort(dest: str | os.PathLike[str]) -> Generator[SortProgress, None, Und
     so undoing again undoes the sort before it.
     """
     started = time.perf_counter()
-    dest = Path(dest).absolute()
+    dest = Path(os.path.normpath(Path(dest).absolute()))
     path = latest_journal(dest)
     if path is None:
-        raise SortError(f"There is no sort to undo in {dest} (no journal in {dest / JOURNAL_DIR}).")
-    begin, intents, done, mkdirs = _read_journal(path)
-    root = dest.resolve()
+        raise SortError(
+            f"There is no sort to undo in {printable(dest)} (no journal in "
+            f"{printable(dest / JOURNAL_DIR)})."
+        )
+    begin, intents, done, mkdirs = _read_journal(path, journal_key() if key is None else key)
+    roots = [r for r in map(_clean_path, begin.get("sources") or []) if r is not None]
     restored = removed = 0
     kept: list[RefusedFile] = []
     renamed: list[RefusedFile] = []
     total = len(intents)
     for n, intent in enumerate(reversed(intents)):
-        src, dst = Path(intent["src"]), Path(intent["dst"])
+        src, dst, refused = _refusal(intent, dest, roots)
         yield SortProgress(n, total, current=str(dst))
-        if not dst.resolve().is_relative_to(root):
-            kept.append(RefusedFile(str(dst), "not inside the destination; left alone"))
+        if refused is not None or src is None or dst is None:
+            kept.append(RefusedFile(str(dst or intent.get("dst")), refused or "not undone"))
             continue
         tmp = _tmp_for(dst)
         if tmp.exists():  # a copy cut short by a crash; its source was never touched
@@ -548,8 +779,11 @@ def undo_sort(dest: str | os.PathLike[str]) -> Generator[SortProgress, None, Und
                 "the undo again, it continues where it stopped."
             ) from exc
     for folder in reversed(mkdirs):
+        made = _clean_path(folder)
+        if made is None or made.parent != dest or os.path.islink(made):
+            continue
         with contextlib.suppress(OSError):  # not empty: something else lives there now
-            os.rmdir(folder)
+            os.rmdir(made)
     undone = path.with_name(path.name + _UNDONE_SUFFIX)
     os.replace(path, undone)
     log.info(
@@ -647,7 +881,8 @@ def write_report(
 
     One row per file: the file, the predicted class, its confidence, every class's probability and,
     when the files were sorted, where each went (or why it did not). Unreadable files are rows too,
-    with their reason in ``error``. Existing reports are never overwritten.
+    with their reason in ``error``. Existing reports are never overwritten. Names are written
+    through :func:`cnndesk.outputs.printable` (bytes that are not UTF-8 read ``\\xff``).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -656,15 +891,19 @@ def write_report(
     for p in predictions:
         probs = {s.name: s.p for s in p.top}
         s = where.get(str(Path(p.file).absolute()))
+        destination = s.destination if s else None
+        error = p.error or (s.error if s else None)
         rows.append(
             {
-                "file": p.file,
-                "predicted": p.label or "",
+                "file": printable(p.file),
+                "predicted": printable(p.label or ""),
                 "confidence": round(p.confidence, 6),
-                "probabilities": {c: round(probs.get(c, 0.0), 6) for c in classes} if p.top else {},
-                "destination": s.destination if s else None,
+                "probabilities": (
+                    {printable(c): round(probs.get(c, 0.0), 6) for c in classes} if p.top else {}
+                ),
+                "destination": printable(destination) if destination else None,
                 "status": s.status if s else ("unreadable" if p.error else "classified"),
-                "error": p.error or (s.error if s else None),
+                "error": printable(error) if error else None,
             }
         )
     csv_path = _unique_path(folder, stem, ".csv")
@@ -675,7 +914,7 @@ def write_report(
                 "file",
                 "predicted",
                 "confidence",
-                *(f"p_{c}" for c in classes),
+                *(f"p_{printable(c)}" for c in classes),
                 "destination",
                 "status",
                 "error",
@@ -687,7 +926,7 @@ def write_report(
                     r["file"],
                     r["predicted"],
                     r["confidence"] if r["predicted"] else "",
-                    *(r["probabilities"].get(c, "") for c in classes),
+                    *(r["probabilities"].get(printable(c), "") for c in classes),
                     r["destination"] or "",
                     r["status"],
                     r["error"] or "",
@@ -696,7 +935,7 @@ def write_report(
     json_path = _unique_path(folder, stem, ".json")
     with open(json_path, "x", encoding="utf-8") as f:
         json.dump(
-            {"classes": list(classes), "threshold": threshold, "files": rows},
+            {"classes": [printable(c) for c in classes], "threshold": threshold, "files": rows},
             f,
             indent=1,
             ensure_ascii=False,

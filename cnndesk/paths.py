@@ -19,10 +19,16 @@ _WINDOWS_RESERVED = {
     "PRN",
     "AUX",
     "NUL",
-    *(f"COM{i}" for i in range(1, 10)),
-    *(f"LPT{i}" for i in range(1, 10)),
+    *(f"COM{i}" for i in (*range(1, 10), "¹", "²", "³")),
+    *(f"LPT{i}" for i in (*range(1, 10), "¹", "²", "³")),
+    "CONIN$",
+    "CONOUT$",
 }
-_UNSAFE_CHARS = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+# Reserved on some OS, or invisible/confusing: C0 and C1 controls, line and paragraph separators,
+# direction overrides, and lone surrogates (bytes that were not UTF-8 in a folder name).
+_UNSAFE_CHARS = re.compile(
+    '[\x00-\x1f\x7f-\x9f<>:"/\\\\|?*\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]'
+)
 
 
 def home_override() -> Path | None:
@@ -78,18 +84,21 @@ def thumbnails_dir() -> Path:
 def safe_folder_name(name: str, *, max_length: int = 100) -> str:
     """Turn any class name into one safe path component, on every OS.
 
-    Slashes, backslashes, control and reserved characters become ``_``; leading dots and trailing
-    dots/spaces go (so ``..`` can never climb out); Windows device names get a ``_`` suffix; the
-    result is NFC-normalised and never empty. Different names may map to the same folder, so
+    Slashes, backslashes, control (C0 and C1), direction-override, line-separator and reserved
+    characters and lone surrogates become ``_``; leading dots and trailing dots/spaces go (so
+    ``..`` can never climb out); Windows device names (``con``, ``COM1.txt``, ``aux .gz``) get a
+    ``_`` after the device name (``con_``, ``COM1_.txt``); the result is NFC-normalised, at most ``max_length`` UTF-8 bytes and never
+    empty. Different names may map to the same folder, so
     callers that need distinct folders use :func:`unique_folder_names`.
     """
-    text = unicodedata.normalize("NFC", name)
-    text = _UNSAFE_CHARS.sub("_", text)
+    text = _UNSAFE_CHARS.sub("_", name)  # first: normalising cannot handle lone surrogates
+    text = unicodedata.normalize("NFC", text)
     text = text.strip().lstrip(".").rstrip(". ")
-    if text.split(".")[0].upper() in _WINDOWS_RESERVED:
-        text = f"{text}_"
     encoded = text.encode("utf-8")[:max_length]
     text = encoded.decode("utf-8", errors="ignore").rstrip(". ")
+    stem, dot, rest = text.partition(".")
+    if stem.rstrip(" ").upper() in _WINDOWS_RESERVED:  # Windows reserves "con.anything" too
+        text = f"{stem.rstrip(' ')}_{dot}{rest}"
     return text or "_unnamed"
 
 
