@@ -44,6 +44,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.new", "&New Library…", "Ctrl+N", "File", "Create an empty library file"),
     ActionSpec("file.open", "&Open Library…", "Ctrl+O", "File", "Open another library file"),
     ActionSpec("file.import", "&Import Images…", "Ctrl+I", "File", "Add images or folders"),
+    ActionSpec(
+        "file.check",
+        "&Check Library",
+        "",
+        "File",
+        "Re-read every image's file: missing, changed (check the label), readable again",
+    ),
     ActionSpec("file.quit", "&Quit", "Ctrl+Q", "File"),
     ActionSpec("edit.undo", "&Undo", "Ctrl+Z", "Edit"),
     ActionSpec("edit.redo", "&Redo", "Ctrl+Shift+Z", "Edit"),

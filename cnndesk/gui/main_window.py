@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.domain import CnndeskError, LibraryStats, Progress
+from cnndesk.domain import CheckResult, CnndeskError, LibraryStats, Progress
 from cnndesk.gui.actions import (
     ACTIONS,
     ActionSpec,
@@ -271,6 +271,7 @@ class MainWindow(QMainWindow):
             "file.new": self.new_library,
             "file.open": self.open_library,
             "file.import": self.import_folder,
+            "file.check": self.check_library,
             "file.quit": self.close,
             "edit.undo": self.context.undo_stack.undo,
             "edit.redo": self.context.undo_stack.redo,
@@ -506,6 +507,30 @@ class MainWindow(QMainWindow):
             return False
         self.context.set_library(library)
         return True
+
+    def check_library(self) -> None:
+        """File → Check Library: re-read every image's file on the worker (``cnndesk check``)."""
+        from cnndesk.jobs import check_job
+
+        library = self.context.library
+        worker = self.context.run_job(lambda: check_job(library), title="Checking the library")
+        worker.finished.connect(self._on_check_worker_finished)
+        worker.failed.connect(self._on_check_worker_failed)
+        self._check_worker = worker
+
+    @Slot(object)
+    def _on_check_worker_finished(self, result: object) -> None:
+        if isinstance(result, CheckResult):
+            self.context.status_message.emit(
+                f"Checked {result.checked} images: {result.ok} readable, {result.missing} missing, "
+                f"{result.unreadable} unreadable, {result.changed} changed (check the label), "
+                f"{result.restored} readable again"
+            )
+        self.context.refresh()
+
+    @Slot(str, str)
+    def _on_check_worker_failed(self, message: str, _details: str) -> None:
+        show_error(self, "Cannot check the library", message)
 
     def import_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Import a folder of images")
