@@ -43,7 +43,10 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.new", "&New Library…", "Ctrl+N", "File", "Create an empty library file"),
     ActionSpec("file.open", "&Open Library…", "Ctrl+O", "File", "Open another library file"),
-    ActionSpec("file.import", "&Import Images…", "Ctrl+I", "File", "Add images or folders"),
+    ActionSpec("file.import", "&Import Folder…", "Ctrl+I", "File", "Add a folder of images"),
+    ActionSpec(
+        "file.import_files", "Import &Files…", "Ctrl+Shift+I", "File", "Add single image files"
+    ),
     ActionSpec(
         "file.check",
         "&Check Library",

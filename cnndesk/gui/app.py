@@ -144,6 +144,11 @@ def run_app(
         return run_self_test()
     if screenshot:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from cnndesk.gui.platform_check import check_platform_libraries
+
+    missing = check_platform_libraries()  # before Qt: a missing X11 library would abort Qt
+    if missing:
+        return missing
     app = _application()
     install_excepthook()
     window = build_window(library)
@@ -151,7 +156,8 @@ def run_app(
         return take_screenshot(window, screenshot, pane=pane)
     if pane:
         window.show_pane(pane)
-    window.show()
+    window.show_fitted()
+    window.preload_in_background()
     code = app.exec()
     _shut_down(window)
     return int(code)

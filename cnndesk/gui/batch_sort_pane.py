@@ -86,7 +86,8 @@ class BatchSortPane(QWidget):
         self.threshold_slider.setValue(DEFAULT_THRESHOLD)
         self.threshold_slider.valueChanged.connect(self._on_threshold_slider_value_changed)
         self.threshold_label = QLabel()
-        self.threshold_label.setMinimumWidth(260)
+        self.threshold_label.setWordWrap(True)
+        self.threshold_label.setMinimumWidth(140)
 
         def row(*widgets: QWidget, stretch_last: bool = False) -> QHBoxLayout:
             box = QHBoxLayout()
@@ -116,7 +117,7 @@ class BatchSortPane(QWidget):
         self.undo_button.clicked.connect(self._on_undo_button_clicked)
         buttons = QHBoxLayout()
         for button in (self.sort_button, self.stop_button, self.open_button, self.undo_button):
-            button.setMinimumSize(110, 32)
+            button.setMinimumHeight(32)  # as wide as its text needs, never clipped
         for button in (self.sort_button, self.stop_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
@@ -458,4 +459,15 @@ class BatchSortPane(QWidget):
 
     @Slot()
     def _on_context_library_opened(self) -> None:
+        # Nothing of the old library's sort stays: its folders, message, counts and progress.
+        if not self.busy:
+            self.result = None
+            self.source_edit.clear()
+            self.dest_edit.clear()
+            self._dest_was_default = False
+            self._show_counts({})
+            self._show_message("")
+            self.progress_bar.hide()
+            self.progress_bar.setValue(0)
+            self.progress_bar.setFormat("")
         self._update_state()

@@ -6,6 +6,11 @@ window's actions call :meth:`BrowserPane.label_with_position`, :meth:`~BrowserPa
 selection when more than one image is selected, else to the current image, goes through the undo
 stack, and moves on to the next unlabeled image. The image the user looks at is announced as
 ``AppContext.current_image_changed`` (the viewer shows it).
+
+A right-click on the grid or list opens :meth:`BrowserPane.context_menu` (label as, clear label,
+open, show in the file manager, copy path, set split, remove from the library — undoable);
+a double-click opens the image large in :class:`~cnndesk.gui.image_dialog.ImageDialog`; Escape in
+the search field clears it.
 """
 
 from __future__ import annotations
@@ -13,18 +18,30 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import (
+    QEvent,
     QItemSelectionModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
+    QPoint,
     QSize,
     Qt,
     QTimer,
+    QUrl,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QPixmap, QResizeEvent
+from PySide6.QtGui import (
+    QAction,
+    QDesktopServices,
+    QGuiApplication,
+    QKeyEvent,
+    QPixmap,
+    QResizeEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,6 +49,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QListView,
+    QMenu,
     QMessageBox,
     QStackedWidget,
     QToolButton,
@@ -39,11 +57,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.domain import ClassInfo, ImageQuery, ImageRecord, ImageView
+from cnndesk.domain import ClassInfo, CnndeskError, ImageQuery, ImageRecord, ImageView, Split
 from cnndesk.gui.context import AppContext
 from cnndesk.gui.image_delegate import ImageDelegate
 from cnndesk.gui.library_model import LibraryModel
-from cnndesk.gui.undo import push_labels
+from cnndesk.gui.undo import push_labels, push_removal
 
 log = logging.getLogger(__name__)
 
@@ -179,15 +197,24 @@ class BrowserPane(QWidget):
         self.view.setObjectName("browserView")
         self.view.setModel(self.model)
         self.view.setItemDelegate(self.delegate)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
         self.filter_box = QComboBox(self)
         self.filter_box.setObjectName("filterBox")
-        self.filter_box.setMinimumContentsLength(18)
-        self.filter_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # As wide as about 14 characters, whatever the longest filter is (long ones are elided
+        # in the box; the open list shows them whole): the search field keeps its room.
+        self.filter_box.setMinimumContentsLength(14)
+        self.filter_box.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+        )
         self.search_box = QLineEdit(self)
         self.search_box.setObjectName("searchBox")
         self.search_box.setPlaceholderText("Search file names (Ctrl+F)")
         self.search_box.setClearButtonEnabled(True)
+        self.search_box.setMinimumWidth(
+            self.search_box.fontMetrics().horizontalAdvance("Search file names") + 40
+        )
+        self.search_box.installEventFilter(self)
         self.count_label = QLabel(self)
         self.count_label.setObjectName("countLabel")
         self.empty_label = QLabel(self)
@@ -228,9 +255,13 @@ class BrowserPane(QWidget):
         self.model.dataChanged.connect(self._on_model_data_changed)
         self.view.selectionModel().currentChanged.connect(self._on_selection_current_changed)
         self.view.selectionModel().selectionChanged.connect(self._on_selection_changed)
+        self.view.customContextMenuRequested.connect(self._on_view_custom_context_menu_requested)
+        self.view.doubleClicked.connect(self._on_view_double_clicked)
+        context.images_removed.connect(self._on_context_images_removed)
         context.library_opened.connect(self._on_context_library_opened)
         context.images_added.connect(self._on_context_images_added)
         context.classes_loaded.connect(self._on_context_classes_loaded)
+        context.stats_loaded.connect(self._on_context_stats_loaded)
         context.show_images_requested.connect(self._on_context_show_images_requested)
         context.labels_reverted.connect(self._on_context_labels_reverted)
         self.model.reload()
@@ -446,6 +477,131 @@ class BrowserPane(QWidget):
         self.view.doItemsLayout()
         self.view.viewport().update()
 
+    # ------------------------------------------------------------------------ context menu
+
+    def context_menu(self) -> QMenu:
+        """The right-click menu for the selection (or the current image)."""
+        ids = self.target_ids()
+        records = [self.model.record(r) for r in self._rows(ids)]
+        many = len(records) > 1
+        menu = QMenu(self)
+        menu.setObjectName("browserContextMenu")
+        label_menu = menu.addMenu("Label as")
+        label_menu.setObjectName("labelAsMenu")
+        for info in self._context.classes:
+            action = label_menu.addAction(info.name)
+            action.triggered.connect(lambda _=False, c=info.id: self.label_with(c))
+        if not self._context.classes:
+            label_menu.addAction("(no classes yet: add them in the Classes panel)").setEnabled(
+                False
+            )
+        menu.addAction("Clear label", self.clear_label).setEnabled(
+            any(r.class_id is not None for r in records)
+        )
+        menu.addSeparator()
+        menu.addAction("Open", self.open_current).setEnabled(len(records) == 1)
+        menu.addAction("Show in file manager", self.show_in_file_manager).setEnabled(bool(records))
+        menu.addAction("Copy paths" if many else "Copy path", self.copy_paths).setEnabled(
+            bool(records)
+        )
+        split_menu = menu.addMenu("Set split")
+        split_menu.setObjectName("splitMenu")
+        for split in Split:
+            action = split_menu.addAction(split.value)
+            action.triggered.connect(lambda _=False, s=split: self.set_split(s))
+        menu.addSeparator()
+        menu.addAction(
+            f"Remove {len(records)} images from library…" if many else "Remove from library…",
+            self.remove_selected,
+        ).setEnabled(bool(records))
+        return menu
+
+    def _target_records(self) -> list[ImageRecord]:
+        return [self.model.record(r) for r in self._rows(self.target_ids())]
+
+    def open_current(self) -> bool:
+        """Open the current image in the system's image viewer."""
+        records = self._target_records()
+        if not records:
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(records[0].path))
+
+    def show_in_file_manager(self) -> bool:
+        """Open the folder of the current image in the file manager."""
+        records = self._target_records()
+        if not records:
+            return False
+        folder = str(Path(records[0].path).parent)
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+
+    def copy_paths(self) -> str:
+        """Copy the paths of the selection (one a line); returns what was copied."""
+        text = "\n".join(r.path for r in self._target_records())
+        if text:
+            QGuiApplication.clipboard().setText(text)
+        return text
+
+    def set_split(self, split: Split) -> bool:
+        """Put the selection into a split by hand (training then keeps it there)."""
+        ids = self.target_ids()
+        if not ids:
+            return False
+        try:
+            self._context.library.set_split(ids, split)
+        except CnndeskError as exc:
+            self._context.status_message.emit(f"Split not changed: {exc}")
+            return False
+        self._context.labels_changed.emit(list(ids))  # views read the records again
+        self._context.status_message.emit(
+            f"{len(ids):,} image{'s' if len(ids) != 1 else ''} now in the {split.value} split."
+        )
+        return True
+
+    def remove_selected(self) -> bool:
+        """Forget the selection (the files stay where they are), after asking; Ctrl+Z undoes."""
+        ids = self.target_ids()
+        if not ids:
+            return False
+        what = f"{len(ids):,} images" if len(ids) > 1 else "this image"
+        if not self.confirm_removal(
+            f"Remove {what} from the library?\n\nThe files stay where they are; their labels"
+            " are forgotten. Edit → Undo puts them back."
+        ):
+            return False
+        return push_removal(self._context, ids)
+
+    def confirm_removal(self, question: str) -> bool:
+        """Ask before removing images (tests replace this)."""
+        answer = QMessageBox.question(self, "Remove from library", question)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def open_large(self, record: ImageRecord | None = None) -> QWidget | None:
+        """Show an image (default: the current one) large, in a dialog."""
+        from cnndesk.gui.image_dialog import ImageDialog
+
+        record = record or self.current_record()
+        if record is None:
+            return None
+        dialog = ImageDialog(record.path, parent=self)
+        dialog.open()
+        return dialog
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if (
+            watched is self.search_box
+            and event.type() == QEvent.Type.KeyPress
+            and isinstance(event, QKeyEvent)
+            and event.key() == Qt.Key.Key_Escape
+        ):
+            if self.search_box.text():
+                self.search_box.clear()
+                self._search_timer.stop()
+                self._apply()
+            else:
+                self.view.setFocus(Qt.FocusReason.OtherFocusReason)
+            return True
+        return super().eventFilter(watched, event)
+
     def focus_search(self) -> None:
         self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
         self.search_box.selectAll()
@@ -478,10 +634,14 @@ class BrowserPane(QWidget):
     def _on_search_timer_timeout(self) -> None:
         self._apply()
 
-    @Slot(int)
-    def _on_model_loaded(self, count: int) -> None:
+    def _update_count_label(self) -> None:
+        count = self.model.rowCount()
         total = self._context.stats.images if self._context.stats else None
         self.count_label.setText(f"{count:,} shown" + (f" of {total:,}" if total else ""))
+
+    @Slot(int)
+    def _on_model_loaded(self, count: int) -> None:
+        self._update_count_label()
         if count:
             self.stack.setCurrentWidget(self.view)
         else:
@@ -504,7 +664,7 @@ class BrowserPane(QWidget):
         if stats is None or stats.images == 0:
             return (
                 "<h2>No images yet</h2><p>Drop folders of images anywhere on this window, or use "
-                "<b>File → Import Images…</b> (Ctrl+I).</p><p>Folders named after classes "
+                "<b>File → Import Folder…</b> (Ctrl+I) or <b>Import Files…</b>.</p><p>Folders named after classes "
                 "(<i>cats/</i>, <i>dogs/</i>) become classes with their images labeled.</p>"
             )
         return "<h3>No images match this filter</h3><p>Choose <b>All images</b> or clear the search.</p>"
@@ -549,6 +709,11 @@ class BrowserPane(QWidget):
     @Slot()
     def _on_context_library_opened(self) -> None:
         self._extra_query = None
+        self._search_timer.stop()
+        self.search_box.blockSignals(True)
+        self.search_box.clear()
+        self.search_box.blockSignals(False)
+        self.count_label.clear()  # the old library's "… shown of N" must not linger
         self.model.thumbnails.clear()
         self.model.set_query(ImageQuery())
         self._rebuild_filters([])
@@ -558,10 +723,35 @@ class BrowserPane(QWidget):
         self.reload()
 
     @Slot(list)
+    def _on_context_images_removed(self, _ids: list) -> None:
+        self.reload()
+
+    @Slot(QPoint)
+    def _on_view_custom_context_menu_requested(self, position: QPoint) -> None:
+        index = self.view.indexAt(position)
+        if index.isValid() and not self.view.selectionModel().isSelected(index):
+            self.set_current_row(index.row())
+        if not self.target_ids():
+            return
+        menu = self.context_menu()
+        menu.exec(self.view.viewport().mapToGlobal(position))
+        menu.deleteLater()
+
+    @Slot(QModelIndex)
+    def _on_view_double_clicked(self, index: QModelIndex) -> None:
+        if index.isValid():
+            self.open_large(self.model.record(index.row()))
+
+    @Slot(list)
     def _on_context_classes_loaded(self, classes: list) -> None:
         self._rebuild_filters(classes)
         if self.model.rowCount() == 0 and not self.model.loading:
             self.empty_label.setText(self._empty_text())
+
+    @Slot(object)
+    def _on_context_stats_loaded(self, _stats: object) -> None:
+        if not self.model.loading:
+            self._update_count_label()
 
     @Slot(object)
     def _on_context_show_images_requested(self, query: object) -> None:

@@ -41,7 +41,8 @@ class AppContext(QObject):
       or ``None``); emitted right before ``labels_changed`` so views can patch rows without SQL.
     - ``labels_changed(list)``: human labels (or suggestions) of these image ids changed.
     - ``classes_changed()``: a class was added, renamed, recoloured, re-keyed, moved or removed.
-    - ``images_added()``: an import added images.
+    - ``images_added()``: an import added images (or an undo put removed images back).
+    - ``images_removed(list)``: these image ids left the library (removed, or an import undone).
     - ``model_changed(str)``: a new model folder is the current one (after training, say).
     - ``show_images_requested(object)``: an :class:`~cnndesk.domain.ImageQuery` the browser
       should show (e.g. a confusion-matrix cell of the evaluation asks for its images).
@@ -63,6 +64,7 @@ class AppContext(QObject):
     labels_changed = Signal(list)
     classes_changed = Signal()
     images_added = Signal()
+    images_removed = Signal(list)
     model_changed = Signal(str)
     show_images_requested = Signal(object)
     pane_requested = Signal(str)
@@ -106,6 +108,7 @@ class AppContext(QObject):
         self.library_opened.connect(self.refresh)
         self.classes_changed.connect(self.refresh)
         self.images_added.connect(self.refresh)
+        self.images_removed.connect(self.refresh)
         self.labels_changed.connect(self._on_self_labels_changed)
 
     # ------------------------------------------------------------------------------ library

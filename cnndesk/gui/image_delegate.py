@@ -44,7 +44,10 @@ class ImageDelegate(QStyledItemDelegate):
         self._bold.setBold(True)
         self._small_metrics = QFontMetrics(self._small)
         self._bold_metrics = QFontMetrics(self._bold)
-        self._line = self._small_metrics.height()
+        # Underscores and descenders reach below the font's nominal descent (DejaVu Sans: "_"
+        # ends 1 px under it): a caption line of ``height()`` clipped them, "a_b" read "a b".
+        ink = self._small_metrics.boundingRect("Ag_jpqy|")
+        self._line = max(self._small_metrics.height(), ink.height()) + 2
         self._elided: dict[tuple[str, int], str] = {}
 
     def tile_size(self) -> QSize:
@@ -124,17 +127,20 @@ class ImageDelegate(QStyledItemDelegate):
             painter.drawRect(box.adjusted(1, 1, -2, -2))
         if suggestion is not None and (label is None or label.id != suggestion[0].id):
             self._paint_pill(painter, box, suggestion_text(*suggestion), suggestion[0])
-        y = box.bottom() + PAD
-        line = QRect(rect.x() + PAD, y, self.side, self._line)
+        line, baseline = self.caption_layout(rect)
         painter.setFont(self._small)
         painter.setPen(text_colour)
-        painter.drawText(
-            line,
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-            self._elide(record.name, line.width()),
-        )
+        painter.drawText(line.x(), baseline, self._elide(record.name, line.width()))
         chip = QRect(line.x(), line.bottom() + 2, self.side, self._line)
         self._paint_chip(painter, chip, label, text_colour)
+
+    def caption_layout(self, rect: QRect) -> tuple[QRect, int]:
+        """A tile's file-name line in ``rect`` (the tile), and the text's baseline in it: the
+        glyphs' ink, underscores included, lies inside the line."""
+        line = QRect(rect.x() + PAD, rect.y() + 2 * PAD + self.side, self.side, self._line)
+        ink = self._small_metrics.boundingRect("Ag_jpqy|")
+        baseline = line.y() + (line.height() - ink.height()) // 2 - ink.top()
+        return line, baseline
 
     def _paint_picture(
         self, painter: QPainter, box: QRect, pixmap: QPixmap | None, error: str | None

@@ -2,7 +2,10 @@
 
 :class:`DropImporter` is an event filter that turns a drop of local files or folders on any
 widget it watches into ``paths_dropped``. :class:`ImportController` asks whether folder names are
-classes (when folders were dropped), runs the import job on the worker (``AppContext.run_job``),
+classes (when folders were dropped; the dialog previews the classes it would make with their image
+counts, and the answer defaults to "yes" only when the folders have subfolders of images), runs
+the import job on the worker (``AppContext.run_job``), puts the finished import on the undo stack
+(Edit → Undo Import removes the images it added),
 reports progress through the context (the status bar shows it), refreshes the browser while a long
 import runs, and lists refused files with their reasons in :class:`RefusedFilesDialog`.
 """
@@ -31,6 +34,7 @@ from cnndesk.domain import ImportProgress, ImportResult, RefusedFile
 from cnndesk.gui.context import AppContext
 from cnndesk.gui.error_dialog import show_error
 from cnndesk.jobs import import_job
+from cnndesk.library.importer import walk
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +74,88 @@ class DropImporter(QObject):
         return super().eventFilter(watched, event)
 
 
+PREVIEW_CLASSES = 12
+"""The preview names this many classes; the rest are counted."""
+
+
+class ImportPreview:
+    """What importing ``paths`` would do, found by the importer's own walk (no file is opened):
+    the images in sub-folders (by the class they would get) and those directly in the folders."""
+
+    def __init__(self, paths: list[str]) -> None:
+        roots = {str(Path(p).expanduser().absolute()) for p in paths if Path(p).is_dir()}
+        candidates = walk(paths, classes_from_folders=True, refused=[])
+        self.total = len(candidates)
+        self.by_class: dict[str, int] = {}
+        """Images in sub-folders of the dropped folders, per class they would get."""
+        self.loose = 0
+        """Images directly in a dropped folder (or dropped files)."""
+        self.root_classes: dict[str, int] = {}
+        """Classes named after a dropped folder itself, for its loose images."""
+        for candidate in candidates:
+            parent = str(candidate.path.parent)
+            if parent in roots or candidate.class_name is None:
+                self.loose += 1
+                if candidate.class_name is not None:
+                    name = candidate.class_name
+                    self.root_classes[name] = self.root_classes.get(name, 0) + 1
+            else:
+                self.by_class[candidate.class_name] = self.by_class.get(candidate.class_name, 0) + 1
+
+    @property
+    def has_subfolders(self) -> bool:
+        """Some images are in sub-folders: their names are likely classes."""
+        return bool(self.by_class)
+
+    def text(self, *, folders_as_classes: bool) -> str:
+        """The preview in words (rich text)."""
+        if self.total == 0:
+            return (
+                "No images found in these folders (cnndesk reads JPEG, PNG, BMP, GIF, TIFF, WebP)."
+            )
+        if not folders_as_classes:
+            lead = (
+                "No subfolders: the images will be unlabeled"
+                if not self.has_subfolders
+                else "The images will be unlabeled"
+            )
+            return f"{lead} ({self.total:,} images)."
+        classes = dict(self.by_class)
+        for name, n in self.root_classes.items():
+            classes[name] = classes.get(name, 0) + n
+        ordered = sorted(classes.items(), key=lambda kv: (-kv[1], kv[0]))
+        shown = ", ".join(f"<b>{_escape(name)}</b> {n:,}" for name, n in ordered[:PREVIEW_CLASSES])
+        more = len(ordered) - PREVIEW_CLASSES
+        if more > 0:
+            shown += f" and {more} more"
+        text = f"{len(ordered)} class{'es' if len(ordered) != 1 else ''} found: {shown}."
+        if not self.has_subfolders:
+            text = "No subfolders: every image will be labeled with the folder's own name — " + text
+        return text
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 class ImportOptionsDialog(QDialog):
-    """Asks, for dropped folders, whether their sub-folder names are classes."""
+    """Asks, for dropped folders, whether their sub-folder names are classes, with a preview.
+
+    The box is ticked by default only when the folders have subfolders of images: a flat folder
+    imports unlabeled unless the user asks otherwise.
+    """
 
     def __init__(
-        self, paths: list[str], *, folders_as_classes: bool, parent: QWidget | None = None
+        self,
+        paths: list[str],
+        *,
+        folders_as_classes: bool | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
+        self.preview = ImportPreview(paths)
+        if folders_as_classes is None:
+            folders_as_classes = self.preview.has_subfolders
         self.setWindowTitle("Import images")
         folders = [p for p in paths if Path(p).is_dir()]
         files = len(paths) - len(folders)
@@ -88,6 +167,11 @@ class ImportOptionsDialog(QDialog):
             text += f" and {files} file{'s' if files > 1 else ''}"
         self.checkbox = QCheckBox("Folder names are classes (label the images by their folder)")
         self.checkbox.setChecked(folders_as_classes)
+        self.preview_label = QLabel()
+        self.preview_label.setObjectName("importPreview")
+        self.preview_label.setWordWrap(True)
+        self.checkbox.toggled.connect(self._on_checkbox_toggled)
+        self._on_checkbox_toggled(folders_as_classes)
         explain = QLabel(
             "For example <i>pets/cats/…</i> and <i>pets/dogs/…</i> become the classes "
             "<b>cats</b> and <b>dogs</b>, with their images labeled. Folders named "
@@ -101,11 +185,18 @@ class ImportOptionsDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
-        layout.addWidget(QLabel(text + "?"))
+        title = QLabel(text + "?")
+        title.setWordWrap(True)
+        layout.addWidget(title)
         layout.addWidget(self.checkbox)
+        layout.addWidget(self.preview_label)
         layout.addWidget(explain)
         layout.addWidget(buttons)
         self.resize(460, self.sizeHint().height())
+
+    @Slot(bool)
+    def _on_checkbox_toggled(self, checked: bool) -> None:
+        self.preview_label.setText(self.preview.text(folders_as_classes=checked))
 
 
 class RefusedFilesDialog(QDialog):
@@ -168,11 +259,7 @@ class ImportController(QObject):
 
     def ask_folders_as_classes(self, paths: list[str]) -> bool | None:
         """For dropped folders: are folder names classes? ``None``: the user cancelled."""
-        dialog = ImportOptionsDialog(
-            paths,
-            folders_as_classes=self._context.settings.folders_as_classes,
-            parent=self._parent_widget,
-        )
+        dialog = ImportOptionsDialog(paths, parent=self._parent_widget)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return None
         self._context.settings.folders_as_classes = dialog.checkbox.isChecked()
@@ -234,6 +321,17 @@ class ImportController(QObject):
         if result.classes_created or result.labeled:
             self._context.classes_changed.emit()
         self._context.images_added.emit()
+        if result.added_ids:
+            from cnndesk.gui.undo import ImportCommand
+
+            n = len(result.added_ids)
+            self._context.undo_stack.push(
+                ImportCommand(
+                    self._context,
+                    list(result.added_ids),
+                    text=f"Import ({n:,} image{'s' if n != 1 else ''})",
+                )
+            )
         self.import_finished.emit(result)
         if result.refused:
             self.show_refused(list(result.refused))

@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QRect, QSize, Qt, QTimer, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QTabWidget,
     QTextEdit,
     QVBoxLayout,
@@ -78,6 +79,66 @@ _DOCK_AREAS = {
     "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
 }
 DEVICE_UNKNOWN = "device: detected when training starts"
+IMAGE_FILES_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+DEFAULT_SIZE = QSize(1360, 860)
+"""The window's size on first start, where the screen has room for it."""
+DOCK_MIN_WIDTHS = {"left": 170, "right": 200}
+STATUS_MESSAGE_MS = 6000
+PRELOAD_DELAY_MS = 1500
+"""After start, the current model is loaded in the background this much later (the window and
+its first thumbnails come first)."""
+
+
+def fit_rect(wanted: QRect, available: QRect) -> QRect:
+    """``wanted`` made no larger than ``available`` and moved inside it."""
+    width = min(wanted.width(), available.width())
+    height = min(wanted.height(), available.height())
+    x = max(available.left(), min(wanted.left(), available.right() - width + 1))
+    y = max(available.top(), min(wanted.top(), available.bottom() - height + 1))
+    return QRect(x, y, width, height)
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shows as much of its text as fits, "…" for the rest, and the whole
+    text as its tooltip; it never asks for more width than it is given."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = ""
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.set_full_text(text)
+
+    def sizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        width = self.fontMetrics().horizontalAdvance(self._full) + 8
+        return QSize(min(width, self.maximumWidth()), hint.height())
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(min(40, self.sizeHint().width()), super().minimumSizeHint().height())
+
+    def full_text(self) -> str:
+        return self._full
+
+    def text(self) -> str:  # the whole text; what is painted may be elided
+        return self._full
+
+    def setText(self, text: str) -> None:
+        self.set_full_text(text)
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        shown = self.fontMetrics().elidedText(
+            self._full, Qt.TextElideMode.ElideRight, max(self.width(), 0)
+        )
+        QLabel.setText(self, shown)
 
 
 def spec_text(action: QAction) -> str:
@@ -104,9 +165,10 @@ class JobStatusWidget(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._context = context
-        self.label = QLabel(self)
+        self.label = ElidedLabel(parent=self)
+        self.label.setMaximumWidth(220)
         self.bar = QProgressBar(self)
-        self.bar.setFixedWidth(160)
+        self.bar.setFixedWidth(120)
         self.bar.setTextVisible(False)
         self.cancel_button = QPushButton("Cancel", self)
         layout = QHBoxLayout(self)
@@ -122,7 +184,7 @@ class JobStatusWidget(QWidget):
 
     @Slot(str)
     def _on_context_job_started(self, title: str) -> None:
-        self.label.setText(f"{title}…")
+        self.label.set_full_text(f"{title}…")
         self.bar.setRange(0, 0)
         self.show()
 
@@ -142,7 +204,7 @@ class JobStatusWidget(QWidget):
         else:
             self.bar.setRange(0, 0)  # busy indicator: the total is not known yet
             text = f"{title}: {event.message}" if event.message else f"{title}…"
-        self.label.setText(text)
+        self.label.set_full_text(text)
 
     @Slot()
     def _on_cancel_button_clicked(self) -> None:
@@ -184,7 +246,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._build_status_bar()
         self._update_title()
-        self.resize(1360, 860)
+        self.resize(DEFAULT_SIZE)
+        self._layout_restored = False
         self._restore_layout()
 
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)
@@ -222,10 +285,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(_DOCK_AREAS.get(spec.area, Qt.DockWidgetArea.RightDockWidgetArea), dock)
         self.panes[spec.id] = pane
         self.docks[spec.id] = dock
-        if spec.area == "left":
-            dock.setMinimumWidth(240)
-        elif spec.area == "right":
-            dock.setMinimumWidth(340)
+        if spec.area in DOCK_MIN_WIDTHS:
+            dock.setMinimumWidth(DOCK_MIN_WIDTHS[spec.area])
 
     def _create_tab_pane(self, index: int) -> QWidget:
         spec = self._tab_specs[index]
@@ -272,6 +333,7 @@ class MainWindow(QMainWindow):
             "file.open": self.open_library,
             "file.import": self.import_folder,
             "file.check": self.check_library,
+            "file.import_files": self.import_files,
             "file.quit": self.close,
             "edit.undo": self.context.undo_stack.undo,
             "edit.redo": self.context.undo_stack.redo,
@@ -362,6 +424,8 @@ class MainWindow(QMainWindow):
         self.context.undo_stack.canRedoChanged.connect(self.actions_by_id["edit.redo"].setEnabled)
         self.actions_by_id["edit.undo"].setEnabled(False)
         self.actions_by_id["edit.redo"].setEnabled(False)
+        self.context.undo_stack.undoTextChanged.connect(self._on_undo_stack_undo_text_changed)
+        self.context.undo_stack.redoTextChanged.connect(self._on_undo_stack_redo_text_changed)
         self.context.action_shortcuts = dict(shortcuts)
 
     def _build_menus(self) -> None:
@@ -377,7 +441,7 @@ class MainWindow(QMainWindow):
                 menu.addAction(self.actions_by_id[spec.id])
                 if spec.id == "file.open":
                     menu.addMenu(self.recent_menu)
-                if spec.id in ("file.import", "edit.redo", "label.class.9", "view.refresh"):
+                if spec.id in ("file.import_files", "edit.redo", "label.class.9", "view.refresh"):
                     menu.addSeparator()
         self.class_menu = menus["Label"]
 
@@ -537,6 +601,21 @@ class MainWindow(QMainWindow):
         if folder:
             self.importer.start([folder])
 
+    def import_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(
+            self, "Import image files", str(Path.home()), IMAGE_FILES_FILTER
+        )
+        if files:
+            self.importer.start(list(files))
+
+    @Slot(str)
+    def _on_undo_stack_undo_text_changed(self, text: str) -> None:
+        self.actions_by_id["edit.undo"].setText(f"&Undo {text}" if text else "&Undo")
+
+    @Slot(str)
+    def _on_undo_stack_redo_text_changed(self, text: str) -> None:
+        self.actions_by_id["edit.redo"].setText(f"&Redo {text}" if text else "&Redo")
+
     @Slot()
     def _on_recent_menu_about_to_show(self) -> None:
         self.recent_menu.clear()
@@ -556,13 +635,26 @@ class MainWindow(QMainWindow):
 
     def _build_status_bar(self) -> None:
         status = self.statusBar()
-        self.library_label = QLabel(self)
+        self.message_label = ElidedLabel(parent=self)
+        """Status messages: elided beside the permanent labels (never over them), whole in the
+        tooltip; cleared after a few seconds."""
+        self.message_label.setObjectName("statusMessage")
+        self.message_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._message_timer = QTimer(self)
+        self._message_timer.setSingleShot(True)
+        self._message_timer.setInterval(STATUS_MESSAGE_MS)
+        self._message_timer.timeout.connect(self._on_message_timer_timeout)
+        self.library_label = ElidedLabel(parent=self)
         self.library_label.setObjectName("libraryLabel")
-        self.counts_label = QLabel(self)
+        self.library_label.setMaximumWidth(200)
+        self.counts_label = ElidedLabel(parent=self)
         self.counts_label.setObjectName("countsLabel")
+        self.counts_label.setMaximumWidth(280)
         self.job_status = JobStatusWidget(self.context, self)
-        self.device_label = QLabel(DEVICE_UNKNOWN, self)
+        self.device_label = ElidedLabel(DEVICE_UNKNOWN, self)
         self.device_label.setObjectName("deviceLabel")
+        self.device_label.setMaximumWidth(240)
+        status.addWidget(self.message_label, 1)
         status.addPermanentWidget(self.job_status)
         status.addPermanentWidget(self.library_label)
         status.addPermanentWidget(self.counts_label)
@@ -571,12 +663,17 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         library = self.context.library
         self.setWindowTitle(f"{library.display_name} — cnndesk")
-        self.library_label.setText(f"library: {library.display_name}")
+        self.library_label.set_full_text(f"library: {library.display_name}")
         self.library_label.setToolTip(str(library.path or library.location))
 
     @Slot(str)
     def _on_context_status_message(self, message: str) -> None:
-        self.statusBar().showMessage(message, 6000)
+        self.message_label.set_full_text(message)
+        self._message_timer.start()
+
+    @Slot()
+    def _on_message_timer_timeout(self) -> None:
+        self.message_label.set_full_text("")
 
     @Slot()
     def _on_context_library_opened(self) -> None:
@@ -589,27 +686,79 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_context_stats_loaded(self, stats: object) -> None:
         if isinstance(stats, LibraryStats):
-            self.counts_label.setText(
+            self.counts_label.set_full_text(
                 f"{stats.images:,} images · {stats.unlabeled:,} unlabeled · "
                 f"{len(stats.classes)} classes"
             )
 
     @Slot(str)
     def _on_context_device_detected(self, device: str) -> None:
-        self.device_label.setText(f"device: {device}")
+        self.device_label.set_full_text(f"device: {device}")
 
     # ---------------------------------------------------------------------------- lifecycle
 
     def _restore_layout(self) -> None:
         settings = self.context.settings
         if settings.window_geometry is not None:
-            self.restoreGeometry(settings.window_geometry)
+            self._layout_restored = self.restoreGeometry(settings.window_geometry)
         if settings.window_state is not None:
             self.restoreState(settings.window_state)
         else:
-            self.resizeDocks(
-                [self.docks["classes"], self.docks["viewer"]], [270, 420], Qt.Orientation.Horizontal
-            )
+            self._size_docks(self.width())
+
+    def _size_docks(self, width: int) -> None:
+        """The docks' first widths: a fifth and a quarter of the window, at least their minimum."""
+        self.resizeDocks(
+            [self.docks["classes"], self.docks["viewer"]],
+            [max(DOCK_MIN_WIDTHS["left"], min(270, width // 5)),
+             max(DOCK_MIN_WIDTHS["right"], min(420, width // 4))],
+            Qt.Orientation.Horizontal,
+        )  # fmt: skip
+
+    def available_geometry(self) -> QRect:
+        """The screen area the window may use (without panels and docks of the desktop)."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        return screen.availableGeometry() if screen is not None else QRect(0, 0, 1024, 700)
+
+    def show_fitted(self) -> None:
+        """Show the window inside the screen's available area: on first start as large as
+        :data:`DEFAULT_SIZE` where that fits, a saved geometry never larger than the screen."""
+        room = self.available_geometry()
+        if self._layout_restored:
+            wanted = self.geometry()
+        else:
+            wanted = QRect(0, 0, DEFAULT_SIZE.width(), DEFAULT_SIZE.height())
+            wanted.moveCenter(room.center())
+        fitted = fit_rect(wanted, room)
+        self.setGeometry(fitted)
+        if not self._layout_restored and self.context.settings.window_state is None:
+            self._size_docks(fitted.width())
+        self.show()
+        QTimer.singleShot(0, self._keep_on_screen)
+
+    @Slot()
+    def _keep_on_screen(self) -> None:
+        """Once the window manager framed the window: shrink and move it so the frame fits too."""
+        if self.isMaximized() or self.isFullScreen():
+            return
+        available = self.available_geometry()
+        frame = self.frameGeometry()
+        if available.contains(frame):
+            return
+        extra = QSize(frame.width() - self.width(), frame.height() - self.height())
+        fitted = fit_rect(frame, available)
+        self.resize(fitted.width() - extra.width(), fitted.height() - extra.height())
+        self.move(fitted.topLeft())
+
+    def preload_in_background(self, delay_ms: int = PRELOAD_DELAY_MS) -> None:
+        """Load the current model for predictions soon after start, off the GUI thread."""
+        QTimer.singleShot(delay_ms, self._on_preload_timer_timeout)
+
+    @Slot()
+    def _on_preload_timer_timeout(self) -> None:
+        pane = self.pane("prediction")
+        if pane is not None and hasattr(pane, "preload"):
+            pane.preload()
 
     def save_layout(self) -> None:
         settings = self.context.settings

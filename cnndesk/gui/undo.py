@@ -1,4 +1,6 @@
-"""Undoable label edits: ``QUndoCommand`` s over ``Library.set_labels`` / ``restore_labels``.
+"""Undoable edits: labels (``Library.set_labels`` / ``restore_labels``), removing images from the
+library and importing them (``library.removal``: a removal keeps everything needed to put the
+images back with the same ids, labels and predictions).
 
 Each command is one committed transaction in each direction (a crash loses nothing the user saw
 applied), and tells the app what changed through the context (``labels_set`` then
@@ -16,6 +18,7 @@ from PySide6.QtGui import QUndoCommand
 
 from cnndesk.domain import CnndeskError
 from cnndesk.gui.context import AppContext
+from cnndesk.library.removal import RemovedImages, remove_images_undoably, restore_images
 
 log = logging.getLogger(__name__)
 
@@ -77,3 +80,72 @@ def push_labels(context: AppContext, labels: dict[int, int | None], *, text: str
     errors: list[str] = []
     context.undo_stack.push(LabelCommand(context, labels, text=text, errors=errors))
     return not errors
+
+
+class _ImagesCommand(QUndoCommand):
+    """Removes images in one direction and puts them back in the other."""
+
+    def __init__(self, context: AppContext, image_ids: list[int], *, text: str) -> None:
+        super().__init__(text)
+        self._context = context
+        self._ids = list(dict.fromkeys(image_ids))
+        self._removed: RemovedImages | None = None
+
+    def _remove(self) -> None:
+        try:
+            self._removed = remove_images_undoably(self._context.library, self._ids)
+        except CnndeskError as exc:
+            self._context.status_message.emit(f"Not removed: {exc}")
+            self.setObsolete(True)
+            return
+        self._context.images_removed.emit(self._removed.ids)
+
+    def _restore(self) -> None:
+        if self._removed is None:
+            return
+        try:
+            back = restore_images(self._context.library, self._removed)
+        except CnndeskError as exc:
+            self._context.status_message.emit(f"Not put back: {exc}")
+            return
+        self._removed = None
+        self._context.images_added.emit()
+        self._context.labels_changed.emit(back)
+
+
+class RemoveImagesCommand(_ImagesCommand):
+    """Forget images (their files stay); undo puts them back with their labels."""
+
+    def redo(self) -> None:
+        self._remove()
+
+    def undo(self) -> None:
+        self._restore()
+
+
+class ImportCommand(_ImagesCommand):
+    """An import that already happened: undo removes the images it added, redo adds them back."""
+
+    def __init__(self, context: AppContext, image_ids: list[int], *, text: str) -> None:
+        super().__init__(context, image_ids, text=text)
+        self._first = True
+
+    def redo(self) -> None:
+        if self._first:  # QUndoStack.push() calls redo(): the import itself did the work
+            self._first = False
+            return
+        self._restore()
+
+    def undo(self) -> None:
+        self._remove()
+
+
+def push_removal(context: AppContext, image_ids: list[int]) -> bool:
+    """Remove images from the library through the undo stack (Ctrl+Z puts them back)."""
+    if not image_ids:
+        return False
+    n = len(set(image_ids))
+    context.undo_stack.push(
+        RemoveImagesCommand(context, image_ids, text=f"Remove {n} image{'s' if n != 1 else ''}")
+    )
+    return True

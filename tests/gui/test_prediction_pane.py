@@ -140,7 +140,8 @@ def test_the_model_can_be_exported_and_is_checked(qtbot, pane, tmp_path: Path) -
     pane.context.set_current_model(model)
     assert not pane.export_button.isHidden()
     out = tmp_path / "exported" / "model.pt"
-    with qtbot.waitSignal(pane.context.job_ended, timeout=120000):
+    exported = lambda title: title == "Exporting the model"  # noqa: E731 (not the model's preload)
+    with qtbot.waitSignal(pane.context.job_ended, timeout=120000, check_params_cb=exported):
         pane.export_model(out)
     assert out.is_file()
     assert "Exported model.pt" in pane.export_label.text()
