@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from cnndesk import __version__, paths
+from cnndesk import __version__, heldout, paths
 from cnndesk.domain import CnndeskError, Progress
 from cnndesk.terminal import SafeStream, json_text, shown
 
@@ -203,6 +203,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
         + (f", {stats.changed} changed (check the label)" if stats.changed else "")
     )
     print(f"Unlabeled: {stats.unlabeled}")
+    print(f"Predicted by the current model: {stats.predicted}")
     print("Classes:" + ("" if stats.classes else " none"))
     for name, count in stats.classes.items():
         print(f"  {shown(name)}: {count}")
@@ -485,15 +486,39 @@ def _phase_labels() -> dict[type, str]:
     }
 
 
-def cmd_predict(args: argparse.Namespace) -> int:
-    from cnndesk.jobs import predict_job
+def _target_line(found: Any, target: float) -> str:
+    return (
+        f"Answering 'unknown' below {found.threshold:.1%} confidence: right {found.precision:.1%}"
+        f" of the time (target {target:.0%}) on {found.images} held-out images, answering"
+        f" {found.coverage:.1%} of them."
+    )
 
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import predict_job, target_threshold
+
+    found = None
+    if args.target_precision is not None:
+        found = target_threshold(args.model, args.target_precision)
     result = _run_phases(
         predict_job(args.model, args.images, precision=args.precision), _phase_labels()
     )
+
+    def answer(p: Any) -> str | None:
+        if p.error is not None:
+            return None
+        return "unknown" if found is not None and p.confidence < found.threshold else p.label
+
     if args.json:
-        _print_json([p.as_json() for p in result.predictions])
+        rows = [p.as_json() for p in result.predictions]
+        if found is not None:  # "answer": the class, or "unknown" below the threshold
+            for row, p in zip(rows, result.predictions):
+                row["answer"] = answer(p)
+                row["threshold"] = found.threshold
+        _print_json(rows)
         return 0 if not result.unreadable else 1
+    if found is not None:
+        print(_target_line(found, args.target_precision))
     width = max([len(p.file) for p in result.predictions] + [4])
     cwidth = max([len(c) for c in result.classes] + [5])
     print(f"{'FILE':<{width}}  {'CLASS':<{cwidth}}  PROBABILITY")
@@ -501,8 +526,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if p.error is not None:
             print(f"{p.file:<{width}}  cannot be read: {p.error}")
             continue
+        if answer(p) == "unknown":
+            print(f"{p.file:<{width}}  {'unknown':<{cwidth}}  (best guess below)")
         for rank, score in enumerate(p.top):
-            name = p.file if rank == 0 else ""
+            name = p.file if rank == 0 and answer(p) != "unknown" else ""
             print(f"{name:<{width}}  {score.name:<{cwidth}}  {score.p:8.2%}")
     return 0 if not result.unreadable else 1
 
@@ -542,6 +569,7 @@ def cmd_sort(args: argparse.Namespace) -> int:
             args.dest,
             move=args.move,
             threshold=args.threshold,
+            target_precision=args.target_precision,
             dry_run=args.dry_run,
             precision=args.precision,
         ),
@@ -682,11 +710,22 @@ def _add_precision_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_target_precision_option(parser: argparse.ArgumentParser, below: str) -> None:
+    parser.add_argument(
+        "--target-precision",
+        type=float,
+        metavar="P",
+        help=f"be right P of the time (0..1, e.g. 0.95): below the confidence at which the model"
+        f" reaches P on its held-out images, {below}",
+    )
+
+
 def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="every class's probability for some images")
     p.add_argument("model", metavar="MODEL", help="a model folder")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true")
+    _add_target_precision_option(p, "answer 'unknown'")
     _add_precision_option(p)
     p.set_defaults(func=cmd_predict)
 
@@ -708,6 +747,7 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
         metavar="T",
         help="images whose top probability is below T go to _uncertain (0..1; default 0)",
     )
+    _add_target_precision_option(p, "send the image to _uncertain (replaces --threshold)")
     p.add_argument("--dry-run", action="store_true", help="only write the report")
     p.add_argument("--undo", metavar="DEST", help="undo the last sort into DEST")
     p.add_argument("--json", action="store_true")
@@ -843,10 +883,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         _print_json(result.as_json())
         return 0
     print(f"Model: {result.model_path}")
+    if result.evaluation is not None:
+        for line in _evaluation_lines(result.evaluation, per_class=False):
+            print(line)
     if result.val_accuracy is not None:
-        print(f"Validation accuracy: {result.val_accuracy:.1%} (best epoch {result.best_epoch})")
-    if result.test_accuracy is not None:
-        print(f"Test accuracy: {result.test_accuracy:.1%}")
+        print(f"Best epoch {result.best_epoch} by validation accuracy {result.val_accuracy:.1%}")
+    print(f"Predicted every image: {len(result.library_predictions)} images")
     if result.mode == "quick":
         print(f"Features computed: {result.embedded}, reused from the cache: {result.reused}")
     if result.unreadable:
@@ -856,6 +898,84 @@ def cmd_train(args: argparse.Namespace) -> int:
         if len(result.unreadable) > 20:
             print(f"  … and {len(result.unreadable) - 20} more")
     print(f"Time: {result.seconds:.1f} s on {result.device}")
+    return 0
+
+
+def _printable(name: str) -> str:
+    """A class name with control characters (terminal escapes) shown as ``\\xNN``."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in name)
+
+
+def _evaluation_lines(evaluation: Any, *, per_class: bool = True) -> list[str]:
+    """What the Evaluate pane shows, as lines: the headline with n and its interval, the
+    small-sample warning, cross-validation, calibration, and per class recall with intervals."""
+    lines = [f"Accuracy: {evaluation.headline}"]
+    if evaluation.warning:
+        lines.append(f"Warning: {evaluation.warning}")
+    if evaluation.cv_accuracy is not None:
+        correct = round(evaluation.cv_accuracy * evaluation.cv_images)
+        lines.append(
+            "5-fold cross-validation: "
+            + heldout.headline(correct, evaluation.cv_images, "cross-validation")
+        )
+    c = evaluation.calibration
+    if c is not None:
+        lines.append(
+            f"Confidence calibrated on {c.images} {heldout.ON_WORDS.get(c.on, c.on)} predictions:"
+            f" temperature {c.temperature:.3f}, calibration error (ECE) {c.ece_before:.3f}"
+            f" before, {c.ece_after:.3f} after"
+        )
+    if per_class:
+        lines.append("Per class (recall: found of its images, with its 95 % interval):")
+        width = max([len(m.name) for m in evaluation.per_class] + [5])
+        for i, m in enumerate(evaluation.per_class):
+            lo, hi = evaluation.recall_ci95(i)
+            lines.append(
+                f"  {_printable(m.name):<{width}}  recall {m.recall:6.1%} [{lo:.1%}–{hi:.1%}]"
+                f"  precision {m.precision:6.1%}  images {m.support}"
+            )
+    return lines
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from cnndesk.domain import Evaluation, ModelError
+    from cnndesk.jobs import target_threshold
+
+    folder = Path(args.model)
+    path = folder / "evaluation.json"
+    if not (folder / "model.json").is_file():
+        raise ModelError(f"{folder} is not a cnndesk model folder (no model.json)")
+    try:
+        evaluation = Evaluation.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise ModelError(
+            f"{folder} has no evaluation (it was saved before training ended, or by an older"
+            " cnndesk); train again to measure it"
+        ) from None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ModelError(f"{path} cannot be read: {exc}") from exc
+    found = target_threshold(folder, args.target_precision) if args.target_precision else None
+    if args.json:
+        data = evaluation.summary()
+        data["classes"] = list(evaluation.classes)
+        data["per_class"] = [
+            {"name": m.name, "precision": m.precision, "recall": m.recall,
+             "recall_ci95": list(evaluation.recall_ci95(i)), "support": m.support}
+            for i, m in enumerate(evaluation.per_class)
+        ]  # fmt: skip
+        data["confusion"] = [list(row) for row in evaluation.confusion]
+        data["calibration"] = evaluation.calibration.as_json() if evaluation.calibration else None
+        if found is not None:
+            data["target_precision"] = {
+                "target": args.target_precision, "threshold": found.threshold,
+                "precision": found.precision, "coverage": found.coverage, "images": found.images,
+            }  # fmt: skip
+        _print_json(data)
+        return 0
+    for line in _evaluation_lines(evaluation):
+        print(line)
+    if found is not None:
+        print(_target_line(found, args.target_precision))
     return 0
 
 
@@ -880,18 +1000,34 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print("No training runs yet.")
         return 0
+    current = next((r.model_path for r in reversed(runs) if r.model_path), None)
     print(
-        f"{'ID':>4}  {'CREATED':<19}  {'STATUS':<9}  {'BACKBONE':<22}  {'MODE':<5}  VAL ACC  MODEL"
+        f"  {'ID':>4}  {'CREATED':<19}  {'STATUS':<9}  {'BACKBONE':<22}  {'MODE':<5}  "
+        f"{'ACCURACY [95 % CI] n ON':<38}  MODEL"
     )
     for r in runs:
-        acc = r.metrics.get("val_accuracy")
-        acc_text = f"{acc:7.1%}" if isinstance(acc, (int, float)) else "      -"
+        mark = "*" if current is not None and r.model_path == current else " "
         print(
-            f"{r.id:>4}  {str(r.created)[:19]:<19}  {r.status:<9}  "
+            f"{mark} {r.id:>4}  {str(r.created)[:19]:<19}  {r.status:<9}  "
             f"{str(r.config.get('backbone', '?'))[:22]:<22}  {r.config.get('mode', '?')!s:<5}  "
-            f"{acc_text}  {r.model_path or '-'}"
+            f"{run_accuracy_text(r.metrics):<38}  {r.model_path or '-'}"
         )
+    if current is not None:
+        print("* the current model (the newest run's)")
     return 0
+
+
+def run_accuracy_text(metrics: dict[str, Any]) -> str:
+    """A run's accuracy with its interval, n and images (one definition for every run)."""
+    summary = metrics.get("evaluation")
+    if isinstance(summary, dict) and isinstance(summary.get("images"), int):
+        n, on = summary["images"], str(summary.get("on", ""))
+        correct = summary.get("correct")
+        if not isinstance(correct, int):
+            correct = round(float(summary.get("accuracy") or 0.0) * n)
+        return heldout.short(correct, n, on)
+    acc = metrics.get("val_accuracy")
+    return f"{acc:.1%} (val, n unknown)" if isinstance(acc, (int, float)) else "-"
 
 
 def _add_training_commands(sub: argparse._SubParsersAction) -> None:
@@ -941,6 +1077,19 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("runs", help="list the training runs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_runs)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="how good a model is: accuracy on which images, how many, with its interval",
+        description="Print a model's evaluation as the Evaluate pane shows it: the accuracy, the"
+        " images it rests on and their number, its 95 %% (Wilson) interval, per-class recall"
+        " with intervals, cross-validation (quick mode) and the calibration error before and"
+        " after temperature scaling.",
+    )
+    p.add_argument("model", metavar="MODEL", help="a model folder")
+    _add_target_precision_option(p, "the model answers 'unknown': show that threshold's coverage")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
 
 EXTRA_COMMANDS.append(_add_training_commands)

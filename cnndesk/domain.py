@@ -14,6 +14,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from cnndesk import heldout
+
 # --------------------------------------------------------------------------------------- errors
 
 
@@ -137,6 +139,8 @@ class LibraryStats:
     splits: dict[str, int]
     changed: int = 0
     """Readable images whose content changed under their path since labeled (check the label)."""
+    predicted: int = 0
+    """Readable images with a prediction of the current model (the newest run's)."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -144,6 +148,7 @@ class LibraryStats:
             "unreadable": self.unreadable,
             "missing": self.missing,
             "changed": self.changed,
+            "predicted": self.predicted,
             "unlabeled": self.unlabeled,
             "classes": dict(self.classes),
             "splits": dict(self.splits),
@@ -265,6 +270,9 @@ class TrainingSet:
     train: tuple[TrainingSample, ...]
     val: tuple[TrainingSample, ...]
     test: tuple[TrainingSample, ...]
+    unlabeled: tuple[TrainingSample, ...] = ()
+    """Readable images without a human label (``label`` -1): a run predicts them, never
+    trains on them, so the model's view of every image is there right after Train."""
 
     @property
     def total(self) -> int:
@@ -634,8 +642,63 @@ class SamplePrediction:
 
 
 @dataclass(frozen=True, slots=True)
+class ReliabilityBin:
+    """One bar of a reliability diagram: predictions whose confidence fell in ``[lo, hi)``."""
+
+    lo: float
+    hi: float
+    count: int
+    confidence: float
+    """Their mean top probability (0 when the bin is empty)."""
+    accuracy: float
+    """How many of them were right (0 when the bin is empty)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """The temperature that makes a model's confidence honest, and how honest it was before.
+
+    Probabilities are ``softmax(logits / temperature)`` everywhere cnndesk shows or uses them.
+    ECE (expected calibration error) is the average gap between confidence and accuracy over
+    equal-width confidence bins, weighted by how many predictions fall in each.
+    """
+
+    temperature: float
+    on: str
+    """The held-out predictions it was fitted on (``cross-validation``, ``test+val``, ...)."""
+    images: int
+    ece_before: float
+    ece_after: float
+    bins_before: tuple[ReliabilityBin, ...] = ()
+    bins_after: tuple[ReliabilityBin, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        def bins(items: tuple[ReliabilityBin, ...]) -> list[dict[str, Any]]:
+            return [
+                {"lo": b.lo, "hi": b.hi, "count": b.count, "confidence": b.confidence,
+                 "accuracy": b.accuracy}
+                for b in items
+            ]  # fmt: skip
+
+        return {
+            "temperature": self.temperature,
+            "on": self.on,
+            "images": self.images,
+            "ece_before": self.ece_before,
+            "ece_after": self.ece_after,
+            "bins_before": bins(self.bins_before),
+            "bins_after": bins(self.bins_after),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Evaluation:
-    """The model measured on one split (the test split, or val when there is none)."""
+    """The model measured on held-out images, as :mod:`cnndesk.heldout`'s rule chose them.
+
+    ``split`` says which: ``test``, ``test+val``, ``val``, ``cross-validation`` (quick mode's
+    out-of-fold predictions over every labeled image) or ``train`` (nothing was held out).
+    Probabilities in ``predictions`` are calibrated (divided by ``calibration.temperature``).
+    """
 
     split: str
     classes: tuple[str, ...]
@@ -645,6 +708,106 @@ class Evaluation:
     confusion: tuple[tuple[int, ...], ...]
     """``confusion[true][predicted]`` counts."""
     predictions: tuple[SamplePrediction, ...] = field(default=(), repr=False)
+    calibration: Calibration | None = None
+    cv_accuracy: float | None = None
+    """Quick mode: the out-of-fold accuracy of 5-fold cross-validation over ``cv_images``."""
+    cv_images: int = 0
+
+    @property
+    def images(self) -> int:
+        """How many images the accuracy rests on."""
+        return sum(map(sum, self.confusion))
+
+    @property
+    def correct(self) -> int:
+        return sum(row[i] for i, row in enumerate(self.confusion))
+
+    @property
+    def ci95(self) -> tuple[float, float]:
+        """The Wilson 95 % interval of :attr:`accuracy`."""
+        return heldout.wilson(self.correct, self.images)
+
+    @property
+    def warning(self) -> str | None:
+        """A small-sample warning when the accuracy rests on few images."""
+        return heldout.small_sample_warning(self.images)
+
+    @property
+    def headline(self) -> str:
+        """``96.2 % ± 2.5 (95 % CI 93.1–98.0 %) on 157 validation+test images``."""
+        return heldout.headline(self.correct, self.images, self.split)
+
+    def recall_ci95(self, index: int) -> tuple[float, float]:
+        """The Wilson 95 % interval of class ``index``'s recall."""
+        row = self.confusion[index] if index < len(self.confusion) else ()
+        return heldout.wilson(row[index] if row else 0, sum(row))
+
+    def summary(self) -> dict[str, Any]:
+        """What ``cnndesk train --json`` and ``cnndesk evaluate --json`` say in one object."""
+        lo, hi = self.ci95
+        data: dict[str, Any] = {
+            "on": self.split,
+            "images": self.images,
+            "correct": self.correct,
+            "accuracy": self.accuracy,
+            "ci95": [lo, hi],
+            "ece": self.calibration.ece_after if self.calibration else None,
+            "ece_uncalibrated": self.calibration.ece_before if self.calibration else None,
+            "temperature": self.calibration.temperature if self.calibration else None,
+            "warning": self.warning,
+        }
+        if self.cv_accuracy is not None:
+            data["cv_accuracy"] = self.cv_accuracy
+            data["cv_images"] = self.cv_images
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Evaluation:
+        """The inverse of :meth:`as_json` (``evaluation.json``; older files lack the new keys)."""
+        classes = tuple(str(c) for c in data["classes"])
+        per_class = tuple(
+            ClassMetrics(str(c["name"]), float(c["precision"]), float(c["recall"]),
+                         float(c["f1"]), int(c["support"]))
+            for c in data.get("per_class", [])
+        )  # fmt: skip
+        rows = data.get("predictions") or data.get("misclassified") or []
+        predictions = tuple(
+            SamplePrediction(
+                path=str(p["path"]),
+                key=str(p.get("key", "")),
+                image_id=p.get("image_id"),
+                label=int(p["label"]),
+                predicted=int(p["predicted"]),
+                probabilities=tuple(float(v) for v in p.get("probabilities", ())),
+                loss=float(p.get("loss", 0.0)),
+            )
+            for p in rows
+        )
+        calibration = None
+        c = data.get("calibration")
+        if isinstance(c, dict):
+            calibration = Calibration(
+                temperature=float(c.get("temperature", 1.0)),
+                on=str(c.get("on", "")),
+                images=int(c.get("images", 0)),
+                ece_before=float(c.get("ece_before", 0.0)),
+                ece_after=float(c.get("ece_after", 0.0)),
+                bins_before=tuple(_bin(b) for b in c.get("bins_before", ())),
+                bins_after=tuple(_bin(b) for b in c.get("bins_after", ())),
+            )
+        cv = data.get("cv_accuracy")
+        return cls(
+            split=str(data.get("split", "")),
+            classes=classes,
+            accuracy=float(data.get("accuracy", 0.0)),
+            loss=float(data.get("loss", 0.0)),
+            per_class=per_class,
+            confusion=tuple(tuple(int(v) for v in row) for row in data.get("confusion", [])),
+            predictions=predictions,
+            calibration=calibration,
+            cv_accuracy=float(cv) if isinstance(cv, (int, float)) else None,
+            cv_images=int(data.get("cv_images") or 0),
+        )
 
     @property
     def misclassified(self) -> tuple[SamplePrediction, ...]:
@@ -665,10 +828,22 @@ class Evaluation:
             ],
             "confusion": [list(row) for row in self.confusion],
             "misclassified": [_prediction_json(p) for p in self.misclassified],
+            "summary": self.summary(),
+            "recall_ci95": [list(self.recall_ci95(i)) for i in range(len(self.classes))],
+            "calibration": self.calibration.as_json() if self.calibration else None,
+            "cv_accuracy": self.cv_accuracy,
+            "cv_images": self.cv_images,
         }  # fmt: skip
         if with_predictions:
             data["predictions"] = [_prediction_json(p) for p in self.predictions]
         return data
+
+
+def _bin(b: dict[str, Any]) -> ReliabilityBin:
+    return ReliabilityBin(
+        float(b["lo"]), float(b["hi"]), int(b["count"]), float(b["confidence"]),
+        float(b["accuracy"]),
+    )  # fmt: skip
 
 
 def _prediction_json(p: SamplePrediction) -> dict[str, Any]:
@@ -710,8 +885,13 @@ class TrainResult:
     """The library's record of this run (set by ``jobs.train_job``)."""
     unreadable: tuple[RefusedFile, ...] = ()
     """Labeled images that could not be decoded; they were left out (and marked in the library)."""
+    library_predictions: tuple[SamplePrediction, ...] = field(default=(), repr=False)
+    """The model's calibrated view of every image it was given (``TrainingSet`` train, val,
+    test and unlabeled; ``label`` -1 for unlabeled ones). Labeled images carry their
+    out-of-fold prediction in quick mode, so a disagreement is a real one."""
 
     def as_json(self) -> dict[str, Any]:
+        evaluation = self.evaluation.summary() if self.evaluation is not None else None
         return {
             "run_id": self.run_id,
             "model": self.model_path,
@@ -728,4 +908,7 @@ class TrainResult:
             "cancelled": self.cancelled,
             "embedded": self.embedded,
             "reused": self.reused,
+            "evaluation": evaluation,
+            "cv_accuracy": evaluation.get("cv_accuracy") if evaluation else None,
+            "predicted": len(self.library_predictions),
         }

@@ -15,6 +15,7 @@ import time
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from cnndesk import filesort
 from cnndesk.domain import (
@@ -24,15 +25,16 @@ from cnndesk.domain import (
     ClassifyResult,
     DatasetError,
     EpochEnd,
-    Evaluation,
     ExportProgress,
     ExportResult,
     ImageQuery,
     ImageStatus,
     ImportProgress,
     ImportResult,
+    ModelError,
     Progress,
     RefusedFile,
+    SamplePrediction,
     SortedFile,
     SortError,
     SortProgress,
@@ -113,6 +115,27 @@ def classify_folder_job(
     return result
 
 
+def target_threshold(model_dir: str | Path, target: float) -> Any:
+    """The "unknown" threshold at which ``model_dir`` is right ``target`` of the time.
+
+    Chosen on the held-out predictions the model folder keeps (calibrated confidence; see
+    :func:`cnndesk.ml.calibration.precision_threshold`); returns a ``PrecisionThreshold``
+    (``threshold``, ``precision``, ``coverage``, ``images``). Raises
+    :class:`~cnndesk.domain.ModelError` when no threshold reaches ``target``.
+    """
+    from cnndesk.ml.calibration import threshold_for
+    from cnndesk.ml.model_io import read_info
+
+    found = threshold_for(read_info(Path(model_dir)), target)
+    if found.threshold is None:
+        raise ModelError(
+            f"No threshold makes this model right {target:.0%} of the time on its"
+            f" {found.images} held-out images (at best {found.precision:.1%}); lower the target"
+            " precision, or label more images and train again."
+        )
+    return found
+
+
 def sort_job(
     model_dir: str | Path,
     src: str | Path,
@@ -120,6 +143,7 @@ def sort_job(
     *,
     move: bool = False,
     threshold: float = 0.0,
+    target_precision: float | None = None,
     dry_run: bool = False,
     batch_size: int | None = None,
     device: str | None = None,
@@ -127,13 +151,17 @@ def sort_job(
 ) -> Generator[Progress, None, SortResult]:
     """Classify every image under ``src`` and copy (or move) it into ``dest/<class>/``.
 
-    Images whose top probability is below ``threshold`` go to ``dest/_uncertain/``; unreadable
-    files stay where they are. Yields :class:`ClassifyProgress`, then :class:`SortProgress`
+    Images whose top (calibrated) probability is below ``threshold`` go to
+    ``dest/_uncertain/``; with ``target_precision`` the threshold is the one at which the model
+    is right that often on its held-out images (:func:`target_threshold`), replacing
+    ``threshold``. Unreadable files stay where they are. Yields :class:`ClassifyProgress`, then :class:`SortProgress`
     events. The report (CSV and JSON, one row per file with every class's probability and where
     the file went) is written into ``dest``, in a dry run too (it is all a dry run writes).
     A sort is undone with :func:`undo_sort_job`. Cancelling while classifying writes nothing;
     while sorting, the files sorted so far stay sorted (and undoable).
     """
+    if target_precision is not None:
+        threshold = target_threshold(model_dir, target_precision).threshold
     if not 0.0 <= threshold <= 1.0:
         raise SortError(f"The threshold must be between 0 and 1 (got {threshold}).")
     source, target = Path(src).absolute(), Path(dest).absolute()
@@ -268,7 +296,12 @@ def train_job(
     Re-yields the training events of :func:`cnndesk.ml.train.train`. The run is recorded with
     ``create_run`` before training starts and closed with ``finish_run`` (status ``done``,
     ``cancelled`` or ``failed``) whatever happens; a cancelled run keeps the best model so far.
-    The evaluation's predictions (with probabilities and loss) go into the library.
+
+    The model's calibrated view of every library image goes into the library right away: its
+    predictions (``store_predictions``; labeled images with their true class and loss, in quick
+    mode from their out-of-fold prediction) and, as suggestions, its class for every image, so
+    the Predicted, Misclassified and Low-confidence filters and the viewer's "model says" need
+    no Suggest step. A stopped run stores its evaluation's predictions only.
     """
     from cnndesk.ml.model_io import read_info
     from cnndesk.ml.train import new_model_folder, train
@@ -312,12 +345,14 @@ def train_job(
         ids = [s.image_id for s in samples if s.path in broken and s.image_id is not None]
         for _event in library.check(ids, failed=ids):
             pass
-    if result.evaluation is not None and result.model_path is not None:
-        library.store_predictions(
-            model_path=result.model_path,
-            run_id=run_id,
-            rows=_evaluation_rows(result.evaluation),
+    if result.model_path is not None and (result.library_predictions or result.evaluation):
+        predictions = result.library_predictions or (
+            result.evaluation.predictions if result.evaluation else ()
         )
+        rows = _prediction_rows(result.classes, predictions)
+        library.store_predictions(model_path=result.model_path, run_id=run_id, rows=rows)
+        if result.library_predictions:
+            library.set_suggestions((r["image_id"], r["class"], r["confidence"]) for r in rows)
     return replace(result, run_id=run_id)
 
 
@@ -348,17 +383,17 @@ def _check_training_files(library: Library) -> Generator[BatchProgress, None, No
         )
 
 
-def _evaluation_rows(evaluation: Evaluation) -> list[dict]:
-    classes = evaluation.classes
+def _prediction_rows(classes: Sequence[str], predictions: Iterable[SamplePrediction]) -> list[dict]:
+    """Library prediction rows; labeled images (``label`` >= 0) carry true class and loss."""
     return [
         {
             "image_id": p.image_id,
             "class": classes[p.predicted],
             "confidence": p.probabilities[p.predicted],
             "probabilities": dict(zip(classes, p.probabilities)),
-            "true_class": classes[p.label],
-            "loss": p.loss,
+            "true_class": classes[p.label] if p.label >= 0 else None,
+            "loss": p.loss if p.label >= 0 else None,
         }
-        for p in evaluation.predictions
+        for p in predictions
         if p.image_id is not None
     ]

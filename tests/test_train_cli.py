@@ -41,7 +41,17 @@ def test_train_prints_one_json_line_and_the_run_is_recorded(
     assert code == 0
     result = json.loads(out.out.strip().splitlines()[-1])
     assert {"model", "val_accuracy", "test_accuracy", "epochs", "seconds", "device"} <= set(result)
-    assert result["device"].startswith("cpu") and result["test_accuracy"] is not None
+    assert result["device"].startswith("cpu")
+    # 4 test + 6 validation images are too few: quick mode measures by 5-fold cross-validation
+    # over all 22 labeled images instead, and says so.
+    assert result["test_accuracy"] is None
+    evaluation = result["evaluation"]
+    assert evaluation["on"] == "cross-validation" and evaluation["images"] == 22
+    assert evaluation["ci95"][0] <= evaluation["accuracy"] <= evaluation["ci95"][1]
+    assert (
+        result["cv_accuracy"] == evaluation["accuracy"]
+        and "only 22 images" in evaluation["warning"]
+    )
     assert (Path(result["model"]) / "weights.safetensors").is_file()
     assert "train epoch 1/3" in out.err  # the per-epoch lines a user watches
 
@@ -54,7 +64,8 @@ def test_train_prints_one_json_line_and_the_run_is_recorded(
     from cnndesk.library import Library
 
     stored = Library.open(library).predictions(model_path=result["model"])
-    assert len(stored) == 4 and all(p["true_class"] in ("red", "blue") for p in stored)
+    # The model's view of every image, not only the evaluated ones.
+    assert len(stored) == 22 and all(p["true_class"] in ("red", "blue") for p in stored)
 
 
 def test_runs_without_any_run_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

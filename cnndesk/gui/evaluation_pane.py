@@ -1,8 +1,12 @@
 """The evaluation pane: how good the current model is, and where exactly it is wrong.
 
-It shows the model's evaluation on held-out images (the test split, or validation when there is
-none): overall accuracy, per-class precision/recall/F1, a confusion matrix drawn as a heat map,
-and the misclassified images with the highest loss first (fastai's "top losses").
+It shows the model's evaluation on held-out images, chosen by :mod:`cnndesk.heldout`'s rule (the
+test split when it is large enough, else test + validation; in quick mode 5-fold
+cross-validation when those are too few): overall accuracy with the number of images and its 95 %
+interval, a warning when they are few, per-class precision/recall (with its interval)/F1, a
+reliability diagram with the calibration error before and after temperature scaling, a confusion
+matrix drawn as a heat map, and the misclassified images with the highest loss first (fastai's
+"top losses").
 
 Everything here is a way into the browser: clicking a confusion-matrix cell asks it
 (``AppContext.show_images``) for exactly that cell's images ("true ants, predicted bees"), where
@@ -49,6 +53,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnndesk import heldout
 from cnndesk.domain import (
     ClassMetrics,
     CnndeskError,
@@ -57,6 +62,7 @@ from cnndesk.domain import (
     ImageRecord,
     SamplePrediction,
 )
+from cnndesk.gui.reliability import ReliabilityPlot
 from cnndesk.ml.model_info import read_model_info
 
 if TYPE_CHECKING:
@@ -70,6 +76,8 @@ GALLERY_LIMIT = 200
 """The misclassified gallery shows at most this many images (the highest losses)."""
 THUMB_SIDE = 96
 MOST_CONFUSED_LIMIT = 8
+TARGET_PRECISION = 0.95
+"""The precision the pane shows the coverage of ("cnndesk predict --target-precision")."""
 SIDE_BY_SIDE_LIMIT = 5
 """Up to this many classes, the per-class table sits beside the confusion matrix."""
 
@@ -89,39 +97,7 @@ NO_EVALUATION_TEXT = (
 
 def evaluation_from_json(data: dict[str, Any]) -> Evaluation:
     """An :class:`Evaluation` from ``Evaluation.as_json`` (with or without all predictions)."""
-    classes = tuple(str(c) for c in data["classes"])
-    per_class = tuple(
-        ClassMetrics(
-            name=str(c["name"]),
-            precision=float(c["precision"]),
-            recall=float(c["recall"]),
-            f1=float(c["f1"]),
-            support=int(c["support"]),
-        )
-        for c in data.get("per_class", [])
-    )
-    rows = data.get("predictions") or data.get("misclassified") or []
-    predictions = tuple(
-        SamplePrediction(
-            path=str(p["path"]),
-            key=str(p.get("key", "")),
-            image_id=p.get("image_id"),
-            label=int(p["label"]),
-            predicted=int(p["predicted"]),
-            probabilities=tuple(float(v) for v in p.get("probabilities", ())),
-            loss=float(p.get("loss", 0.0)),
-        )
-        for p in rows
-    )
-    return Evaluation(
-        split=str(data.get("split", "")),
-        classes=classes,
-        accuracy=float(data.get("accuracy", 0.0)),
-        loss=float(data.get("loss", 0.0)),
-        per_class=per_class,
-        confusion=tuple(tuple(int(v) for v in row) for row in data.get("confusion", [])),
-        predictions=predictions,
-    )
+    return Evaluation.from_json(data)
 
 
 def evaluation_from_predictions(classes: list[str], rows: list[dict[str, Any]]) -> Evaluation:
@@ -366,12 +342,17 @@ class EvaluationPane(QWidget):
         self.stale_label.setWordWrap(True)
         self.stale_label.setStyleSheet("color: #b36b00")
         self.stale_label.hide()
+        self.warning_label = QLabel()
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #c0392b; font-weight: bold")
+        self.warning_label.hide()
         self.mistakes_button = QPushButton("Show all mistakes")
         self.mistakes_button.setToolTip("Show every misclassified image in the browser")
         self.mistakes_button.clicked.connect(self._on_mistakes_button_clicked)
         header_text = QVBoxLayout()
         header_text.addWidget(self.accuracy_label)
         header_text.addWidget(self.title_label)
+        header_text.addWidget(self.warning_label)
         header = QHBoxLayout()
         header.addLayout(header_text, 1)
         header.addWidget(self.mistakes_button, 0, Qt.AlignmentFlag.AlignTop)
@@ -413,7 +394,7 @@ class EvaluationPane(QWidget):
         self.metrics_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.metrics_table.setToolTip(
             "Precision: of the images predicted as this class, how many are it.\n"
-            "Recall: of the images of this class, how many were found.\n"
+            "Recall: of the images of this class, how many were found (95 % interval).\n"
             "F1: both in one number."
         )
         metrics_box = QWidget()
@@ -429,6 +410,8 @@ class EvaluationPane(QWidget):
         self.metrics_inner.addWidget(self.metrics_table, 1)
         self.metrics_inner.addWidget(self.confused_label, 1)
         metrics_layout.addLayout(self.metrics_inner, 1)
+        self.reliability = ReliabilityPlot()
+        metrics_layout.addWidget(self.reliability)
 
         self.gallery = QListWidget()
         self.gallery.setViewMode(QListWidget.ViewMode.IconMode)
@@ -511,32 +494,60 @@ class EvaluationPane(QWidget):
         self._fill_metrics(evaluation if has else None)
         self._fill_most_confused(evaluation if has else None)
         self._fill_gallery(evaluation if has else None)
+        self.reliability.set_calibration(
+            evaluation.calibration if has and evaluation else None,
+            coverage=self._coverage_text(),
+        )
         if not has or evaluation is None:
             self.accuracy_label.setText("")
             self.title_label.setText("")
+            self.warning_label.hide()
             return
-        evaluated = sum(map(sum, evaluation.confusion))
-        split = {"test": "test", "val": "validation"}.get(evaluation.split, evaluation.split)
         name = self.model_dir.name if self.model_dir else "the model"
-        self.accuracy_label.setText(f"{100 * evaluation.accuracy:.1f}% accurate")
-        where = f"{split} images" if split else "held-out images"
-        wrong = sum(
-            n for t, row in enumerate(evaluation.confusion) for p, n in enumerate(row) if t != p
-        )
-        self.title_label.setText(
-            f"{name}: {evaluated} {where} it never trained on; {wrong} mistakes;"
-            f" average loss {evaluation.loss:.3f}."
-        )
+        # "96.2 % ± 2.5 (95 % CI 93.1–98.0 %)" big, "on 157 validation+test images" under it.
+        figure, _, where = evaluation.headline.partition(") on ")
+        self.accuracy_label.setText(figure + ")" if where else figure)
+        wrong = evaluation.images - evaluation.correct
+        lines = [f"on {where}" if where else "", f"{name}: {wrong} mistakes"]
+        if evaluation.cv_accuracy is not None and evaluation.split != "cross-validation":
+            correct = round(evaluation.cv_accuracy * evaluation.cv_images)
+            lo, hi = heldout.wilson(correct, evaluation.cv_images)
+            lines.append(
+                f"5-fold cross-validation over all {evaluation.cv_images} labeled images:"
+                f" {100 * evaluation.cv_accuracy:.1f} % (95 % CI {100 * lo:.1f}–{100 * hi:.1f} %)"
+            )
+        self.title_label.setText("; ".join(line for line in lines if line) + ".")
+        self.warning_label.setText(f"⚠ {evaluation.warning}" if evaluation.warning else "")
+        self.warning_label.setVisible(bool(evaluation.warning))
         self.mistakes_button.setEnabled(bool(evaluation.misclassified))
+
+    def _coverage_text(self) -> str:
+        """ "Right 95 % of the time: answers 81 % of images" from the model's held-out data."""
+        if self.model_dir is None:
+            return ""
+        from cnndesk.ml.calibration import threshold_for  # numpy only, no torch
+
+        try:
+            info = json.loads((self.model_dir / "model.json").read_text(encoding="utf-8"))
+            found = threshold_for(info, TARGET_PRECISION)
+        except Exception:  # an older model keeps no held-out predictions: say nothing
+            return ""
+        if found.threshold is None:
+            return f"No confidence threshold makes it right {TARGET_PRECISION:.0%} of the time."
+        return (
+            f"To be right {TARGET_PRECISION:.0%} of the time it answers {found.coverage:.0%} of"
+            f" images (confidence ≥ {found.threshold:.0%}), the rest “unknown”"
+        )
 
     def _fill_metrics(self, evaluation: Evaluation | None) -> None:
         rows = evaluation.per_class if evaluation else ()
         self.metrics_table.setRowCount(len(rows))
         for row, metrics in enumerate(rows):
+            lo, hi = evaluation.recall_ci95(row) if evaluation else (0.0, 1.0)
             values = [
                 metrics.name,
                 f"{100 * metrics.precision:.1f}%",
-                f"{100 * metrics.recall:.1f}%",
+                f"{100 * metrics.recall:.1f}% ({100 * lo:.0f}–{100 * hi:.0f})",
                 f"{metrics.f1:.3f}",
                 str(metrics.support),
             ]

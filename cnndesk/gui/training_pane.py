@@ -46,6 +46,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnndesk import heldout
 from cnndesk.domain import (
     AUGMENT_PRESETS,
     BatchProgress,
@@ -138,9 +139,27 @@ def format_percent(value: float | None) -> str:
     return "—" if value is None else f"{100 * value:.1f}%"
 
 
+def run_evaluation_text(run: RunRecord) -> str:
+    """One definition for every run: ``96.2 % [93.1–98.0] n=157 test+val`` (or ``—``)."""
+    summary = (run.metrics or {}).get("evaluation")
+    if isinstance(summary, dict) and isinstance(summary.get("images"), int):
+        n = summary["images"]
+        correct = summary.get("correct")
+        if not isinstance(correct, int):
+            correct = round(float(summary.get("accuracy") or 0.0) * n)
+        return heldout.short(correct, n, str(summary.get("on", "")))
+    accuracy, split = run_accuracy(run)
+    if accuracy is None:
+        return "—"
+    return format_percent(accuracy) + (f" ({split}, n unknown)" if split else " (n unknown)")
+
+
 def run_accuracy(run: RunRecord) -> tuple[float | None, str]:
     """The accuracy a run is best known by, and on which images (test before validation)."""
     metrics = run.metrics or {}
+    summary = metrics.get("evaluation")
+    if isinstance(summary, dict) and isinstance(summary.get("accuracy"), (int, float)):
+        return float(summary["accuracy"]), str(summary.get("on") or "")
     for key, split in (("test_accuracy", "test"), ("evaluation_accuracy", ""), ("val_accuracy", "val")):  # fmt: skip
         value = metrics.get(key)
         if isinstance(value, (int, float)):
@@ -254,7 +273,7 @@ class TrainingPane(QWidget):
         self.curves = TrainingCurves()
         self.history_table = QTableWidget(0, 6)
         self.history_table.setHorizontalHeaderLabels(
-            ["Run", "When", "Backbone", "Mode", "Accuracy", "Status"]
+            ["Run", "When", "Backbone", "Mode", "Accuracy [95 % CI] n", "Status"]
         )
         self.history_table.verticalHeader().hide()
         self.history_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -264,7 +283,11 @@ class TrainingPane(QWidget):
             QHeaderView.ResizeMode.ResizeToContents
         )
         self.history_table.horizontalHeader().setStretchLastSection(True)
-        self.history_table.setToolTip("Double-click a run to make its model the current one")
+        self.history_table.setToolTip(
+            "Double-click a run to make its model the current one (marked ●).\n"
+            "Accuracy: on held-out images by one rule for every run (see the Evaluate pane),\n"
+            "with its 95 % interval, the number of images n and which images."
+        )
         self.history_table.cellDoubleClicked.connect(self._on_history_table_cell_double_clicked)
         history = QWidget()
         history_layout = QVBoxLayout(history)
@@ -477,15 +500,14 @@ class TrainingPane(QWidget):
         table = self.history_table
         table.setRowCount(len(runs))
         for row, run in enumerate(runs):
-            accuracy, split = run_accuracy(run)
             config = run.config or {}
-            accuracy_text = format_percent(accuracy) + (f" ({split})" if split else "")
+            is_current = current is not None and run.model_path == current
             values = [
-                f"#{run.id}",
+                f"#{run.id}" + (" ●" if is_current else ""),
                 (run.created or "")[:16].replace("T", " "),
                 str(config.get("backbone", "")),
                 run_mode(run),
-                accuracy_text if accuracy is not None else "—",
+                run_evaluation_text(run),
                 STATUS_WORDS.get(run.status, run.status),
             ]
             for column, value in enumerate(values):
@@ -848,16 +870,19 @@ class TrainingPane(QWidget):
         if not isinstance(result, TrainResult):
             self._finish(model_path=None, text="Training ended without a model.")
             return
-        accuracy = result.test_accuracy if result.test_accuracy is not None else result.val_accuracy
-        split = "test" if result.test_accuracy is not None else "validation"
+        evaluation = result.evaluation
+        if evaluation is not None:
+            measured = evaluation.headline
+            if evaluation.warning:
+                measured += f" ⚠ {evaluation.warning}"
+        else:
+            measured = f"{format_percent(result.val_accuracy)} on the validation images"
         text = (
-            f"Trained in {format_duration(result.seconds)}: {format_percent(accuracy)} accuracy"
-            f" on the {split} images (best epoch {result.best_epoch} of {result.epochs})."
+            f"Trained in {format_duration(result.seconds)}: {measured}"
+            f" (best epoch {result.best_epoch} of {result.epochs})."
         )
         if result.cancelled:
-            text = (
-                f"Stopped; kept the best epoch ({result.best_epoch}): {format_percent(accuracy)}."
-            )
+            text = f"Stopped; kept the best epoch ({result.best_epoch}): {measured}."
         self._finish(model_path=result.model_path, text=text)
 
     @Slot(str, str)
@@ -881,8 +906,7 @@ class TrainingPane(QWidget):
         runs = self.context.library.runs()
         last = runs[-1] if runs else None
         if last is not None and last.model_path and Path(last.model_path).is_dir():
-            accuracy, _split = run_accuracy(last)
-            text = f"Stopped; kept the best model so far ({format_percent(accuracy)} accuracy)."
+            text = f"Stopped; kept the best model so far: {run_evaluation_text(last)}."
             self._finish(model_path=last.model_path, text=text)
         else:
             self._finish(

@@ -41,6 +41,8 @@ from cnndesk.domain import (
 from cnndesk.imageio import os_error_reason, regular_file_problem
 from cnndesk.library.database import (
     integrity_ok,
+    is_read_only,
+    library_file,
     make_engine,
     migrate,
     read_transaction,
@@ -82,11 +84,13 @@ _MODEL = LabelSource.MODEL.value
 class Library(ModelResults):
     """An open cnndesk library. Create with :meth:`open`; close with :meth:`close` or ``with``."""
 
-    def __init__(self, location: str | Path) -> None:
+    def __init__(self, location: str | Path, *, read_only: bool | None = None) -> None:
         self.location = str(location)
-        self.engine = make_engine(location)
+        self.engine = make_engine(location, read_only=read_only)
         try:
             migrate(self.engine)
+            if not self.read_only:
+                self.mark_interrupted_runs()
         except Exception:
             self.engine.dispose()
             raise
@@ -94,15 +98,25 @@ class Library(ModelResults):
     # ------------------------------------------------------------------------------ lifecycle
 
     @classmethod
-    def open(cls, location: str | Path | None = None) -> Library:
-        """Open (creating when needed) a library file or database URL; default: the embedded one."""
-        return cls(location if location is not None else paths.default_library_path())
+    def open(cls, location: str | Path | None = None, *, read_only: bool | None = None) -> Library:
+        """Open (creating when needed) a library file or database URL; default: the embedded one.
+
+        A file that is not a cnndesk library is refused unchanged. A library that cannot be
+        written (or ``read_only=True``) opens for reading; writes then raise a
+        :class:`LibraryError` saying it is read-only.
+        """
+        location = location if location is not None else paths.default_library_path()
+        return cls(location, read_only=read_only)
+
+    @property
+    def read_only(self) -> bool:
+        return is_read_only(self.engine)
 
     @property
     def path(self) -> Path | None:
         """The library file, for SQLite libraries."""
-        url = self.engine.url
-        return Path(url.database) if url.get_backend_name() == "sqlite" and url.database else None
+        probe = library_file(self.engine)
+        return probe.path if probe is not None else None
 
     @property
     def display_name(self) -> str:
@@ -818,12 +832,14 @@ class Library(ModelResults):
             missing=int(by_status.get(ImageStatus.MISSING.value, 0)),
             unlabeled=readable - int(labeled or 0),
             classes={info.name: info.count for info in self.classes()},
+            predicted=self.predicted_count(),
             splits={s.value: int(splits.get(s.value, 0)) for s in Split},
             changed=int(changed or 0),
         )
 
     def training_set(self) -> TrainingSet:
-        """Every readable human-labeled image, split, for a training run."""
+        """Every readable human-labeled image, split, for a training run; and the readable
+        unlabeled images (``label`` -1), which the run predicts without training on them."""
         classes = [c for c in self.classes() if c.count > 0]
         index = {c.id: i for i, c in enumerate(classes)}
         parts: dict[Split, list[TrainingSample]] = {s: [] for s in Split}
@@ -836,6 +852,13 @@ class Library(ModelResults):
                 .where(ImageRow.status == ImageStatus.OK.value)
                 .order_by(ImageRow.id)
             ).all()
+            human = aliased(LabelRow)
+            unlabeled = c.execute(
+                select(ImageRow.id, ImageRow.path, ImageRow.sha256)
+                .outerjoin(human, and_(human.image_id == ImageRow.id, human.source == _HUMAN))
+                .where(human.class_id.is_(None), ImageRow.status == ImageStatus.OK.value)
+                .order_by(ImageRow.id)
+            ).all()
         for image_id, path, sha, split, class_id in rows:
             parts[Split(split)].append(
                 TrainingSample(path=path, key=sha, label=index[class_id], image_id=image_id)
@@ -845,6 +868,10 @@ class Library(ModelResults):
             train=tuple(parts[Split.TRAIN]),
             val=tuple(parts[Split.VAL]),
             test=tuple(parts[Split.TEST]),
+            unlabeled=tuple(
+                TrainingSample(path=path, key=sha, label=-1, image_id=image_id)
+                for image_id, path, sha in unlabeled
+            ),
         )
 
     def mark_unreadable(self, image_ids: Iterable[int]) -> None:

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 
 from cnndesk.domain import ImageQuery, ImageRecord, ImageView, LabelSource, LibraryError, RunRecord
-from cnndesk.library.database import read_transaction, write_transaction
+from cnndesk.library.database import is_read_only, read_transaction, write_transaction
+from cnndesk.library.processes import current_owner, describe, owner_is_gone
 from cnndesk.library.schema import ClassRow, ImageRow, LabelRow, PredictionRow, RunRow, utcnow
 
 if TYPE_CHECKING:
@@ -108,14 +110,56 @@ class ModelResults:
     def create_run(
         self, config: dict[str, Any], *, dataset: list[dict[str, Any]] | None = None
     ) -> int:
+        """Record a run as ``running``, owned by this process (see :mod:`.processes`)."""
         with write_transaction(self.engine) as c:
             return int(
                 c.execute(
                     insert(RunRow).values(
-                        config=config, dataset=dataset or [], status="running", created=utcnow()
+                        config=config,
+                        dataset=dataset or [],
+                        status="running",
+                        created=utcnow(),
+                        metrics={"process": current_owner()},
                     )
                 ).inserted_primary_key[0]
             )
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Mark ``running`` runs whose process is gone (killed, crashed) as ``interrupted``.
+
+        Runs of live processes, of other hosts, and runs recorded without an owner are left
+        alone. Returns the ids marked. Called when the library opens and when runs are listed.
+        """
+        stale = self._stale_runs()
+        if not stale:
+            return []
+        with write_transaction(self.engine) as c:
+            for run_id, metrics in stale.items():
+                owner = metrics.get("process")
+                c.execute(
+                    update(RunRow)
+                    .where(RunRow.id == run_id, RunRow.status == "running")
+                    .values(
+                        status="interrupted",
+                        finished=utcnow(),
+                        metrics={
+                            **metrics,
+                            "interrupted": f"{describe(owner)} ended before the run finished",
+                        },
+                    )
+                )
+        return list(stale)
+
+    def _stale_runs(self) -> dict[int, dict[str, Any]]:
+        with read_transaction(self.engine) as c:
+            rows = c.execute(
+                select(RunRow.id, RunRow.metrics).where(RunRow.status == "running")
+            ).all()
+        return {
+            run_id: dict(metrics or {})
+            for run_id, metrics in rows
+            if owner_is_gone((metrics or {}).get("process"))
+        }
 
     def finish_run(
         self, run_id: int, *, status: str, metrics: dict[str, Any], model_path: str | None
@@ -128,9 +172,16 @@ class ModelResults:
             )
 
     def runs(self) -> list[RunRecord]:
+        """Every run, oldest first; a run whose process died shows as ``interrupted``."""
+        if is_read_only(self.engine):
+            stale = set(self._stale_runs())  # reported, not stored: nothing can be written
+        else:
+            self.mark_interrupted_runs()
+            stale = set()
         with read_transaction(self.engine) as c:
             rows = c.execute(select(*RunRow.__table__.c).order_by(RunRow.id)).all()
-            return [_run_record(row) for row in rows]
+        records = [_run_record(row) for row in rows]
+        return [replace(r, status="interrupted") if r.id in stale else r for r in records]
 
     def run(self, run_id: int) -> RunRecord:
         with read_transaction(self.engine) as c:

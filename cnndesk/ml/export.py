@@ -32,6 +32,7 @@ import torch
 
 import cnndesk
 from cnndesk.domain import ExportProgress, ExportResult, ImageError, ModelError, OutputError
+from cnndesk.ml.calibration import temperature_of
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.preprocess import decode_image, eval_transform, scale_size
 from cnndesk.outputs import check_output, head, replacing, temp_beside
@@ -45,14 +46,16 @@ ONNX_OPSET = 17
 
 
 class _WithSoftmax(torch.nn.Module):
-    """The classifier followed by a softmax, so exported files output probabilities."""
+    """The classifier, its logits divided by the model's temperature, then a softmax: exported
+    files output the same calibrated probabilities as cnndesk itself."""
 
-    def __init__(self, model: torch.nn.Module) -> None:
+    def __init__(self, model: torch.nn.Module, temperature: float = 1.0) -> None:
         super().__init__()
         self.model = model
+        self.temperature = float(temperature)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(self.model(x), dim=1)
+        return torch.softmax(self.model(x) / self.temperature, dim=1)
 
 
 def preprocessing_steps(data_config: dict[str, Any]) -> list[str]:
@@ -116,7 +119,9 @@ def _sidecar(
         "output": {
             "name": "probabilities",
             "shape": ["batch", len(info["classes"])],
-            "meaning": "softmax probabilities, one per class, in the order of 'classes'",
+            "meaning": "calibrated softmax probabilities (softmax(logits / temperature), the"
+            " temperature is part of the graph), one per class, in the order of 'classes'",
+            "temperature": temperature_of(info),
         },
         "preprocessing": {
             "input_size": list(config["input_size"]),
@@ -261,7 +266,7 @@ def export_model(
     check_output(sidecar, force=force, protected=guarded, ours=_sidecar_names(out))
     yield ExportProgress(0, 3, message="loading the model")
     model, info = load_model(Path(model_dir), device="cpu")
-    wrapped = _WithSoftmax(model.float()).eval()
+    wrapped = _WithSoftmax(model.float(), temperature_of(info)).eval()
     config = info["data_config"]
     batch, checked = _check_batch(config, [Path(p) for p in check_images])
     example = batch[:1]

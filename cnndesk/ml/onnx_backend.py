@@ -219,9 +219,11 @@ def _note(file: Path, engine: str, outcome: str, precision: str = "fp32") -> Pat
     return file.with_name(f"{file.stem}.{key}.{outcome}")
 
 
-def _compare(runner: OnnxRunner, model: torch.nn.Module, batch: torch.Tensor) -> float:
+def _compare(
+    runner: OnnxRunner, model: torch.nn.Module, batch: torch.Tensor, temperature: float = 1.0
+) -> float:
     with torch.inference_mode():
-        expected = torch.softmax(model(batch).float(), dim=1)
+        expected = torch.softmax(model(batch).float() / temperature, dim=1)
     got = runner(batch)
     if got.shape != expected.shape:
         raise OnnxUnavailable(
@@ -231,14 +233,18 @@ def _compare(runner: OnnxRunner, model: torch.nn.Module, batch: torch.Tensor) ->
 
 
 def _checked(
-    runner: OnnxRunner, model: torch.nn.Module, data_config: dict[str, Any], file: Path
+    runner: OnnxRunner,
+    model: torch.nn.Module,
+    data_config: dict[str, Any],
+    file: Path,
+    temperature: float = 1.0,
 ) -> tuple[float, str]:
     """Compare ``runner`` with PyTorch and note the outcome beside ``file``.
 
     Raises :class:`OnnxUnavailable` (after writing the ``.failed`` note) beyond the tolerance.
     """
     batch, checked = _check_batch(data_config, [])
-    diff = _compare(runner, model, batch)
+    diff = _compare(runner, model, batch, temperature)
     tolerance = BF16_CHECK_TOLERANCE if runner.precision == "bf16" else CHECK_TOLERANCE
     if not diff <= tolerance:  # also catches NaN
         reason = (
@@ -261,11 +267,14 @@ def open_runner(
     threads: int,
     engine: str = "onnxruntime",
     precision: str = "fp32",
+    temperature: float = 1.0,
 ) -> OnnxRunner:
     """A runner for ``model`` (the loaded, eval-mode network of ``model_dir``) on ``engine``.
 
     ``precision`` ``"bf16"`` (OpenVINO only, on a CPU with bf16 instructions) is checked against
-    PyTorch's fp32 within :data:`BF16_CHECK_TOLERANCE`, and noted apart from fp32.
+    PyTorch's fp32 within :data:`BF16_CHECK_TOLERANCE`, and noted apart from fp32. The export
+    divides the logits by the model's ``temperature`` before its softmax (the file's name is
+    keyed by ``model.json``, which holds it).
 
     Uses the cached export when there is one; otherwise exports, checks and caches it. An engine
     is checked against PyTorch the first time it runs a file. Raises (:class:`OnnxUnavailable`,
@@ -292,7 +301,7 @@ def open_runner(
             precision=precision,
         )  # fmt: skip
         if not _note(file, engine, "ok", precision).exists():
-            runner.max_abs_diff, _ = _checked(runner, model, data_config, file)
+            runner.max_abs_diff, _ = _checked(runner, model, data_config, file, temperature)
         log.debug("%s runs %s from the cache (%s)", engine, model_dir, file.name)
         return runner
 
@@ -301,10 +310,10 @@ def open_runner(
     try:
         batch, _ = _check_batch(data_config, [])
         with torch.no_grad():
-            _export_onnx(_WithSoftmax(model).eval(), batch[:1], tmp)
+            _export_onnx(_WithSoftmax(model, temperature).eval(), batch[:1], tmp)
         runner = OnnxRunner(opener(tmp), file, engine=engine, exported=True,
                             max_abs_diff=None, precision=precision)  # fmt: skip
-        diff, checked = _checked(runner, model, data_config, file)
+        diff, checked = _checked(runner, model, data_config, file, temperature)
         runner.max_abs_diff = diff
         os.replace(tmp, file)
     finally:

@@ -55,6 +55,7 @@ from cnndesk.domain import (
     ModelError,
     Prediction,
 )
+from cnndesk.ml.calibration import temperature_of
 from cnndesk.ml.device import prediction_threads
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.preprocess import decode_image, normalize, resize_crop, scale_size
@@ -186,6 +187,8 @@ class Predictor:
         self.info: dict[str, Any] = info
         self.classes: tuple[str, ...] = tuple(info["classes"])
         self.data_config: dict[str, Any] = dict(info["data_config"])
+        self.temperature = temperature_of(info)
+        """Logits are divided by it before the softmax (calibrated confidence; every engine)."""
         self._resize_crop = resize_crop(self.data_config)
         self._decode_size = scale_size(self.data_config)
         if precision is None and self.device.type == "cuda":
@@ -249,6 +252,7 @@ class Predictor:
                     threads=self.threads or 1,
                     engine=engine,
                     precision=self.precision,
+                    temperature=self.temperature,
                 )
             except Exception as exc:  # never an error for the user: PyTorch still works
                 log.warning("Not using %s for %s (%s)", engine, self.model_dir, exc)
@@ -275,7 +279,8 @@ class Predictor:
         return self.tensor([self.pixels(path)])[0]
 
     def probabilities(self, batch: torch.Tensor) -> torch.Tensor:
-        """Softmax probabilities ``[N, classes]`` (float32, on the CPU) for a ``[N, 3, H, W]`` batch."""
+        """Calibrated probabilities ``[N, classes]`` (float32, on the CPU) for a ``[N, 3, H, W]``
+        batch: ``softmax(logits / temperature)``, whichever engine runs the network."""
         runner = self._runner
         if runner is not None:
             try:
@@ -297,7 +302,7 @@ class Predictor:
                     logits = self.model(x)
             else:
                 logits = self.model(x)
-            return torch.softmax(logits.float(), dim=1).cpu()
+            return torch.softmax(logits.float() / self.temperature, dim=1).cpu()
 
     def predict(self, image_path: str | os.PathLike[str]) -> Prediction:
         """Every class with its probability for one image, most likely first.
