@@ -18,7 +18,15 @@ from sqlalchemy import delete, insert, select, update
 from cnndesk.domain import ImageQuery, ImageRecord, ImageView, LabelSource, LibraryError, RunRecord
 from cnndesk.library.database import is_read_only, read_transaction, write_transaction
 from cnndesk.library.processes import current_owner, describe, owner_is_gone
-from cnndesk.library.schema import ClassRow, ImageRow, LabelRow, PredictionRow, RunRow, utcnow
+from cnndesk.library.schema import (
+    ClassRow,
+    ImageRow,
+    LabelRow,
+    PredictionRow,
+    ReviewRow,
+    RunRow,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection, Engine
@@ -104,6 +112,51 @@ class ModelResults:
         for class_id, ids in by_class.items():
             previous.update(self.set_labels(ids, class_id))
         return previous
+
+    # ------------------------------------------------------------------- audit: reviewed labels
+
+    def keep_labels(self, image_ids: Iterable[int]) -> int:
+        """Remember "reviewed — keep label" for these images' current human labels.
+
+        The audit then stops flagging an image's label while it stays the one kept; a relabel
+        (or a removed label) makes the flag possible again. Returns how many were recorded.
+        """
+        ids = list(dict.fromkeys(image_ids))
+        rows = []
+        with write_transaction(self.engine) as c:
+            for chunk in _chunks(ids):
+                rows += c.execute(
+                    select(LabelRow.image_id, LabelRow.class_id).where(
+                        LabelRow.source == LabelSource.HUMAN.value, LabelRow.image_id.in_(chunk)
+                    )
+                ).all()
+                c.execute(
+                    delete(ReviewRow).where(
+                        ReviewRow.kind == "label", ReviewRow.image_id.in_(chunk)
+                    )
+                )
+            if rows:
+                now = utcnow()
+                c.execute(
+                    insert(ReviewRow),
+                    [{"image_id": i, "kind": "label", "class_id": k, "time": now} for i, k in rows],
+                )
+        return len(rows)
+
+    def kept_labels(self) -> dict[int, int]:
+        """Image id → the label the user kept after the audit flagged it (still that label)."""
+        with read_transaction(self.engine) as c:
+            rows = c.execute(
+                select(ReviewRow.image_id, ReviewRow.class_id)
+                .join(
+                    LabelRow,
+                    (LabelRow.image_id == ReviewRow.image_id)
+                    & (LabelRow.source == LabelSource.HUMAN.value)
+                    & (LabelRow.class_id == ReviewRow.class_id),
+                )
+                .where(ReviewRow.kind == "label")
+            ).all()
+        return {int(i): int(k) for i, k in rows}
 
     # ------------------------------------------------------------------------- runs and preds
 

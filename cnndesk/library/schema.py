@@ -30,7 +30,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def utcnow() -> datetime:
@@ -140,6 +140,25 @@ class PredictionRow(Base):
     created: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ReviewRow(Base):
+    """A finding of the data-health audit that the user looked at and dismissed.
+
+    ``kind`` ``label``: "reviewed — keep label": the audit flagged the image's label as a likely
+    error and the user kept it; ``class_id`` is the label kept, so the flag stays away only
+    while the image keeps that label (added in schema version 3).
+    """
+
+    __tablename__ = "reviews"
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    class_id: Mapped[int | None] = mapped_column(
+        ForeignKey("classes.id", ondelete="CASCADE"), nullable=True
+    )
+    time: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 Index("ix_labels_source_class", LabelRow.source, LabelRow.class_id)
 
 
@@ -159,5 +178,17 @@ def _migrate_1_to_2(connection: Connection) -> None:
     connection.execute(text("ALTER TABLE images ADD COLUMN changed BOOLEAN NOT NULL DEFAULT FALSE"))
 
 
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {0: _migrate_0_to_1, 1: _migrate_1_to_2}
+def _migrate_2_to_3(connection: Connection) -> None:
+    """Version 3 adds ``reviews`` (audit findings the user dismissed); nothing else changes.
+
+    A new library has the table from version 1's ``create_all`` already.
+    """
+    ReviewRow.__table__.create(connection, checkfirst=True)
+
+
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {
+    0: _migrate_0_to_1,
+    1: _migrate_1_to_2,
+    2: _migrate_2_to_3,
+}
 """``MIGRATIONS[n]`` turns a version-``n`` library into version ``n + 1``."""

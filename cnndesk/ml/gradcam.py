@@ -19,7 +19,7 @@ import hashlib
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from cnndesk import paths
-from cnndesk.domain import ModelError
+from cnndesk.domain import ModelError, Progress
 from cnndesk.ml.preprocess import decode_image, normalize
 
 log = logging.getLogger(__name__)
@@ -305,3 +305,114 @@ def overlay(image: Image.Image, heat: np.ndarray, *, alpha: float = 0.45) -> Ima
     base = image.convert("RGB")
     colours = Image.fromarray(colormap(heat)).resize(base.size, Image.Resampling.BILINEAR)
     return Image.blend(base, colours, alpha)
+
+
+# ------------------------------------------------------------------------ explain command
+
+MANIFEST = ".cnndesk-explain.json"
+"""In an ``explain`` output folder: the files explain wrote there, with their sha256."""
+
+
+@dataclass(frozen=True)
+class WrittenMap:
+    image: str
+    class_name: str
+    probability: float
+    overlay: str
+    raw: str
+
+
+def write_explanations(
+    model_dir: str | Path,
+    images: Sequence[str | Path],
+    out: str | Path,
+    *,
+    class_name: str | None = None,
+    top: int = 1,
+    force: bool = False,
+    cache_root: Path | None = None,
+) -> Generator[Progress, None, list[WrittenMap]]:
+    """Write ``<stem>.<class>.png`` overlays and ``<stem>.<class>.npy`` maps into ``out``.
+
+    A file already there is replaced only when this command wrote it (it is in the folder's
+    manifest with the same content) or with ``force``; anything else stops the run with
+    :class:`~cnndesk.domain.OutputError` before a single file is written.
+    """
+    import json
+
+    from cnndesk.domain import ImageError, OutputError
+    from cnndesk.paths import safe_folder_name
+
+    folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder} is a file, not a folder")
+    cam = GradCam.from_folder(model_dir, cache_root=cache_root)
+    wanted = [cam.class_index(class_name)] if class_name is not None else None
+    manifest_path = folder / MANIFEST
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        manifest = manifest if isinstance(manifest, dict) else {}
+    except (OSError, ValueError):
+        manifest = {}
+    stems: dict[str, int] = {}
+    written: list[WrittenMap] = []
+    try:
+        for n, image in enumerate(images, start=1):
+            path = Path(image)
+            stem = safe_folder_name(path.stem) or "image"
+            stems[stem] = stems.get(stem, 0) + 1
+            if stems[stem] > 1:
+                stem = f"{stem}-{stems[stem]}"
+            try:
+                maps = cam.explain(path, wanted, top=top)
+                picture = decode_image(path)
+            except ImageError as exc:
+                raise ImageError(f"{path}: {exc}") from exc
+            for cmap in maps:
+                base = f"{stem}.{safe_folder_name(cmap.class_name) or cmap.class_index}"
+                png, npy = folder / f"{base}.png", folder / f"{base}.npy"
+                for target in (png, npy):
+                    _check_replaceable(target, manifest, force=force)
+                folder.mkdir(parents=True, exist_ok=True)
+                _save_atomic(npy, cmap.heat)
+                _write_png(png, overlay(picture, cmap.heat))
+                for target in (png, npy):
+                    manifest[target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
+                written.append(
+                    WrittenMap(str(path), cmap.class_name, cmap.probability, str(png), str(npy))
+                )
+            yield Progress(n, len(images), f"Explaining {path.name}")
+    finally:
+        if written:
+            tmp = manifest_path.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
+            tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+            os.replace(tmp, manifest_path)
+    return written
+
+
+def _check_replaceable(target: Path, manifest: dict, *, force: bool) -> None:
+    from cnndesk.domain import OutputError
+
+    if not os.path.lexists(target):
+        return
+    if target.is_dir() or target.is_symlink():
+        raise OutputError(f"{target} is in the way (a folder or a link); remove it or pick --out")
+    if force:
+        return
+    try:
+        digest = hashlib.sha256(target.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise OutputError(f"cannot read {target}: {exc}") from exc
+    if manifest.get(target.name) != digest:
+        raise OutputError(
+            f"{target} exists and was not written by cnndesk explain; use --force to replace it"
+        )
+
+
+def _write_png(path: Path, image: Image.Image) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        image.save(tmp, format="PNG")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
