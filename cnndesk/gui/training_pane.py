@@ -172,6 +172,7 @@ STATUS_WORDS = {
     "cancelled": "stopped (best epoch kept)",
     "failed": "failed",
     "running": "training…",
+    "interrupted": "interrupted (its process ended)",
 }
 
 
