@@ -677,6 +677,9 @@ def _read_journal(
             raise _untrusted(path, lines, why)
         previous = mac.encode()
         records.append(record)
+    if not records and len(lines) <= 1:
+        # A crash right after the journal was created: the sort had not touched a file yet.
+        return {"type": "begin", "version": JOURNAL_VERSION, "mode": "move"}, [], {}, []
     if not records or records[0].get("type") != "begin":
         raise _untrusted(path, lines, "it does not start like a sort journal")
     begin = records[0]

@@ -381,3 +381,16 @@ def test_hostile_class_names_make_distinct_safe_folders_inside_dest(tmp_path: Pa
     new = {p for p in tmp_path.rglob("*")} - outside_before
     assert all(p == dest.parent or p.is_relative_to(dest) for p in new)
     assert not (tmp_path / "etc").exists() and not Path("/etc/passwd_").exists()
+
+
+def test_a_journal_a_crash_left_empty_undoes_nothing_and_is_closed(
+    src: Path, tmp_path: Path
+) -> None:
+    dest = tmp_path / "out"
+    folder = dest / filesort.JOURNAL_DIR
+    folder.mkdir(parents=True)
+    (folder / "sort-29991231T000000-001.jsonl").write_text('{"type": "beg')  # died mid-line
+    before = everything(src)
+    undone = result_of(filesort.undo_sort(dest))
+    assert undone.restored == undone.removed == 0 and everything(src) == before
+    assert filesort.latest_journal(dest) is None  # closed: the next undo undoes the sort before
