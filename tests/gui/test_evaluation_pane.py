@@ -90,11 +90,15 @@ def test_a_model_shows_accuracy_metrics_matrix_and_mistakes(
     pane = make_pane(context)
     context.set_current_model(folder)
     assert read_evaluation(folder) == evaluation
-    assert pane.accuracy_label.text() == "70.0% accurate"
-    assert "10 test images" in pane.title_label.text()
+    # 7 of 10: the figure, its Wilson interval, and on which images and how many.
+    assert pane.accuracy_label.text() == "70.0 % ± 24.8 (95 % CI 39.7–89.2 %)"
+    assert "on 10 test images" in pane.title_label.text()
+    assert "only 10 images: this number can be far off" in pane.warning_label.text()
     assert pane.metrics_table.rowCount() == 2
     assert pane.metrics_table.item(0, 0).text() == "red"
-    assert pane.metrics_table.item(1, 2).text() == "80.0%"  # blue's recall
+    assert (
+        pane.metrics_table.item(1, 2).text() == "80.0% (38–96)"
+    )  # blue's recall, 4 of 5, with its interval
     model = pane.confusion_model
     assert [[model.index(r, c).data() for c in range(2)] for r in range(2)] == [
         ["3", "2"],

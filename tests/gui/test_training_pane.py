@@ -68,7 +68,9 @@ def test_training_draws_the_curves_and_makes_the_model_current(qtbot, pane) -> N
     assert pane.history_table.rowCount() == 1
     assert "%" in pane.history_table.item(0, 4).text()
     assert pane.device_label.text().startswith("Device: cpu")
-    assert "accuracy" in pane.message_label.text()
+    assert "95 % CI" in pane.message_label.text() and "validation+test images" in (
+        pane.message_label.text()
+    )
     pages: list[str] = []
     pane.context.pane_requested.connect(pages.append)
     pane.message_label.linkActivated.emit("evaluation")  # "See where it is wrong →"
