@@ -394,3 +394,24 @@ def test_a_journal_a_crash_left_empty_undoes_nothing_and_is_closed(
     undone = result_of(filesort.undo_sort(dest))
     assert undone.restored == undone.removed == 0 and everything(src) == before
     assert filesort.latest_journal(dest) is None  # closed: the next undo undoes the sort before
+
+
+def test_cli_sort_and_undo_with_a_name_that_is_not_utf8(
+    src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.model_folders import make_model_folder
+
+    os.rename(src / "a" / "img2.jpg", os.fsencode(src / "a") + b"/\xff\xfe photo.jpg")
+    before = everything(src)
+    model = make_model_folder(tmp_path / "model")
+    dest = tmp_path / "out"
+
+    assert main(["sort", str(model), str(src), str(dest), "--move"]) == 0
+    out = capsys.readouterr()
+    assert "Report:" in out.out and "Traceback" not in out.err
+    report = (dest / "cnndesk-report.csv").read_text(encoding="utf-8")
+    assert "\\xff\\xfe photo.jpg" in report and report.count("moved") == 5
+
+    assert main(["sort", "--undo", str(dest)]) == 0
+    assert "5 files put back" in capsys.readouterr().out
+    assert everything(src) == before
