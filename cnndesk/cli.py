@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Sequence
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
-from cnndesk import __version__, heldout, paths
+from cnndesk import __version__, cli_args, heldout, paths
 from cnndesk.domain import CnndeskError, Progress
 from cnndesk.terminal import SafeStream, json_text, shown
 
@@ -713,7 +713,7 @@ def _add_precision_option(parser: argparse.ArgumentParser) -> None:
 def _add_target_precision_option(parser: argparse.ArgumentParser, below: str) -> None:
     parser.add_argument(
         "--target-precision",
-        type=float,
+        type=cli_args.number("target precision", above=0, high=1),
         metavar="P",
         help=f"be right P of the time (0..1, e.g. 0.95): below the confidence at which the model"
         f" reaches P on its held-out images, {below}",
@@ -742,7 +742,7 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--move", action="store_true", help="move instead of copy")
     p.add_argument(
         "--threshold",
-        type=float,
+        type=cli_args.probability("threshold"),
         default=0.0,
         metavar="T",
         help="images whose top probability is below T go to _uncertain (0..1; default 0)",
@@ -765,7 +765,7 @@ def _add_prediction_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a model to ONNX or TorchScript, checked after")
     p.add_argument("model", metavar="MODEL", help="a model folder")
     p.add_argument("--format", choices=["onnx", "torchscript"], required=True)
-    p.add_argument("--out", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, type=cli_args.file("--out"), metavar="FILE")
     p.add_argument(
         "--force",
         action="store_true",
@@ -1054,14 +1054,32 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
         "--no-pretrained", action="store_true", help="start from random weights (from scratch)"
     )
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
-    p.add_argument("--epochs", type=int, metavar="N", help="default: 60 quick, 8 full, 30 scratch")
-    p.add_argument("--image-size", type=int, metavar="N", help="default: the backbone's own")
-    p.add_argument("--batch-size", type=int, metavar="N")
-    p.add_argument("--lr", type=float, metavar="X", help="peak learning rate")
+    p.add_argument(
+        "--epochs",
+        type=cli_args.whole("epochs", 1, 10_000),
+        metavar="N",
+        help="1..10000 (default: 60 quick, 8 full, 30 scratch)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=cli_args.whole("image size", 32, 1024),
+        metavar="N",
+        help="32..1024 pixels (default: the backbone's own)",
+    )
+    p.add_argument("--batch-size", type=cli_args.whole("batch size", 1, 4096), metavar="N")
+    p.add_argument(
+        "--lr",
+        type=cli_args.number("lr", above=0, high=10),
+        metavar="X",
+        help="peak learning rate (above 0, at most 10)",
+    )
     p.add_argument("--augment", choices=AUGMENT_PRESETS, default=TrainConfig().augment)
     p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="default: the best there is")
     p.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads (default: all cores but one)"
+        "--threads",
+        type=cli_args.whole("threads", 1, 1024),
+        metavar="N",
+        help="CPU threads (default: all cores but one)",
     )
     p.add_argument(
         "--precision",
@@ -1069,7 +1087,12 @@ def _add_training_commands(sub: argparse._SubParsersAction) -> None:
         help="full mode's training arithmetic (default: AMP on CUDA; on a CPU the faster of"
         " fp32 and bf16, measured on the first steps)",
     )
-    p.add_argument("--out", metavar="DIR", help="the model folder (default: a new one)")
+    p.add_argument(
+        "--out",
+        type=cli_args.folder("--out"),
+        metavar="DIR",
+        help="the model folder (default: a new one)",
+    )
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
     p.add_argument("--json", action="store_true", help="end with one JSON line on stdout")
     p.set_defaults(func=cmd_train)
@@ -1171,8 +1194,14 @@ def _add_health_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", metavar="MODEL", help="a model folder")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--class", dest="class_name", metavar="C", help="a class name or index")
-    p.add_argument("--top", type=int, default=1, metavar="N", help="maps for the N top classes")
-    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument(
+        "--top",
+        type=cli_args.whole("top", 1, 1000),
+        default=1,
+        metavar="N",
+        help="maps for the N top classes",
+    )
+    p.add_argument("--out", required=True, type=cli_args.folder("--out"), metavar="DIR")
     p.add_argument("--force", action="store_true", help="replace files explain did not write")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_explain)
@@ -1186,8 +1215,19 @@ def _add_health_commands(sub: argparse._SubParsersAction) -> None:
         " classes with too few images.",
     )
     p.add_argument("--model", metavar="DIR", help="default: the newest trained model")
-    p.add_argument("--threshold", type=float, metavar="X", help="duplicate cosine similarity")
-    p.add_argument("--limit", type=int, default=10, metavar="N", help="findings shown per kind")
+    p.add_argument(
+        "--threshold",
+        type=cli_args.probability("threshold"),
+        metavar="X",
+        help="duplicate cosine similarity (0..1)",
+    )
+    p.add_argument(
+        "--limit",
+        type=cli_args.whole("limit", 1, 100_000),
+        default=10,
+        metavar="N",
+        help="findings shown per kind",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_audit)
 

@@ -1,0 +1,100 @@
+"""Argument types for the ``cnndesk`` command line: each checks a value and says what is allowed.
+
+argparse prints an :class:`argparse.ArgumentTypeError`'s message as
+``cnndesk train: error: argument --lr: lr must be a finite number above 0 (got 'inf')`` and
+exits 2, before any library is opened or any file is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+
+def whole(name: str, low: int, high: int) -> Callable[[str], int]:
+    """A whole number from ``low`` to ``high``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be a whole number from {low} to {high} (got {text!r})"
+            )
+        return value
+
+    parse.__name__ = name  # argparse names the type in some messages
+    return parse
+
+
+def number(
+    name: str, *, above: float | None = None, low: float | None = None, high: float | None = None
+) -> Callable[[str], float]:
+    """A finite number, above ``above`` (exclusive) and/or within ``low``..``high``."""
+    parts = []
+    if above is not None:
+        parts.append(f"above {above:g}")
+    if low is not None:
+        parts.append(f"at least {low:g}")
+    if high is not None:
+        parts.append(f"at most {high:g}")
+    allowed = f"{name} must be a finite number " + " and ".join(parts)
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            value = math.nan
+        if (
+            not math.isfinite(value)
+            or (above is not None and value <= above)
+            or (low is not None and value < low)
+            or (high is not None and value > high)
+        ):
+            raise argparse.ArgumentTypeError(f"{allowed} (got {text!r})")
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def probability(name: str) -> Callable[[str], float]:
+    """A number from 0 to 1."""
+    return number(name, low=0.0, high=1.0)
+
+
+def folder(name: str) -> Callable[[str], str]:
+    """A folder to write into: it may not exist yet, but it may not be a file."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{name} needs a folder name")
+        path = Path(text).expanduser()
+        if path.exists() and not path.is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{text} is a file, but {name} needs a folder (a new one, or an existing folder)"
+            )
+        return text
+
+    parse.__name__ = name
+    return parse
+
+
+def file(name: str) -> Callable[[str], str]:
+    """A file to write: it may not be an existing folder."""
+
+    def parse(text: str) -> str:
+        if not text.strip():
+            raise argparse.ArgumentTypeError(f"{name} needs a file name")
+        if Path(text).expanduser().is_dir():
+            raise argparse.ArgumentTypeError(
+                f"{text} is a folder, but {name} needs a file name (e.g. {Path(text) / 'model.onnx'})"
+            )
+        return text
+
+    parse.__name__ = name
+    return parse
