@@ -106,6 +106,7 @@ def filter_choices(classes: list[ClassInfo]) -> list[tuple[str, ImageQuery]]:
                 order="least_confident",
             ),
         ),
+        ("Changed — check the label", ImageQuery(view=ImageView.CHANGED)),
     ]
     return choices
 

@@ -2,7 +2,9 @@
 
 Everything is painted from the model's roles; nothing here reads files or the library. While a
 thumbnail loads, a neutral placeholder is drawn; an unreadable file shows why. The human label is a
-chip in the class colour; a model suggestion is a pill on the thumbnail ("bees? 62%").
+chip in the class colour; a model suggestion is a pill on the thumbnail ("bees? 62%"). An image
+that needs a look (``Role.BADGE``: its file changed since it was labeled, is missing or cannot be
+read) has a badge at the foot of its thumbnail, and in the list view in place of its size.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen,
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from cnndesk.domain import ClassInfo, ImageRecord
-from cnndesk.gui.library_model import LibraryModel
+from cnndesk.gui.library_model import BADGE_CHANGED, BADGE_TEXT, LibraryModel
 
 _Index = QModelIndex | QPersistentModelIndex
 
@@ -25,6 +27,11 @@ def readable_on(colour: QColor) -> QColor:
     """Black or white, whichever reads better on ``colour``."""
     luminance = 0.299 * colour.red() + 0.587 * colour.green() + 0.114 * colour.blue()
     return QColor("#111111") if luminance > 150 else QColor("#ffffff")
+
+
+BADGE_COLOURS = {BADGE_CHANGED: "#f0b400"}
+"""A badge's background; ``missing`` and ``unreadable`` (the image cannot be used) are red."""
+BADGE_PROBLEM_COLOUR = "#c62828"
 
 
 def suggestion_text(info: ClassInfo, confidence: float) -> str:
@@ -63,6 +70,7 @@ class ImageDelegate(QStyledItemDelegate):
         if not isinstance(model, LibraryModel) or not 0 <= index.row() < model.rowCount():
             return
         record, label, suggestion, pixmap, error = model.paint_data(index.row())
+        badge = model.badge(index.row())
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         rect = QRect(option.rect)
@@ -84,10 +92,27 @@ class ImageDelegate(QStyledItemDelegate):
         )
         if self.list_mode:
             self._paint_row(
-                painter, rect, record, label, suggestion, pixmap, error, text_colour, selected
+                painter,
+                rect,
+                record,
+                label,
+                suggestion,
+                pixmap,
+                error,
+                text_colour,
+                selected,
+                badge=badge,
             )
         else:
             self._paint_tile(painter, rect, record, label, suggestion, pixmap, error, text_colour)
+            if badge is not None:
+                box = QRect(rect.x() + PAD, rect.y() + PAD, self.side, self.side)
+                height = self._line + 4
+                self._paint_badge(
+                    painter,
+                    QRect(box.x() + 4, box.bottom() - height - 3, box.width() - 8, height),
+                    badge,
+                )
         if current:
             pen = QPen(palette.color(QPalette.ColorRole.Highlight).darker(130), 2)
             painter.setPen(pen)
@@ -177,6 +202,24 @@ class ImageDelegate(QStyledItemDelegate):
             metrics.elidedText(text, Qt.TextElideMode.ElideRight, pill.width() - 6),
         )
 
+    def _paint_badge(self, painter: QPainter, room: QRect, badge: str) -> None:
+        """A badge (``BADGE_TEXT[badge]``) at the left of ``room``, as wide as its text."""
+        metrics = self._bold_metrics
+        text = metrics.elidedText(BADGE_TEXT[badge], Qt.TextElideMode.ElideRight, room.width() - 10)
+        pill = QRect(
+            room.x(),
+            room.y(),
+            min(metrics.horizontalAdvance(text) + 10, room.width()),
+            room.height(),
+        )
+        colour = QColor(BADGE_COLOURS.get(badge, BADGE_PROBLEM_COLOUR))
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(colour)
+        painter.drawRoundedRect(pill, 6, 6)
+        painter.setFont(self._bold)
+        painter.setPen(readable_on(colour))
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+
     def _paint_chip(
         self, painter: QPainter, chip: QRect, label: ClassInfo | None, text_colour: QColor
     ) -> None:
@@ -212,6 +255,8 @@ class ImageDelegate(QStyledItemDelegate):
         error: str | None,
         text_colour: QColor,
         selected: bool,
+        *,
+        badge: str | None = None,
     ) -> None:
         side = LIST_ROW - 6
         box = QRect(rect.x() + 4, rect.y() + 3, side, side)
@@ -240,6 +285,11 @@ class ImageDelegate(QStyledItemDelegate):
                 QRect(x, rect.y(), 130, rect.height()), centre, suggestion_text(*suggestion)
             )
         x += 140
+        if badge is not None:  # the list's marker column: why this image needs a look
+            height = self._line + 4
+            room = QRect(x, rect.y() + (rect.height() - height) // 2, rect.right() - x, height)
+            self._paint_badge(painter, room, badge)
+            return
         painter.setPen(text_colour)
         info = f"{record.width}×{record.height}" if not error else (error or "")
         painter.drawText(

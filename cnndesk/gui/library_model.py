@@ -41,6 +41,31 @@ class Role(enum.IntEnum):
     THUMBNAIL_ERROR = Qt.ItemDataRole.UserRole + 4
     """Why there is no thumbnail (the file is missing or unreadable), or ``None``."""
     IMAGE_ID = Qt.ItemDataRole.UserRole + 5
+    BADGE = Qt.ItemDataRole.UserRole + 6
+    """Why the image needs a look, as the badge on its tile says it (:func:`badge_of`), or ``None``."""
+
+
+BADGE_CHANGED = "changed"
+"""The file's bytes changed under its path since it was labeled: check the label."""
+BADGE_TEXT = {
+    BADGE_CHANGED: "changed: check label",
+    ImageStatus.MISSING.value: "file missing",
+    ImageStatus.UNREADABLE.value: "unreadable",
+}
+"""What a tile's badge reads, per :func:`badge_of` value."""
+BADGE_TIPS = {
+    BADGE_CHANGED: "This file changed since it was labeled: check the label.",
+    ImageStatus.MISSING.value: "The file is missing: it cannot be used for training.",
+    ImageStatus.UNREADABLE.value: "The file cannot be read: it cannot be used for training.",
+}
+
+
+def badge_of(record: ImageRecord) -> str | None:
+    """``missing`` or ``unreadable`` (the image cannot be used), ``changed`` (check its label),
+    or ``None`` for an image that needs no look."""
+    if record.status is not ImageStatus.OK:
+        return record.status.value
+    return BADGE_CHANGED if record.changed else None
 
 
 def read_images(library: Library, query: ImageQuery) -> list[ImageRecord]:
@@ -161,6 +186,10 @@ class LibraryModel(QAbstractListModel):
             self.thumbnails.error(record.id),
         )
 
+    def badge(self, row: int) -> str | None:
+        """The badge of a row (:data:`Role.BADGE`; the delegate draws it)."""
+        return badge_of(self._records[row])
+
     def row_of(self, image_id: int) -> int | None:
         return self._row_of.get(image_id)
 
@@ -206,6 +235,8 @@ class LibraryModel(QAbstractListModel):
             return record
         if role == Role.IMAGE_ID:
             return record.id
+        if role == Role.BADGE:
+            return badge_of(record)
         if role == Role.LABEL:
             return self._classes.get(record.class_id) if record.class_id is not None else None
         if role == Role.SUGGESTION:
@@ -219,9 +250,11 @@ class LibraryModel(QAbstractListModel):
             return self.thumbnails.error(record.id)
         if role == Qt.ItemDataRole.ToolTipRole:
             label = self._classes.get(record.class_id) if record.class_id is not None else None
+            badge = badge_of(record)
             return (
                 f"{record.path}\n{record.width}×{record.height} {record.format}, "
                 f"{record.size / 1024:,.0f} KB\nlabel: {label.name if label else 'none'}"
+                + (f"\n{BADGE_TIPS[badge]}" if badge else "")
             )
         return None
 
@@ -242,12 +275,15 @@ class LibraryModel(QAbstractListModel):
 
     @Slot(object)
     def _on_context_labels_set(self, labels: dict) -> None:
-        """Patch the held records with labels the user just set (no SQL)."""
+        """Patch the held records with labels the user just set (no SQL); a label (or clearing
+        one) is the user's look at the image, so it is no longer "changed" (as in the library)."""
         self._just_set = set(labels)
         for image_id, class_id in labels.items():
             row = self._row_of.get(image_id)
             if row is not None:
-                self._records[row] = dataclasses.replace(self._records[row], class_id=class_id)
+                self._records[row] = dataclasses.replace(
+                    self._records[row], class_id=class_id, changed=False
+                )
                 self._row_changed(row)
 
     @Slot(list)

@@ -34,7 +34,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.domain import CheckResult, CnndeskError, LibraryStats, Progress
+from cnndesk.domain import (
+    CheckResult,
+    CnndeskError,
+    ImageQuery,
+    ImageView,
+    LibraryStats,
+    Progress,
+)
 from cnndesk.gui.actions import (
     ACTIONS,
     ActionSpec,
@@ -139,6 +146,20 @@ class ElidedLabel(QLabel):
             self._full, Qt.TextElideMode.ElideRight, max(self.width(), 0)
         )
         QLabel.setText(self, shown)
+
+
+def check_summary(result: CheckResult) -> str:
+    """File → Check Library's status message: "Checked 398 images: 3 changed, 2 missing, 1
+    readable again" (only the counts that are not zero)."""
+    counts = (
+        (result.changed, "changed"),
+        (result.missing, "missing"),
+        (result.unreadable, "unreadable"),
+        (result.restored, "readable again"),
+    )
+    found = ", ".join(f"{n:,} {what}" for n, what in counts if n)
+    noun = "image" if result.checked == 1 else "images"
+    return f"Checked {result.checked:,} {noun}: {found or 'all readable, none changed'}"
 
 
 def spec_text(action: QAction) -> str:
@@ -585,12 +606,17 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_check_worker_finished(self, result: object) -> None:
         if isinstance(result, CheckResult):
-            self.context.status_message.emit(
-                f"Checked {result.checked} images: {result.ok} readable, {result.missing} missing, "
-                f"{result.unreadable} unreadable, {result.changed} changed (check the label), "
-                f"{result.restored} readable again"
-            )
+            self.context.status_message.emit(check_summary(result))
+            # The offer goes with its message (hidden by the next message or the timeout).
+            self.show_changed_button.setVisible(result.changed > 0)
         self.context.refresh()
+        self.browser.reload()  # the shown records' statuses and "changed" marks are stale
+
+    def show_changed_images(self) -> None:
+        """Show the browser's "Changed — check the label" filter (the status bar's offer)."""
+        self.show_changed_button.hide()
+        self.show_pane("browser")
+        self.browser.set_query(ImageQuery(view=ImageView.CHANGED))
 
     @Slot(str, str)
     def _on_check_worker_failed(self, message: str, _details: str) -> None:
@@ -654,7 +680,16 @@ class MainWindow(QMainWindow):
         self.device_label = ElidedLabel(DEVICE_UNKNOWN, self)
         self.device_label.setObjectName("deviceLabel")
         self.device_label.setMaximumWidth(240)
+        self.show_changed_button = QPushButton("Show changed", self)
+        self.show_changed_button.setObjectName("showChangedButton")
+        self.show_changed_button.setToolTip(
+            "Show the images whose files changed since they were labeled: check their labels"
+        )
+        self.show_changed_button.setFlat(True)
+        self.show_changed_button.hide()
+        self.show_changed_button.clicked.connect(self.show_changed_images)
         status.addWidget(self.message_label, 1)
+        status.addWidget(self.show_changed_button)
         status.addPermanentWidget(self.job_status)
         status.addPermanentWidget(self.library_label)
         status.addPermanentWidget(self.counts_label)
@@ -668,11 +703,13 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def _on_context_status_message(self, message: str) -> None:
+        self.show_changed_button.hide()
         self.message_label.set_full_text(message)
         self._message_timer.start()
 
     @Slot()
     def _on_message_timer_timeout(self) -> None:
+        self.show_changed_button.hide()
         self.message_label.set_full_text("")
 
     @Slot()

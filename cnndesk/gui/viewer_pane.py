@@ -3,6 +3,10 @@
 Decoding happens on the thread pool (:class:`~cnndesk.gui.thumbnails.ImageDecoder`); until the
 full image arrives the browser's thumbnail is shown scaled up, so the picture on screen is always
 the image a keypress would label (never the previous one). Stale decodes are dropped.
+
+An image that needs a look says why under its name (:attr:`ViewerPane.notice_label`): "This file
+changed since it was labeled — check the label", "File missing: <path>", or "Cannot read this
+file: <reason>".
 """
 
 from __future__ import annotations
@@ -13,12 +17,25 @@ from PySide6.QtCore import QSize, Qt, Slot
 from PySide6.QtGui import QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from cnndesk.domain import ImageRecord, ImageStatus
 from cnndesk.gui.browser_pane import ShownImage
 from cnndesk.gui.context import AppContext
 from cnndesk.gui.image_delegate import readable_on
 from cnndesk.gui.thumbnails import ImageDecoder
 
 log = logging.getLogger(__name__)
+
+CHANGED_NOTICE = "This file changed since it was labeled — check the label."
+
+
+def notice_for(record: ImageRecord, reason: str = "") -> str:
+    """Why this image needs a look ("" when it does not); ``reason``: why it could not be read."""
+    if record.status is ImageStatus.MISSING:
+        return f"File missing: {record.path}"
+    if record.status is ImageStatus.UNREADABLE:
+        return f"Cannot read this file: {reason}" if reason else "Cannot read this file."
+    return CHANGED_NOTICE if record.changed else ""
+
 
 MAX_DECODE_SIDE = 2048
 MIN_DECODE_SIDE = 512
@@ -75,6 +92,8 @@ class ViewerPane(QWidget):
         self._context = context
         self._shown: ShownImage | None = None
         self._decoded_for: int | None = None
+        self._failure = ""
+        """Why the shown image's file could not be decoded ("" when it could, or not yet)."""
         self._decoded_side = 0
         self.canvas = ImageCanvas(self)
         self.canvas.setObjectName("imageCanvas")
@@ -88,11 +107,17 @@ class ViewerPane(QWidget):
         self.label_label = QLabel(self)
         self.label_label.setObjectName("labelLabel")
         self.label_label.setTextFormat(Qt.TextFormat.RichText)
+        self.notice_label = QLabel(self)
+        self.notice_label.setObjectName("noticeLabel")
+        self.notice_label.setWordWrap(True)
+        self.notice_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.notice_label.setStyleSheet("color: #b3261e; font-weight: bold;")
         self.hint_label = QLabel(self)
         self.hint_label.setObjectName("hintLabel")
         self.hint_label.setWordWrap(True)
         self.hint_label.setStyleSheet("color: palette(mid);")
-        for label in (self.title_label, self.details_label, self.label_label, self.hint_label):
+        labels = (self.title_label, self.details_label, self.notice_label, self.label_label)
+        for label in (*labels, self.hint_label):
             # Text that changes with every image must not resize the dock (and with it re-lay
             # out and repaint the whole browser grid on each keypress).
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
@@ -102,6 +127,7 @@ class ViewerPane(QWidget):
         layout.addWidget(self.canvas, 1)
         layout.addWidget(self.title_label)
         layout.addWidget(self.details_label)
+        layout.addWidget(self.notice_label)
         layout.addWidget(self.label_label)
         layout.addWidget(self.hint_label)
         self.decoder = ImageDecoder(parent=self)
@@ -129,6 +155,7 @@ class ViewerPane(QWidget):
             self.title_label.setText("")
             self.details_label.setText("")
             self.label_label.setText("")
+            self._set_notice("")
             self.hint_label.setText("Pick an image in the library. Keys 1–9 label it.")
             return
         record = shown.record
@@ -138,6 +165,7 @@ class ViewerPane(QWidget):
             or previous.record.path != record.path
         ):
             self._decoded_for = None
+            self._failure = ""
             self.canvas.set_source(shown.thumbnail, text="Loading…")
             self._decode(record.path)
         elif self._decoded_for is None and shown.thumbnail is not None:
@@ -149,6 +177,8 @@ class ViewerPane(QWidget):
             f"{record.split.value} split"
             + ("" if record.status.value == "ok" else f" · file {record.status.value}")
         )
+        if previous is None or previous.record != record:
+            self._set_notice(notice_for(record, self._failure))
         self.label_label.setText(self._label_html(shown))
         self.hint_label.setText(
             "Enter accepts the suggestion · 1–9 label · Space next unlabeled · Ctrl+Z undo"
@@ -169,6 +199,10 @@ class ViewerPane(QWidget):
                 f"{record.suggestion_confidence:.0%}"
             )
         return " &nbsp; ".join(parts)
+
+    def _set_notice(self, text: str) -> None:
+        self.notice_label.setText(text)
+        self.notice_label.setVisible(bool(text))
 
     def decode_side(self) -> int:
         """The longest side worth decoding for the canvas as it is now."""
@@ -206,6 +240,9 @@ class ViewerPane(QWidget):
         if self._shown is None:
             return
         self._decoded_for = self._shown.record.id
+        self._failure = reason
+        if self._shown.record.status is ImageStatus.UNREADABLE:
+            self._set_notice(notice_for(self._shown.record, reason))
         if self.canvas.source() is None:
             self.canvas.set_source(None, text=f"Cannot show this image:\n{reason}")
         else:
