@@ -497,7 +497,11 @@ class TrainingPane(QWidget):
         except Exception as exc:
             log.warning("cannot read the library's runs: %s", exc)
             runs = []
-        current = str(self.context.current_model) if self.context.current_model else None
+        # No model chosen yet: the newest run's is the one every pane shows (and `cnndesk runs`).
+        model = self.context.current_model or next(
+            (r.model_path for r in runs if r.model_path and Path(r.model_path).is_dir()), None
+        )
+        current = str(model) if model else None
         table = self.history_table
         table.setRowCount(len(runs))
         for row, run in enumerate(runs):
