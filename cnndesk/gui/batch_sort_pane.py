@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QRadioButton,
     QSlider,
@@ -38,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk import filesort
 from cnndesk.domain import ClassifyProgress, Progress, SortProgress, SortResult, UndoResult
+from cnndesk.gui.progress_style import readable_progress_bar
 from cnndesk.paths import UNCERTAIN_FOLDER
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class BatchSortPane(QWidget):
         for button in (self.open_button, self.undo_button):
             buttons.addWidget(button)
 
-        self.progress_bar = QProgressBar()
+        self.progress_bar = readable_progress_bar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("")
@@ -248,7 +248,7 @@ class BatchSortPane(QWidget):
             share = n / total if total else 0.0
             count = QTableWidgetItem(str(n))
             count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            bar = QProgressBar()
+            bar = readable_progress_bar()
             bar.setRange(0, 1000)
             bar.setValue(round(1000 * share))
             bar.setFormat(f"{100 * share:.0f}%")

@@ -204,7 +204,7 @@ class BrowserPane(QWidget):
         self.filter_box.setObjectName("filterBox")
         # As wide as about 14 characters, whatever the longest filter is (long ones are elided
         # in the box; the open list shows them whole): the search field keeps its room.
-        self.filter_box.setMinimumContentsLength(14)
+        self.filter_box.setMinimumContentsLength(11)
         self.filter_box.setSizeAdjustPolicy(
             QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
         )
@@ -213,7 +213,7 @@ class BrowserPane(QWidget):
         self.search_box.setPlaceholderText("Search file names (Ctrl+F)")
         self.search_box.setClearButtonEnabled(True)
         self.search_box.setMinimumWidth(
-            self.search_box.fontMetrics().horizontalAdvance("Search file names") + 40
+            self.search_box.fontMetrics().horizontalAdvance("Search file names") + 28
         )
         self.search_box.installEventFilter(self)
         self.count_label = QLabel(self)

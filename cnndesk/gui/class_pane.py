@@ -134,6 +134,10 @@ class ClassPane(QWidget):
             (self.remove_button, "Delete the chosen class (its images become unlabeled)"),
         ):
             button.setToolTip(tip)
+            # Narrower than the style's 80-px button minimum when the dock is narrow (a
+            # 1024-px screen), never narrower than the text.
+            button.setMinimumWidth(button.fontMetrics().horizontalAdvance(button.text()) + 14)
+            button.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.up_button.setFixedWidth(32)
         self.down_button.setFixedWidth(32)
         row1 = QHBoxLayout()

@@ -57,9 +57,18 @@ class TrainingCurves(QWidget):
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
-        # Loss falls and accuracy rises: legends in the corners the curves leave free.
-        self.loss_legend = self.loss_plot.addLegend(offset=(-8, 8), labelTextSize="8pt")
-        self.accuracy_plot.addLegend(offset=(-8, -8), labelTextSize="8pt")
+        # Loss falls and accuracy rises: legends in the corners the curves leave free, one row
+        # high and see-through, so on a narrow window they never hide a curve.
+        legend = {
+            "labelTextSize": "8pt",
+            "colCount": 3,
+            "horSpacing": 6,
+            "verSpacing": -6,
+            "brush": pg.mkBrush(255, 255, 255, 150),
+            "pen": pg.mkPen(128, 128, 128, 90),
+        }
+        self.loss_legend = self.loss_plot.addLegend(offset=(-4, 4), **legend)
+        self.accuracy_legend = self.accuracy_plot.addLegend(offset=(-4, -4), **legend)
 
         self.batch_loss_curve = _curve(
             self.loss_plot, name="batch (smoothed)", colour=BATCH_COLOUR, width=1.0, symbol=None

@@ -35,7 +35,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QSplitter,
@@ -65,6 +64,7 @@ from cnndesk.domain import (
 )
 from cnndesk.gui.curves import TrainingCurves
 from cnndesk.gui.evaluation_pane import latest_model_folder
+from cnndesk.gui.progress_style import readable_progress_bar
 from cnndesk.ml.model_info import read_model_info
 
 if TYPE_CHECKING:
@@ -120,6 +120,15 @@ def probe_training_options() -> Generator[Progress, None, TrainingOptions]:
         found = None if name == backbones.SIMPLE_CNN else weights.cached_weights(name)
         options.append(BackboneOption(name, description, str(found) if found else None))
     return TrainingOptions(device, tuple(options), backbones.DEFAULT_BACKBONE)
+
+
+def weights_missing_text(backbone: str) -> str:
+    """What to do when a backbone's pretrained weights are not here, in the pane's words."""
+    return (
+        f"The pretrained weights for {backbone} are not on this computer. Press “Choose weights"
+        " file…” to use a weights file you have, or “Train from scratch” to train a small"
+        " network without them."
+    )
 
 
 def format_duration(seconds: float | None) -> str:
@@ -201,6 +210,8 @@ class TrainingPane(QWidget):
         self._last_message = ""
         self._suggest_worker: Worker | None = None
         self._unlabeled = 0
+        self._weights_error = False
+        """The red message shown is about missing weights (choosing a file clears it)."""
 
         # --- the big button and what it will do
         self.train_button = QPushButton("Train")
@@ -261,7 +272,7 @@ class TrainingPane(QWidget):
 
         # --- progress
         self.phase_label = QLabel("")
-        self.progress_bar = QProgressBar()
+        self.progress_bar = readable_progress_bar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
         self.progress_bar.setTextVisible(True)
@@ -424,7 +435,8 @@ class TrainingPane(QWidget):
             log.warning("cannot read the library's classes: %s", exc)
             counts = {}
         total = sum(counts.values())
-        self._ready = len(counts) >= 2
+        missing_weights = self._weights_missing()
+        self._ready = len(counts) >= 2 and not missing_weights
         self._update_suggest_button(stats.unlabeled if counts else 0)
         if self.training:
             return
@@ -439,6 +451,11 @@ class TrainingPane(QWidget):
             self.summary_label.setText(
                 f"Only one class has labels ({name}: {counts[name]}). A classifier needs at"
                 " least two: label some images of another class, then train."
+            )
+        elif missing_weights:
+            self.summary_label.setText(
+                f"Not ready: the pretrained weights for {self._backbone()} are not on this"
+                " computer. Choose a weights file, or train from scratch (the buttons below)."
             )
         else:
             few = [f"{name} ({n})" for name, n in counts.items() if n < FEW_IMAGES_PER_CLASS]
@@ -624,17 +641,25 @@ class TrainingPane(QWidget):
         self._update_weights_banner()
         self._refresh_readiness()
 
-    def _update_weights_banner(self) -> None:
-        """Offer the ways out when the chosen backbone's weights are not on this computer."""
-        backbone = self.backbone_combo.currentText().strip()
+    def _backbone(self) -> str:
+        return self.backbone_combo.currentText().strip() or DEFAULT_BACKBONE
+
+    def _weights_missing(self) -> bool:
+        """The chosen backbone starts pretrained, its weights are not on this computer (the
+        background probe says so) and no weights file is chosen: Train cannot start."""
         known = {o.name: o for o in self.options.backbones} if self.options else {}
-        option = known.get(backbone)
-        missing = (
+        option = known.get(self._backbone())
+        return (
             option is not None
             and option.name != SCRATCH_BACKBONE
             and option.weights is None
             and not self.weights_edit.text().strip()
         )
+
+    def _update_weights_banner(self) -> None:
+        """Offer the ways out when the chosen backbone's weights are not on this computer."""
+        backbone = self._backbone()
+        missing = self._weights_missing()
         if missing:
             self.weights_banner_label.setText(
                 f"The pretrained weights for {backbone} are not on this computer. Choose a"
@@ -697,6 +722,7 @@ class TrainingPane(QWidget):
     ) -> None:
         self._last_message = text
         self._last_error_details = details
+        self._weights_error = False
         if not text:
             self.message_label.clear()
             self.message_label.hide()
@@ -743,6 +769,9 @@ class TrainingPane(QWidget):
     def _on_backbone_combo_text_changed(self, text: str) -> None:
         if text.strip() == SCRATCH_BACKBONE:  # nothing pretrained to freeze: it trains fully
             self.mode_combo.setCurrentIndex(self.mode_combo.findData(TrainMode.FULL.value))
+        if self._weights_error and not self.training:
+            self._weights_error = False
+            self._show_message("")
         self._update_weights_banner()
         self._refresh_readiness()
 
@@ -789,6 +818,10 @@ class TrainingPane(QWidget):
     @Slot(str)
     def _on_weights_edit_text_changed(self, _text: str) -> None:
         self._update_weights_banner()
+        if self._weights_error and not self.training:
+            self._weights_error = False  # that error was about the weights just replaced
+            self._show_message("")
+        self._refresh_readiness()
 
     @Slot()
     def _on_choose_weights_button_clicked(self) -> None:
@@ -897,7 +930,11 @@ class TrainingPane(QWidget):
         self.progress_bar.setFormat("Failed")
         self._refresh_readiness()
         self._refresh_history()
+        weights_error = "WeightsUnavailableError" in details
+        if weights_error:  # the core's message names command-line options: say it in GUI words
+            message = weights_missing_text(self._backbone())
         self._show_message(f"Training failed: {message}", error=True, details=details)
+        self._weights_error = weights_error
         self.context.status_message.emit(f"Training failed: {message}")
 
     @Slot()
