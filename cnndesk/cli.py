@@ -940,11 +940,11 @@ def _evaluation_lines(evaluation: Any, *, per_class: bool = True) -> list[str]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnndesk.domain import Evaluation, ModelError
     from cnndesk.jobs import target_threshold
+    from cnndesk.ml.model_info import read_model_info
 
     folder = Path(args.model)
     path = folder / "evaluation.json"
-    if not (folder / "model.json").is_file():
-        raise ModelError(f"{folder} is not a cnndesk model folder (no model.json)")
+    read_model_info(folder)  # a tampered or damaged description is refused with its reason
     try:
         evaluation = Evaluation.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:

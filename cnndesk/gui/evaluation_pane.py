@@ -528,7 +528,7 @@ class EvaluationPane(QWidget):
         from cnndesk.ml.calibration import threshold_for  # numpy only, no torch
 
         try:
-            info = json.loads((self.model_dir / "model.json").read_text(encoding="utf-8"))
+            info = read_model_info(self.model_dir).raw
             found = threshold_for(info, TARGET_PRECISION)
         except Exception:  # an older model keeps no held-out predictions: say nothing
             return ""

@@ -372,3 +372,13 @@ def test_the_gui_reads_class_names_through_the_same_checks(good_model: Path, tmp
     shutil.copytree(good_model, folder)
     _set("classes", value=["ants", "b\x1b[31m"])(folder)
     assert model_classes(folder) == []
+
+
+@pytest.mark.parametrize("tampered", list(CASES), indirect=True)
+def test_evaluate_refuses_a_tampered_model_in_one_line(tampered: Path, capsys) -> None:
+    code = main(["evaluate", str(tampered)])
+    captured = capsys.readouterr()
+    assert code == 1
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cnndesk: "), captured.err
+    assert "unexpected error" not in captured.err and "Traceback" not in captured.err
