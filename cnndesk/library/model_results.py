@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from cnndesk.domain import ImageQuery, ImageRecord, ImageView, LabelSource, LibraryError, RunRecord
 from cnndesk.library.database import is_read_only, read_transaction, write_transaction
@@ -283,6 +283,32 @@ class ModelResults:
                     ],
                 )
         return len(rows)
+
+    def current_model_path(self) -> str | None:
+        """The newest run's model folder: the model the library's filters and counts show."""
+        with read_transaction(self.engine) as c:
+            return c.execute(
+                select(RunRow.model_path)
+                .where(RunRow.model_path.is_not(None))
+                .order_by(RunRow.id.desc())
+                .limit(1)
+            ).scalar()
+
+    def predicted_count(self, model_path: str | None = None) -> int:
+        """Readable images with a stored prediction of ``model_path`` (default: the current)."""
+        model_path = model_path or self.current_model_path()
+        if model_path is None:
+            return 0
+        with read_transaction(self.engine) as c:
+            return int(
+                c.execute(
+                    select(func.count())
+                    .select_from(PredictionRow)
+                    .join(ImageRow, ImageRow.id == PredictionRow.image_id)
+                    .where(PredictionRow.model_path == model_path, ImageRow.status == "ok")
+                ).scalar()
+                or 0
+            )
 
     def predictions(
         self, *, model_path: str | None = None, run_id: int | None = None
