@@ -22,6 +22,7 @@ import errno
 import json
 import logging
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Generator, Sequence
@@ -182,8 +183,19 @@ def _run_onnx(file: Path, batch: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(output)
 
 
+TRACING = threading.Lock()
+"""Held while torch traces a model (``torch.jit.trace``, either ONNX exporter). The tracer keeps
+process-wide state: two traces at once (an export while the prediction pane's background preload
+builds its ONNX cache) corrupt each other and fail with "Tracing failed sanity checks"."""
+
+
 def _export_onnx(wrapped: torch.nn.Module, example: torch.Tensor, tmp: Path) -> None:
     """The TorchScript-based exporter first (fast and reliable for timm CNNs), else dynamo's."""
+    with TRACING:
+        _export_onnx_unlocked(wrapped, example, tmp)
+
+
+def _export_onnx_unlocked(wrapped: torch.nn.Module, example: torch.Tensor, tmp: Path) -> None:
     try:
         import onnx  # noqa: F401  (both exporters need it)
     except ImportError as exc:
@@ -284,7 +296,8 @@ def export_model(
                     warnings.catch_warnings()
                 ):  # "deprecated": still the portable format we promise
                     warnings.simplefilter("ignore", FutureWarning)
-                    traced = torch.jit.trace(wrapped, example)
+                    with TRACING:
+                        traced = torch.jit.trace(wrapped, example)
                     torch.jit.save(traced, str(tmp), _extra_files={"cnndesk.json": meta})
         except (ModelError, OutputError):
             raise
