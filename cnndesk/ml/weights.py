@@ -182,7 +182,19 @@ def create_backbone(
     if weights_file:
         file = Path(weights_file).expanduser()
         model = _create(timm, name, num_classes)
-        load_weights_file(model, name, file)
+        filled, total = load_weights_file(model, name, file)
+        if filled == total:
+            return Backbone(model, f"file {file}", file_sha256(file), True)
+        # Covered enough, but not all by name and shape: let timm's loader adapt the rest (its
+        # per-model filters resample position embeddings, for one; it reads weights only). If
+        # it cannot, keep what matched by name and shape.
+        try:
+            model = _create(timm, name, num_classes, file=file)
+        except (RuntimeError, KeyError, ValueError, OSError, AssertionError) as exc:
+            log.warning(
+                "%s: timm could not adapt the rest (%s); %d of %d tensors loaded by name",
+                file, str(exc).splitlines()[0] if str(exc) else type(exc).__name__, filled, total,
+            )  # fmt: skip
         return Backbone(model, f"file {file}", file_sha256(file), True)
     file = cached_weights(name)
     source = f"cache {file}"
@@ -264,12 +276,13 @@ def read_weights_file(file: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("module."): v for k, v in state.items()}
 
 
-def load_weights_file(model: torch.nn.Module, name: str, file: Path) -> int:
+def load_weights_file(model: torch.nn.Module, name: str, file: Path) -> tuple[int, int]:
     """Load ``file`` into ``model`` (a ``name`` backbone); refuse a file that does not cover it.
 
     The classifier is left as built (its size is the library's classes). Every other tensor of
     the model counts; a file filling fewer than :data:`MIN_COVERAGE` of them by name and shape
-    is refused, naming the file, the architecture and the numbers. Returns how many it filled.
+    is refused, naming the file, the architecture and the numbers. Returns how many tensors it
+    filled, of how many.
     """
     state = read_weights_file(file)
     head = getattr(model, "pretrained_cfg", {}).get("classifier")
@@ -297,7 +310,7 @@ def load_weights_file(model: torch.nn.Module, name: str, file: Path) -> int:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise ModelError(f"the weights in {file} hold NaN or infinite values (in {key})")
     model.load_state_dict(fits, strict=False)
-    return len(fits)
+    return len(fits), len(wanted)
 
 
 def _create(timm, name: str, num_classes: int, *, file: Path | None = None) -> torch.nn.Module:

@@ -147,3 +147,14 @@ def test_train_with_weights_for_another_architecture_exits_cleanly(tmp_path: Pat
 
     runs = json.loads(capsys.readouterr().out)
     assert [r["status"] for r in runs] == ["failed"]  # no "done" run from a random backbone
+
+
+def test_a_file_covering_most_tensors_loads_what_fits(tmp_path: Path) -> None:
+    torch.manual_seed(9)
+    state = build_model("test_efficientnet", 1000).state_dict()
+    odd = next(k for k, v in state.items() if v.dim() == 4 and k != "conv_stem.weight")
+    file = tmp_path / "mostly.safetensors"
+    save_file({**state, odd: state[odd].reshape(-1).contiguous()}, str(file))
+    model = _backbone("test_efficientnet", file).model
+    assert torch.equal(model.state_dict()["conv_stem.weight"], state["conv_stem.weight"])
+    assert model.state_dict()[odd].shape == state[odd].shape  # left as built, not reshaped
