@@ -6,7 +6,7 @@
 1. **Label errors.** 5 % of the labels of a 5,000-image CIFAR-10 subset (500 per class of the
    training split of ``../shared/data/cifar10-jpeg.tar.gz``) and of the 397 ants/bees photos are
    flipped to another class at random. Embeddings come from the real ``tf_efficientnet_lite0``
-   ImageNet weights in ``../shared/models`` (CIFAR's 32 px images upsampled to 96 px, photos at
+   ImageNet weights in ``../shared/models`` (CIFAR's 32 px images upsampled to 128 px, photos at
    224 px), out-of-fold probabilities from :func:`cnndesk.ml.crossval.cross_validate` (quick
    mode's head, 5 folds). On those same probabilities three rankers are scored: cnndesk's
    :func:`cnndesk.ml.audit.label_issues`, cleanlab's ``find_label_issues`` (defaults:
@@ -179,7 +179,9 @@ def label_bench(name: str, features: np.ndarray, labels: np.ndarray, flip: float
     ours = np.array([i.index for i in label_issues(probs, noisy, n_classes=n_classes)])
     ours_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    theirs = find_label_issues(noisy, probs, return_indices_ranked_by="self_confidence")
+    theirs = np.asarray(
+        find_label_issues(noisy, probs, return_indices_ranked_by="self_confidence")
+    )
     theirs_seconds = time.perf_counter() - started
     loss = -np.log(np.clip(probs[np.arange(len(noisy)), noisy], 1e-12, None))
     by_loss = np.argsort(-loss, kind="stable")
@@ -262,7 +264,7 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--copies", type=int, default=50)
     parser.add_argument("--scale", type=int, nargs="*", default=[10_000, 50_000])
-    parser.add_argument("--cifar-side", type=int, default=96)
+    parser.add_argument("--cifar-side", type=int, default=128)
     args = parser.parse_args()
     model = None
 

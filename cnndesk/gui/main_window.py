@@ -78,6 +78,7 @@ PANES: tuple[PaneSpec, ...] = (
     PaneSpec("sort", "Sort Folders", "cnndesk.gui.batch_sort_pane", "BatchSortPane", "center"),
     PaneSpec("classes", "Classes", "cnndesk.gui.class_pane", "ClassPane", "left"),
     PaneSpec("viewer", "Image", "cnndesk.gui.viewer_pane", "ViewerPane", "right"),
+    PaneSpec("health", "Data Health", "cnndesk.gui.health_pane", "HealthPane", "center"),
 )
 
 _DOCK_AREAS = {

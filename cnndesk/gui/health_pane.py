@@ -1,0 +1,260 @@
+"""The Data health pane: the audit's findings as lists, each a way into the library browser.
+
+"Run audit" runs :func:`cnndesk.health.audit_job` on the worker. A click on a finding shows its
+images in the browser (``AppContext.show_images``, as the Evaluate pane does). In the label list,
+``A`` accepts the suggested label (undoable, like any label) and ``K`` keeps the given one and
+marks it reviewed, so the audit does not bring it back; the keys act only while the list has the
+focus. "One split" puts a duplicate group into the split most of it is in (train on a tie).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.domain import ImageQuery, Split
+from cnndesk.gui.context import AppContext
+from cnndesk.outputs import printable
+
+log = logging.getLogger(__name__)
+
+ACCEPT_KEY = Qt.Key.Key_A
+KEEP_KEY = Qt.Key.Key_K
+
+
+def _name(path: str) -> str:
+    return printable(path.replace("\\", "/").rsplit("/", 1)[-1])
+
+
+class HealthPane(QWidget):
+    """Findings of the data-health audit (signals: ``audit_finished``, ``finding_resolved``)."""
+
+    audit_finished = Signal(object)
+    finding_resolved = Signal(str)
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.report: Any = None
+        self.run_button = QPushButton("Run audit", self)
+        self.run_button.setToolTip("Look for likely label errors, duplicates and odd images")
+        self.summary = QLabel("Run the audit to check the data (uses the newest model).", self)
+        self.summary.setWordWrap(True)
+        self.tabs = QTabWidget(self)
+        self.labels_list = QListWidget(self)
+        self.labels_list.setToolTip(
+            "Likely label errors, worst first. Click: show in the library. "
+            "A: accept the suggestion. K: keep the label (reviewed)."
+        )
+        self.duplicates_list = QListWidget(self)
+        self.outliers_list = QListWidget(self)
+        self.balance_list = QListWidget(self)
+        self.one_split_button = QPushButton("Put group in one split", self)
+        self.one_split_button.setEnabled(False)
+        duplicates = QWidget(self)
+        box = QVBoxLayout(duplicates)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.addWidget(self.duplicates_list)
+        box.addWidget(self.one_split_button)
+        self.tabs.addTab(self.labels_list, "Labels")
+        self.tabs.addTab(duplicates, "Duplicates")
+        self.tabs.addTab(self.outliers_list, "Outliers")
+        self.tabs.addTab(self.balance_list, "Balance")
+        top = QHBoxLayout()
+        top.addWidget(self.run_button)
+        top.addWidget(self.summary, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.tabs, 1)
+        self.run_button.clicked.connect(self._on_run_button_clicked)
+        for view in (self.labels_list, self.duplicates_list, self.outliers_list):
+            view.itemClicked.connect(self._on_finding_clicked)
+        self.duplicates_list.currentItemChanged.connect(self._on_duplicate_current_changed)
+        self.one_split_button.clicked.connect(self._on_one_split_clicked)
+        self.labels_list.installEventFilter(self)
+        self._worker = None
+
+    # --------------------------------------------------------------------------- running
+
+    @Slot()
+    def _on_run_button_clicked(self) -> None:
+        self.run_audit()
+
+    def run_audit(self) -> None:
+        """Start the audit on the worker (the findings appear when it ends)."""
+        from cnndesk.health import audit_job
+
+        library = self.context.library
+        model = self.context.current_model
+        self.run_button.setEnabled(False)
+        self.summary.setText("Auditing…")
+        self._worker = self.context.run_job(
+            lambda: audit_job(library, model_dir=model), title="Auditing the data"
+        )
+        self._worker.finished.connect(self._on_worker_finished)
+        self._worker.failed.connect(self._on_worker_failed)
+        self._worker.cancelled.connect(self._on_worker_cancelled)
+
+    @Slot(object)
+    def _on_worker_finished(self, report: object) -> None:
+        self.run_button.setEnabled(True)
+        self.show_report(report)
+        self.audit_finished.emit(report)
+
+    @Slot(str, str)
+    def _on_worker_failed(self, message: str, _details: str) -> None:
+        self.run_button.setEnabled(True)
+        self.summary.setText(f"The audit failed: {message}")
+
+    @Slot()
+    def _on_worker_cancelled(self) -> None:
+        self.run_button.setEnabled(True)
+        self.summary.setText("Audit cancelled.")
+
+    # --------------------------------------------------------------------------- showing
+
+    def show_report(self, report: Any) -> None:
+        self.report = report
+        leaks = sum(1 for d in report.near_duplicates if d.leaks)
+        cv = f"; out-of-fold accuracy {report.cv_accuracy:.0%}" if report.cv_accuracy else ""
+        self.summary.setText(
+            f"{report.images} images, {report.labeled} labeled{cv}. "
+            f"{len(report.label_issues)} likely label errors, "
+            f"{len(report.near_duplicates)} duplicate groups ({leaks} across splits), "
+            f"{len(report.outliers)} odd images."
+        )
+        self.labels_list.clear()
+        for f in report.label_issues:
+            self._add(
+                self.labels_list,
+                f"{f.score:.2f}  {_name(f.file)}: {printable(f.label)} → {printable(f.suggested)}?",
+                f,
+            )
+        self.duplicates_list.clear()
+        for d in report.near_duplicates:
+            where = "/".join(sorted(set(d.splits)))
+            flag = "LEAK " if d.leaks else ""
+            names = ", ".join(_name(p) for p in d.files[:3])
+            more = f" +{len(d.files) - 3}" if len(d.files) > 3 else ""
+            self._add(self.duplicates_list, f"{flag}{d.similarity:.3f} {where}: {names}{more}", d)
+        self.outliers_list.clear()
+        for o in report.outliers:
+            self._add(self.outliers_list, f"{_name(o.file)}: {o.reason}", o)
+        self.balance_list.clear()
+        for b in report.class_balance:
+            self._add(self.balance_list, f"{printable(b.class_name)}: {b.reason}", b)
+        self.tabs.setTabText(0, f"Labels ({len(report.label_issues)})")
+        self.tabs.setTabText(1, f"Duplicates ({len(report.near_duplicates)})")
+        self.tabs.setTabText(2, f"Outliers ({len(report.outliers)})")
+        self.tabs.setTabText(3, f"Balance ({len(report.class_balance)})")
+        if self.labels_list.count():
+            self.labels_list.setCurrentRow(0)
+
+    @staticmethod
+    def _add(view: QListWidget, text: str, finding: object) -> None:
+        item = QListWidgetItem(text)
+        item.setData(Qt.ItemDataRole.UserRole, finding)
+        item.setToolTip(text)
+        view.addItem(item)
+
+    @Slot(QListWidgetItem)
+    def _on_finding_clicked(self, item: QListWidgetItem) -> None:
+        self.show_finding(item.data(Qt.ItemDataRole.UserRole))
+
+    def show_finding(self, finding: Any) -> ImageQuery:
+        """Show a finding's images in the library browser; returns the query sent."""
+        ids = tuple(getattr(finding, "image_ids", None) or (finding.image_id,))
+        query = ImageQuery(image_ids=ids, title=f"Data health ({len(ids)})")
+        self.context.show_images(query)
+        return query
+
+    # --------------------------------------------------------------------------- actions
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.labels_list and event.type() in (
+            QEvent.Type.ShortcutOverride,
+            QEvent.Type.KeyPress,
+        ):
+            key = QKeyEvent(event).key() if not isinstance(event, QKeyEvent) else event.key()
+            if key in (ACCEPT_KEY, KEEP_KEY):
+                if event.type() == QEvent.Type.KeyPress:
+                    if key == ACCEPT_KEY:
+                        self.accept_current()
+                    else:
+                        self.keep_current()
+                event.accept()
+                return True
+        return super().eventFilter(watched, event)
+
+    def _take_current_label_finding(self) -> Any:
+        row = self.labels_list.currentRow()
+        if row < 0:
+            return None
+        item = self.labels_list.takeItem(row)
+        return item.data(Qt.ItemDataRole.UserRole)
+
+    def accept_current(self) -> bool:
+        """Give the current finding's image the suggested label (undoable); next finding."""
+        from cnndesk.gui.undo import push_labels
+
+        finding = self._take_current_label_finding()
+        if finding is None:
+            return False
+        target = self.context.library.class_by_name(finding.suggested)
+        if target is None:
+            return False
+        push_labels(
+            self.context,
+            {finding.image_id: target.id},
+            text=f"Relabel {_name(finding.file)} as {finding.suggested}",
+        )
+        self.finding_resolved.emit("accepted")
+        return True
+
+    def keep_current(self) -> bool:
+        """Keep the current finding's label and remember it was reviewed; next finding."""
+        finding = self._take_current_label_finding()
+        if finding is None:
+            return False
+        self.context.library.keep_labels([finding.image_id])
+        self.context.status_message.emit(f"Kept the label of {_name(finding.file)} (reviewed)")
+        self.finding_resolved.emit("kept")
+        return True
+
+    @Slot(QListWidgetItem, QListWidgetItem)
+    def _on_duplicate_current_changed(self, current: QListWidgetItem | None, _old: object) -> None:
+        finding = current.data(Qt.ItemDataRole.UserRole) if current is not None else None
+        self.one_split_button.setEnabled(bool(finding is not None and finding.leaks))
+
+    @Slot()
+    def _on_one_split_clicked(self) -> None:
+        self.put_current_group_in_one_split()
+
+    def put_current_group_in_one_split(self) -> Split | None:
+        """Move the current duplicate group into the split most of it is in (train on a tie)."""
+        item = self.duplicates_list.currentItem()
+        if item is None:
+            return None
+        group = item.data(Qt.ItemDataRole.UserRole)
+        counts = Counter(group.splits)
+        best = max(counts.values())
+        split = next(s for s in (Split.TRAIN, Split.VAL, Split.TEST) if counts[s.value] == best)
+        self.context.library.set_split(list(group.image_ids), split)
+        self.duplicates_list.takeItem(self.duplicates_list.row(item))
+        self.context.status_message.emit(f"{len(group.image_ids)} duplicates now in {split.value}")
+        self.finding_resolved.emit("one split")
+        return split
