@@ -338,6 +338,7 @@ class EvaluationPane(QWidget):
         big.setPointSizeF(big.pointSizeF() * 1.6)
         big.setBold(True)
         self.accuracy_label.setFont(big)
+        self.accuracy_label.setWordWrap(True)  # "96.1 % ± 3.2 (95 % CI …)" wraps on 1024 px
         self.stale_label = QLabel()
         self.stale_label.setWordWrap(True)
         self.stale_label.setStyleSheet("color: #b36b00")
@@ -373,9 +374,11 @@ class EvaluationPane(QWidget):
         confusion_box = QWidget()
         confusion_layout = QVBoxLayout(confusion_box)
         confusion_layout.setContentsMargins(0, 0, 0, 0)
-        confusion_layout.addWidget(
-            QLabel("<b>Confusion matrix</b> — rows: true class, columns: predicted; click a cell")
+        confusion_title = QLabel(
+            "<b>Confusion matrix</b> — rows: true class, columns: predicted; click a cell"
         )
+        confusion_title.setWordWrap(True)  # wraps on a narrow window instead of widening it
+        confusion_layout.addWidget(confusion_title)
         confusion_layout.addWidget(self.confusion_view)
 
         self.metrics_table = QTableWidget(0, 5)
@@ -391,7 +394,11 @@ class EvaluationPane(QWidget):
         self.metrics_table.horizontalHeader().setSectionResizeMode(
             0, QHeaderView.ResizeMode.Stretch
         )
-        self.metrics_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        # On a narrow window the table scrolls sideways (class names elide) instead of making
+        # the whole window wider than a 1024-px screen.
+        self.metrics_table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.metrics_table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.metrics_table.setMinimumWidth(160)
         self.metrics_table.setToolTip(
             "Precision: of the images predicted as this class, how many are it.\n"
             "Recall: of the images of this class, how many were found (95 % interval).\n"
@@ -564,7 +571,14 @@ class EvaluationPane(QWidget):
             max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
             for c in range(table.columnCount())
         ]
-        table.setMinimumWidth(sum(widths) + 2 * table.frameWidth() + 4)
+        # Where the window has room, the splitter gives the table every column whole; where it
+        # has not, the table scrolls (a minimum width here made the window 1171 px wide).
+        whole = sum(widths) + 2 * table.frameWidth() + 4
+        sizes = self.tables.sizes()
+        if self.tables.orientation() == Qt.Orientation.Horizontal and len(sizes) == 2:
+            total = sum(sizes)
+            if total and sizes[1] < whole and total - whole >= total // 2:
+                self.tables.setSizes([total - whole, whole])
 
     def _fill_most_confused(self, evaluation: Evaluation | None) -> None:
         """fastai's "most confused": the off-diagonal cells, largest first, as links."""

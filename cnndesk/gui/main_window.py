@@ -134,9 +134,12 @@ class ElidedLabel(QLabel):
         self.set_full_text(text)
 
     def set_full_text(self, text: str) -> None:
+        changed = text != self._full
         self._full = text
         self.setToolTip(text)
         self._elide()
+        if changed:
+            self.updateGeometry()  # the layout asks for the new size hint
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)

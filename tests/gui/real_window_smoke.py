@@ -14,7 +14,8 @@ Usage::
         [--image IMG] [--sort-folder FOLDER] [--palette]
 
 ``--image`` is predicted in the Predict pane and ``--sort-folder`` sorted in the Sort pane (both
-need a trained model in the library); ``--palette`` saves 256-colour PNGs (README pictures).
+need a trained model in the library); ``--palette`` saves 256-colour PNGs and ``--window-only``
+crops each screenshot to the window (README pictures).
 Needs ``Xvfb`` and the X11 libraries of Qt's xcb plugin (see ``/work/coord/ci_apt.txt`` or the
 README's Linux note).
 """
@@ -140,7 +141,11 @@ def run_in_x(args: argparse.Namespace) -> int:
                 f" does not fit the {full.width()}x{full.height()} screen"
             )
         shot = out / f"{spec.id}.png"
-        screen.grabWindow(0).save(str(shot))  # the X screen itself: what a user would see
+        if args.window_only:  # the window's part of the X screen
+            grab = screen.grabWindow(0, frame.x(), frame.y(), frame.width(), frame.height())
+        else:
+            grab = screen.grabWindow(0)  # the X screen itself: what a user would see
+        grab.save(str(shot))
         if args.palette:
             with Image.open(shot) as image:
                 image.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(
@@ -169,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", help="an image to predict in the Predict pane")
     parser.add_argument("--sort-folder", help="a folder to sort in the Sort pane")
     parser.add_argument("--palette", action="store_true", help="256-colour PNGs")
+    parser.add_argument(
+        "--window-only", action="store_true", help="save the window's part of the screen only"
+    )
     args = parser.parse_args(argv)
     if shutil.which("Xvfb") is None:
         print("Xvfb is not installed", file=sys.stderr)

@@ -450,6 +450,7 @@ def test_a_long_status_message_is_elided_beside_the_labels(qtbot, tmp_path: Path
     assert QLabelText(shown).endswith("…")
     right = shown.geometry().right()
     for label in (window.library_label, window.counts_label, window.device_label):
+        assert QLabelText(label) == label.full_text() != ""  # shown whole at 1024 px
         assert not shown.geometry().intersects(label.geometry())
         assert right < label.geometry().left()
 
