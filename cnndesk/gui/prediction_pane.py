@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.domain import CnndeskError, ImageError, Prediction, Progress
+from cnndesk.gui.progress_style import readable_progress_bar
 from cnndesk.ml.model_info import read_model_info
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ class ProbabilityBars(QWidget):
         self.rows = []
         for row, (name, p) in enumerate(scores):
             label = QLabel(name)
-            bar = QProgressBar()
+            bar = readable_progress_bar()
             bar.setRange(0, 1000)
             bar.setValue(round(1000 * p))
             bar.setFormat(f"{100 * p:.1f}%")
@@ -402,9 +403,7 @@ class PredictionPane(QWidget):
         def job() -> Generator[Progress, None, Any]:
             from cnndesk.jobs import export_job
 
-            return (
-                yield from export_job(folder, out, format=fmt, library=library, force=force)
-            )
+            return (yield from export_job(folder, out, format=fmt, library=library, force=force))
 
         worker = self.context.run_job(job, title="Exporting the model")
         worker.finished.connect(self._on_export_worker_finished)
