@@ -940,7 +940,7 @@ def _evaluation_lines(evaluation: Any, *, per_class: bool = True) -> list[str]:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from cnndesk.domain import Evaluation, ModelError
     from cnndesk.jobs import target_threshold
-    from cnndesk.ml.model_info import read_model_info
+    from cnndesk.model_folder import read_model_info
 
     folder = Path(args.model)
     path = folder / "evaluation.json"

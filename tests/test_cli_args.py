@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cnndesk.cli import build_parser, main
-from cnndesk.ml.model_info import read_model_info
+from cnndesk.model_folder import read_model_info
 from tests.conftest import make_image
 
 BAD = [

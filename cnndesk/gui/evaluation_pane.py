@@ -63,7 +63,7 @@ from cnndesk.domain import (
     SamplePrediction,
 )
 from cnndesk.gui.reliability import ReliabilityPlot
-from cnndesk.ml.model_info import read_model_info
+from cnndesk.model_folder import read_model_info
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext

@@ -48,7 +48,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.domain import CnndeskError, ImageError, Prediction, Progress
 from cnndesk.gui.progress_style import readable_progress_bar
-from cnndesk.ml.model_info import read_model_info
+from cnndesk.model_folder import read_model_info
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext

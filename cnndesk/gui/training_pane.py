@@ -65,7 +65,7 @@ from cnndesk.domain import (
 from cnndesk.gui.curves import TrainingCurves
 from cnndesk.gui.evaluation_pane import latest_model_folder
 from cnndesk.gui.progress_style import readable_progress_bar
-from cnndesk.ml.model_info import read_model_info
+from cnndesk.model_folder import read_model_info
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext

@@ -21,7 +21,7 @@ import torch
 
 import cnndesk
 from cnndesk.domain import ModelError
-from cnndesk.ml.model_info import (
+from cnndesk.model_folder import (
     FLOAT_DTYPES,
     FORMAT,
     FORMAT_VERSION,
@@ -89,7 +89,7 @@ def save_model(folder: Path, model: torch.nn.Module, info: dict) -> Path:
 def read_info(folder: Path) -> dict[str, Any]:
     """Read and check ``model.json`` without touching the weights (cheap: no torch work).
 
-    The checks are :func:`cnndesk.ml.model_info.read_model_info`'s; this returns the checked
+    The checks are :func:`cnndesk.model_folder.read_model_info`'s; this returns the checked
     description as a dict (``classes`` and ``data_config`` normalised).
     """
     return read_model_info(folder).raw
@@ -114,7 +114,7 @@ def load_model(folder: Path, *, device: str | torch.device = "cpu") -> tuple[tor
     """Load a model folder: the model (in eval mode, on ``device``) and its ``model.json``.
 
     Refused with a :class:`ModelError` before anything is loaded: a description that fails
-    :func:`~cnndesk.ml.model_info.read_model_info`, a weights file that is not a whole
+    :func:`~cnndesk.model_folder.read_model_info`, a weights file that is not a whole
     safetensors file of numbers, and weights whose tensors or classifier do not match the
     description. After loading, weights holding NaN or infinite values are refused too.
     """

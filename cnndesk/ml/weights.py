@@ -227,7 +227,7 @@ def read_weights_file(file: Path) -> dict[str, torch.Tensor]:
     """
     import stat
 
-    from cnndesk.ml.model_info import read_safetensors_header
+    from cnndesk.model_folder import read_safetensors_header
 
     try:
         status = file.stat()

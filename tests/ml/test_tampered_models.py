@@ -20,8 +20,8 @@ import torch
 
 from cnndesk.cli import main
 from cnndesk.domain import ModelError
-from cnndesk.ml.model_info import read_model_info
 from cnndesk.ml.model_io import build_model, load_model
+from cnndesk.model_folder import read_model_info
 from tests.conftest import make_image
 from tests.model_folders import make_model_folder
 
