@@ -281,9 +281,6 @@ class BrowserPane(QWidget):
         """Where files dropped on the browser arrive (a scroll area's viewport)."""
         return self.view.viewport()
 
-    def current_query(self) -> ImageQuery:
-        return self.model.query
-
     def set_query(self, query: ImageQuery) -> None:
         """Show the images of ``query`` (its search text goes into the search box)."""
         index = next((i for i, (_, q) in enumerate(self._choices) if q == query), -1)

@@ -193,10 +193,6 @@ class LibraryModel(QAbstractListModel):
     def row_of(self, image_id: int) -> int | None:
         return self._row_of.get(image_id)
 
-    def index_of(self, image_id: int) -> QModelIndex:
-        row = self._row_of.get(image_id)
-        return self.index(row) if row is not None else QModelIndex()
-
     def next_row(self, row: int, *, unlabeled: bool, step: int = 1) -> int | None:
         """The next row after ``row`` (``step`` -1: before), optionally an unlabeled readable one.
 

@@ -135,10 +135,6 @@ class Worker(QObject):
         """Ask the job to stop at its next yield; ``cancelled`` follows once it has."""
         self._cancel_requested.set()
 
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel_requested.is_set()
-
     def is_running(self) -> bool:
         """Whether the job has not ended yet (its end signal not yet emitted)."""
         return self in Worker._running
