@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import (
@@ -39,7 +38,6 @@ from PySide6.QtGui import (
     QDesktopServices,
     QGuiApplication,
     QKeyEvent,
-    QPixmap,
     QResizeEvent,
 )
 from PySide6.QtWidgets import (
@@ -58,7 +56,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.domain import ClassInfo, CnndeskError, ImageQuery, ImageRecord, ImageView, Split
-from cnndesk.gui.context import AppContext
+from cnndesk.gui.context import AppContext, ShownImage
 from cnndesk.gui.image_delegate import ImageDelegate
 from cnndesk.gui.library_model import LibraryModel
 from cnndesk.gui.undo import push_labels, push_removal
@@ -70,17 +68,6 @@ THUMBNAIL_SIDES = (64, 96, 128, 176, 256)
 LOW_CONFIDENCE = 0.6
 MANY = 500
 """Labeling this many images with one key asks first (Ctrl+A then a digit is easy to mistype)."""
-
-
-@dataclass(frozen=True)
-class ShownImage:
-    """The image the user is looking at, with what the viewer needs to describe it."""
-
-    record: ImageRecord
-    label: ClassInfo | None
-    suggestion: ClassInfo | None
-    thumbnail: QPixmap | None = None
-    """The browser's thumbnail, shown at once while the full image decodes."""
 
 
 def filter_choices(classes: list[ClassInfo]) -> list[tuple[str, ImageQuery]]:

@@ -5,19 +5,24 @@ directly: one pane changes the library and emits a past-tense signal here (``lab
 ``classes_changed`` ...), and each other pane decides whether that concerns it (Anki's "what
 changed" hook). Long work goes through :meth:`AppContext.run_job`, which runs a job generator on
 the one worker adapter (``gui/worker.py``) and remembers it so quitting can cancel it.
+
+What travels between panes lives here too, so that no pane imports another: :class:`ShownImage`
+(the payload of ``current_image_changed``) and :meth:`AppContext.model_folder` (the model the
+panes show: the current one, else the newest trained one).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
-from PySide6.QtGui import QUndoStack
+from PySide6.QtGui import QPixmap, QUndoStack
 
-from cnndesk.domain import ClassInfo, ImageQuery, LibraryStats
+from cnndesk.domain import ClassInfo, ImageQuery, ImageRecord, LibraryStats
 from cnndesk.gui.background import LatestCall
 from cnndesk.gui.settings import AppSettings
 
@@ -29,6 +34,31 @@ log = logging.getLogger(__name__)
 
 REFRESH_DELAY_MS = 150
 """Label bursts are coalesced into one background read of the class counts."""
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """The image the user is looking at, with what the viewer needs to describe it."""
+
+    record: ImageRecord
+    label: ClassInfo | None
+    suggestion: ClassInfo | None
+    thumbnail: QPixmap | None = None
+    """The browser's thumbnail, shown at once while the full image decodes."""
+
+
+def latest_model_folder(library: Any) -> Path | None:
+    """The newest run's model folder that still exists (what panes show when no model is
+    current yet, e.g. right after the app starts)."""
+    try:
+        runs = library.runs()
+    except Exception as exc:  # an unreadable library: the panes show their empty state
+        log.warning("cannot read the library's runs: %s", exc)
+        return None
+    for run in reversed(runs):
+        if run.model_path and (Path(run.model_path) / "model.json").is_file():
+            return Path(run.model_path)
+    return None
 
 
 class AppContext(QObject):
@@ -51,8 +81,8 @@ class AppContext(QObject):
     - ``job_started(str)`` / ``job_ended(str)``: a job with this title began / ended (any outcome).
     - ``job_progressed(str, object)``: a running job's title and its latest event (status bar).
     - ``device_detected(str)``: the compute device, once torch has been loaded by some job.
-    - ``current_image_changed(object)``: the image the user looks at (a
-      ``browser_pane.ShownImage``, or ``None``); the viewer shows it.
+    - ``current_image_changed(object)``: the image the user looks at (a :class:`ShownImage`,
+      or ``None``); the viewer shows it.
     - ``labels_reverted(list)``: an undo put back the labels of these images (the browser goes
       back to them).
     - ``classes_loaded(list)`` / ``stats_loaded(object)``: :attr:`classes` (with counts) and
@@ -167,6 +197,10 @@ class AppContext(QObject):
         self.current_model = Path(folder) if folder is not None else None
         if folder is not None:
             self.model_changed.emit(str(folder))
+
+    def model_folder(self) -> Path | None:
+        """The current model, or the newest trained one when none is current yet."""
+        return self.current_model or latest_model_folder(self.library)
 
     def show_images(self, query: ImageQuery) -> None:
         """Ask the browser to show these images and bring it to the front."""

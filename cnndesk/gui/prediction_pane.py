@@ -263,9 +263,7 @@ class PredictionPane(QWidget):
     @property
     def model_dir(self) -> Path | None:
         """The current model, or the newest trained one when none is current yet."""
-        from cnndesk.gui.evaluation_pane import latest_model_folder
-
-        return self.context.current_model or latest_model_folder(self.context.library)
+        return self.context.model_folder()
 
     def _show_model(self) -> None:
         folder = self.model_dir
