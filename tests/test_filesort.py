@@ -162,7 +162,7 @@ def test_move_then_undo_is_byte_identical(src: Path, tmp_path: Path) -> None:
 def test_move_across_filesystems_verifies_then_undo(
     src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(filesort, "_same_filesystem", lambda *_: False)
+    monkeypatch.setattr(filesort.files, "same_filesystem", lambda *_: False)
     before = tree(src)
     dest = tmp_path / "out"
     _, result = run(filesort.sort_files(decisions_for(src), dest, move=True))
@@ -239,8 +239,8 @@ def test_cancel_keeps_what_is_sorted_and_undo_still_works(src: Path, tmp_path: P
 def test_full_disk_stops_with_a_clear_error_and_loses_nothing(
     src: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(filesort, "_same_filesystem", lambda *_: False)
-    real_copy = filesort._copy_verified
+    monkeypatch.setattr(filesort.files, "same_filesystem", lambda *_: False)
+    real_copy = filesort.files.copy_verified
     calls = []
 
     def copy_until_full(source: Path, tmp: Path):
@@ -250,7 +250,7 @@ def test_full_disk_stops_with_a_clear_error_and_loses_nothing(
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_copy(source, tmp)
 
-    monkeypatch.setattr(filesort, "_copy_verified", copy_until_full)
+    monkeypatch.setattr(filesort.files, "copy_verified", copy_until_full)
     before = tree(src)
     dest = tmp_path / "out"
 
@@ -260,7 +260,7 @@ def test_full_disk_stops_with_a_clear_error_and_loses_nothing(
     assert calls[2].is_file()  # the file in flight is still at its source
     assert len(tree(src)) == len(before) - 2
     assert len(tree(dest)) == 2  # no empty placeholder left behind
-    monkeypatch.setattr(filesort, "_copy_verified", real_copy)
+    monkeypatch.setattr(filesort.files, "copy_verified", real_copy)
     run(filesort.undo_sort(dest))
     assert tree(src) == before
 
@@ -272,7 +272,7 @@ from cnndesk import filesort
 
 src, dest, point, cross = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], sys.argv[4] == "1"
 if cross:
-    filesort._same_filesystem = lambda *_: False
+    filesort.files.same_filesystem = lambda *_: False
 calls = {"n": 0}
 
 def crash_on_third(real):
@@ -287,18 +287,18 @@ def crash_on_third(real):
     return wrapper
 
 if point == "mid_copy":
-    real_copy = filesort._copy_verified
+    real_copy = filesort.files.copy_verified
     def half_copy(source, tmp):
         calls["n"] += 1
         if calls["n"] == 3:
             tmp.write_bytes(source.read_bytes()[:100])
             os._exit(9)
         return real_copy(source, tmp)
-    filesort._copy_verified = half_copy
+    filesort.files.copy_verified = half_copy
 elif cross:
     os.unlink = crash_on_third(os.unlink)  # the copy is verified and in place, the source not gone
 else:
-    filesort._transfer = crash_on_third(filesort._transfer)
+    filesort.files.transfer = crash_on_third(filesort.files.transfer)
 files = sorted(p for p in src.rglob("*") if p.is_file())
 for _ in filesort.sort_files([(p, "cat" if i % 2 else "dog") for i, p in enumerate(files)], dest, move=True):
     pass
@@ -387,9 +387,9 @@ from cnndesk import filesort
 
 dest, point, cross = Path(sys.argv[1]), sys.argv[2], sys.argv[3] == "1"
 if cross:
-    filesort._same_filesystem = lambda *_: False
+    filesort.files.same_filesystem = lambda *_: False
 calls = {"n": 0}
-real_transfer, real_copy, real_unlink = filesort._transfer, filesort._copy_verified, os.unlink
+real_transfer, real_copy, real_unlink = filesort.files.transfer, filesort.files.copy_verified, os.unlink
 
 def transfer(source, target, *, move):
     calls["n"] += 1
@@ -408,9 +408,9 @@ def unlink(path, *args, **kwargs):
         os._exit(9)
     return real_unlink(path, *args, **kwargs)
 
-filesort._transfer = transfer
+filesort.files.transfer = transfer
 if point == "mid_copy":
-    filesort._copy_verified = half_copy
+    filesort.files.copy_verified = half_copy
 os.unlink = unlink
 for _ in filesort.undo_sort(dest):
     pass
@@ -428,7 +428,7 @@ def test_an_undo_cut_short_by_a_crash_can_be_run_again(
     before = tree(src)
     dest = tmp_path / "out"
     if cross:
-        monkeypatch.setattr(filesort, "_same_filesystem", lambda *_: False)
+        monkeypatch.setattr(filesort.files, "same_filesystem", lambda *_: False)
     run(filesort.sort_files(decisions_for(src), dest, move=True))
     proc = subprocess.run(
         [

@@ -43,7 +43,7 @@ from cnndesk import filesort
 what, src, dest, k, after, cross = sys.argv[1:7]
 k, after, cross = int(k), after == "1", cross == "1"
 if cross:
-    filesort._same_filesystem = lambda *_: False
+    filesort.files.same_filesystem = lambda *_: False
 calls = [0]
 
 def counted(real):

@@ -63,7 +63,7 @@ def write_journal(dest: Path, records: list[dict], *, sign: bool) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "sort-29991231T000000-001.jsonl"
     if sign:
-        journal = filesort._Journal(path, filesort.journal_key())
+        journal = filesort.journal.Journal(path, filesort.journal_key())
         for record in records:
             journal.write(record)
         journal.close()
