@@ -1,38 +1,48 @@
-"""Exporting a trained model for use outside cnndesk: ONNX or TorchScript, checked after export.
+"""Exporting a trained model for use outside cnndesk: ONNX, TorchScript or OpenVINO IR, checked.
 
-The exported network takes a float32 batch ``[N, 3, H, W]`` (any ``N``) preprocessed as the model
-folder says, and returns softmax **probabilities** ``[N, classes]`` (the softmax is part of the
-exported graph). Beside the file, ``FILE.json`` (the sidecar) holds the classes in output order
-and the preprocessing: the data config (mean, std, size, interpolation, crop) and the exact steps
-in words, derived from the very transform cnndesk uses. TorchScript files carry the same JSON
-inside them too (``torch.jit.load(f, _extra_files={"cnndesk.json": ""})``).
+Each format is one row of :data:`WRITERS` (how it is written, how it is run for the check), named
+as in :data:`cnndesk.export_formats.EXPORT_FORMATS` (its suffix and description). The exported
+network takes a float32 batch ``[N, 3, H, W]`` (any ``N``) preprocessed as the model folder says,
+and returns softmax **probabilities** ``[N, classes]`` (the softmax is part of the exported graph).
+Beside the file, ``FILE.json`` (the sidecar) holds the classes in output order and the
+preprocessing: the data config (mean, std, size, interpolation, crop) and the exact steps in
+words, derived from the very transform cnndesk uses. TorchScript files carry the same JSON inside
+them too (``torch.jit.load(f, _extra_files={"cnndesk.json": ""})``). OpenVINO IR is two files,
+``m.xml`` and its weights ``m.bin`` (fp32), converted from the ONNX export; the sidecar lists both.
 
 After writing, the export runs the exported file (ONNX Runtime for ONNX, ``torch.jit.load`` for
-TorchScript) and the PyTorch model on the same images — real ones when given, generated ones
-otherwise — and reports the largest probability difference (``max_abs_diff``). Above
-:data:`TOLERANCE` the export fails and the file is removed, so a wrong model is never left behind.
-An existing file is replaced only when it is an earlier cnndesk export (its sidecar names it) or
-with ``force``; a model folder's own files and the open library never are (see
-:mod:`cnndesk.outputs`). Both files are written under temporary names and renamed into place.
+TorchScript, OpenVINO for its IR) and the PyTorch model on the same images — real ones when given,
+generated ones otherwise — and reports the largest probability difference (``max_abs_diff``).
+Above :data:`TOLERANCE` the export fails and its files are removed, so a wrong model is never left
+behind. An existing file (the export's, a ``.bin`` beside it, or the sidecar) is replaced only when
+it is an earlier cnndesk export (its sidecar names it) or with ``force``; a model folder's own
+files and the open library never are (see :mod:`cnndesk.outputs`). Every file is written under a
+temporary name and renamed into place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
 import os
+import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 import cnndesk
+from cnndesk._privacy import no_telemetry
 from cnndesk.domain import ExportProgress, ExportResult, ImageError, ModelError, OutputError
+from cnndesk.export_formats import EXPORT_FORMATS
 from cnndesk.ml.calibration import temperature_of
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.preprocess import decode_image, eval_transform, scale_size
@@ -40,7 +50,6 @@ from cnndesk.outputs import check_output, head, replacing, temp_beside
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("onnx", "torchscript")
 TOLERANCE = 1e-3
 """Largest probability difference between the exported model and PyTorch that passes."""
 ONNX_OPSET = 17
@@ -99,7 +108,7 @@ def _sidecar(
     info: dict[str, Any],
     *,
     fmt: str,
-    file: Path,
+    files: Sequence[Path],
     max_abs_diff: float | None,
     checked: str,
     opset: int | None = None,
@@ -108,7 +117,8 @@ def _sidecar(
     _, height, width = config["input_size"]
     return {
         "format": fmt,
-        "file": file.name,
+        "file": files[0].name,
+        "files": [f.name for f in files],
         "classes": list(info["classes"]),
         "backbone": info.get("backbone"),
         "input": {
@@ -251,6 +261,157 @@ def _is_export(path: Path) -> bool:
     return sidecar.is_file() and _sidecar_names(path)(sidecar)
 
 
+def _write_onnx(
+    wrapped: torch.nn.Module, example: torch.Tensor, files: list[Path], meta: str
+) -> int | None:
+    _export_onnx(wrapped, example, files[0])
+    return _onnx_opset(files[0])
+
+
+def _run_onnx_files(files: list[Path], batch: torch.Tensor) -> torch.Tensor:
+    return _run_onnx(files[0], batch)
+
+
+def _write_torchscript(
+    wrapped: torch.nn.Module, example: torch.Tensor, files: list[Path], meta: str
+) -> int | None:
+    with warnings.catch_warnings():  # "deprecated": still the portable format we promise
+        warnings.simplefilter("ignore", FutureWarning)
+        with TRACING:
+            traced = torch.jit.trace(wrapped, example)
+        torch.jit.save(traced, str(files[0]), _extra_files={"cnndesk.json": meta})
+    return None
+
+
+def _run_torchscript(files: list[Path], batch: torch.Tensor) -> torch.Tensor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(str(files[0]), map_location="cpu")(batch)
+
+
+def _openvino() -> Any:
+    no_telemetry()  # a no-op once openvino is loaded; cnndesk's import already ran it
+    try:
+        import openvino
+    except ImportError as exc:
+        raise ModelError("Exporting to OpenVINO IR needs openvino: pip install openvino") from exc
+    return openvino
+
+
+def _write_openvino(
+    wrapped: torch.nn.Module, example: torch.Tensor, files: list[Path], meta: str
+) -> int | None:
+    """The ONNX export, converted by OpenVINO into ``files`` (the ``.xml`` and its ``.bin``), fp32."""
+    ov = _openvino()
+    xml, weights = files
+    with tempfile.TemporaryDirectory(prefix=".cnndesk-export.", dir=xml.parent) as work:
+        onnx_file = Path(work) / "model.onnx"
+        _export_onnx(wrapped, example, onnx_file)
+        opset = _onnx_opset(onnx_file)
+        ir = Path(work) / "model.xml"
+        # fp16 weights (OpenVINO's default) would move probabilities by more than TOLERANCE.
+        ov.save_model(ov.convert_model(str(onnx_file)), str(ir), compress_to_fp16=False)
+        os.replace(ir, xml)
+        os.replace(ir.with_suffix(".bin"), weights)
+    return opset
+
+
+def _run_openvino(files: list[Path], batch: torch.Tensor) -> torch.Tensor:
+    ov = _openvino()
+    core = ov.Core()
+    compiled = core.compile_model(
+        core.read_model(model=str(files[0]), weights=str(files[1])),
+        "CPU",
+        {"INFERENCE_PRECISION_HINT": "f32"},  # the IR as written, not bf16 where the CPU has it
+    )
+    return torch.from_numpy(np.array(compiled({0: batch.numpy()})[0], dtype=np.float32))
+
+
+@dataclass(frozen=True)
+class _Writer:
+    """How one format of :data:`~cnndesk.export_formats.EXPORT_FORMATS` is written and checked.
+
+    ``write(wrapped, example, files, meta)`` writes ``files`` (the main file, then one per
+    ``companions`` suffix) and returns the ONNX opset when the format goes through ONNX;
+    ``run(files, batch)`` runs the written files on a batch and returns the probabilities.
+    """
+
+    write: Callable[[torch.nn.Module, torch.Tensor, list[Path], str], int | None]
+    run: Callable[[list[Path], torch.Tensor], torch.Tensor]
+    companions: tuple[str, ...] = ()
+
+
+WRITERS: dict[str, _Writer] = {
+    "onnx": _Writer(_write_onnx, _run_onnx_files),
+    "torchscript": _Writer(_write_torchscript, _run_torchscript),
+    "openvino": _Writer(_write_openvino, _run_openvino, companions=(".bin",)),
+}
+"""Each format's writer and checker, by the names of :data:`EXPORT_FORMATS`."""
+FORMATS = tuple(EXPORT_FORMATS)
+assert set(WRITERS) == set(FORMATS), "every export format needs a writer"
+
+
+def _companions(out: Path, writer: _Writer) -> list[Path]:
+    """The files written beside ``out`` (OpenVINO's ``m.bin`` beside ``m.xml``)."""
+    return [out.with_suffix(suffix) for suffix in writer.companions]
+
+
+def _companion_of(out: Path) -> Callable[[Path], bool]:
+    """A check for ``ours``: whether a file is a companion that ``out``'s sidecar lists."""
+
+    def is_companion(path: Path) -> bool:
+        sidecar = out.with_name(out.name + ".json")
+        if not (sidecar.is_file() and _sidecar_names(out)(sidecar)):
+            return False
+        return path.name in json.loads(head(sidecar, 1 << 20).decode("utf-8")).get("files", [])
+
+    return is_companion
+
+
+def _check_outputs(
+    out: str | os.PathLike[str], writer: _Writer, *, force: bool, guarded: list[Any]
+) -> tuple[Path, list[Path], Path]:
+    """The export's file, its companions and its sidecar, each checked (:func:`check_output`)."""
+    out = check_output(out, force=force, protected=guarded, ours=_is_export, what="model file")
+    companions = [
+        check_output(c, force=force, protected=guarded, ours=_companion_of(out), what="model file")
+        for c in _companions(out, writer)
+    ]
+    sidecar = out.with_name(out.name + ".json")
+    check_output(sidecar, force=force, protected=guarded, ours=_sidecar_names(out))
+    return out, companions, sidecar
+
+
+def _compare(got: torch.Tensor, expected: torch.Tensor, format: str, checked: str) -> float:
+    """The largest probability difference; :class:`ModelError` when it is above the tolerance."""
+    if got.shape != expected.shape:
+        raise ModelError(
+            f"The exported model outputs {tuple(got.shape)}, not {tuple(expected.shape)}."
+        )
+    max_abs_diff = float((got.float() - expected.float()).abs().max())
+    if not max_abs_diff <= TOLERANCE:  # also catches NaN
+        raise ModelError(
+            f"The exported {format} model disagrees with PyTorch: probabilities differ by up "
+            f"to {max_abs_diff:.2e} on {checked} (allowed: {TOLERANCE:g}). Nothing was written."
+        )
+    return max_abs_diff
+
+
+@contextlib.contextmanager
+def _export_errors(info: dict[str, Any], format: str) -> Iterator[None]:
+    """Any exporter's failure as one clear :class:`ModelError` (a full disk stays an OSError)."""
+    try:
+        yield
+    except (ModelError, OutputError):
+        raise
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+            raise  # temp_beside says "the disk is full"
+        raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
+    except Exception as exc:  # exporters raise many kinds; the user needs one clear line
+        raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
+
+
 def export_model(
     model_dir: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -260,88 +421,47 @@ def export_model(
     force: bool = False,
     protected: Sequence[str | os.PathLike[str]] = (),
 ) -> Generator[ExportProgress, None, ExportResult]:
-    """Export ``model_dir`` to ``out`` (ONNX or TorchScript) with its sidecar, and check it.
+    """Export ``model_dir`` to ``out`` in one of :data:`FORMATS` with its sidecar, and check it.
 
     Yields an :class:`ExportProgress` per stage; returns an :class:`ExportResult` with
     ``max_abs_diff``. Raises :class:`ModelError` when the export fails or disagrees with PyTorch
     by more than :data:`TOLERANCE` (nothing is left behind then), and
-    :class:`~cnndesk.domain.OutputError` before any work when ``out`` or its sidecar would
-    replace a file that is not an earlier export (unless ``force``), a file of ``model_dir``,
-    or one of ``protected`` (the open library, say), not even with ``force``.
+    :class:`~cnndesk.domain.OutputError` before any work when ``out``, a file written beside it
+    (OpenVINO's ``.bin``) or its sidecar would replace a file that is not an earlier export
+    (unless ``force``), a file of ``model_dir``, or one of ``protected`` (the open library, say),
+    not even with ``force``.
     """
     started = time.perf_counter()
-    if format not in FORMATS:
+    writer = WRITERS.get(format)
+    if writer is None:
         raise ModelError(f"Unknown export format {format!r}: choose one of {', '.join(FORMATS)}.")
     guarded = [Path(model_dir).absolute(), *protected]
-    out = check_output(out, force=force, protected=guarded, ours=_is_export, what="model file")
-    sidecar = out.with_name(out.name + ".json")
-    check_output(sidecar, force=force, protected=guarded, ours=_sidecar_names(out))
+    out, companions, sidecar = _check_outputs(out, writer, force=force, guarded=guarded)
     yield ExportProgress(0, 3, message="loading the model")
     model, info = load_model(Path(model_dir), device="cpu")
     wrapped = _WithSoftmax(model.float(), temperature_of(info)).eval()
-    config = info["data_config"]
-    batch, checked = _check_batch(config, [Path(p) for p in check_images])
-    example = batch[:1]
+    batch, checked = _check_batch(info["data_config"], [Path(p) for p in check_images])
+    files = [out, *companions]
+
+    def sidecar_of(max_abs_diff: float | None, opset: int | None = None) -> dict[str, Any]:
+        return _sidecar(
+            info, fmt=format, files=files, max_abs_diff=max_abs_diff, checked=checked, opset=opset
+        )
 
     yield ExportProgress(1, 3, message=f"exporting to {format}")
-    with temp_beside(out) as tmp:
-        try:
-            if format == "onnx":
-                _export_onnx(wrapped, example, tmp)
-            else:
-                meta = json.dumps(
-                    _sidecar(info, fmt=format, file=out, max_abs_diff=None, checked="")
-                )
-                with (
-                    warnings.catch_warnings()
-                ):  # "deprecated": still the portable format we promise
-                    warnings.simplefilter("ignore", FutureWarning)
-                    with TRACING:
-                        traced = torch.jit.trace(wrapped, example)
-                    torch.jit.save(traced, str(tmp), _extra_files={"cnndesk.json": meta})
-        except (ModelError, OutputError):
-            raise
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
-                raise  # temp_beside says "the disk is full"
-            raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
-        except Exception as exc:  # exporters raise many kinds; the user needs one clear line
-            raise ModelError(f"Exporting {info.get('backbone')} to {format} failed: {exc}") from exc
-
+    with contextlib.ExitStack() as temps:
+        # Companions are renamed into place before the main file (the stack unwinds backwards).
+        tmps = [temps.enter_context(temp_beside(f)) for f in files]
+        with _export_errors(info, format):
+            opset = writer.write(wrapped, batch[:1], tmps, json.dumps(sidecar_of(None)))
         yield ExportProgress(2, 3, message=f"checking the export on {checked}")
         with torch.no_grad():
             expected = wrapped(batch)
-            if format == "onnx":
-                got = _run_onnx(tmp, batch)
-            else:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", FutureWarning)
-                    got = torch.jit.load(str(tmp), map_location="cpu")(batch)
-        if got.shape != expected.shape:
-            raise ModelError(
-                f"The exported model outputs {tuple(got.shape)}, not {tuple(expected.shape)}."
-            )
-        max_abs_diff = float((got.float() - expected.float()).abs().max())
-        if not max_abs_diff <= TOLERANCE:  # also catches NaN
-            raise ModelError(
-                f"The exported {format} model disagrees with PyTorch: probabilities differ by up "
-                f"to {max_abs_diff:.2e} on {checked} (allowed: {TOLERANCE:g}). Nothing was written."
-            )
-        opset = _onnx_opset(tmp) if format == "onnx" else None
+            with _export_errors(info, format):
+                got = writer.run(tmps, batch)
+        max_abs_diff = _compare(got, expected, format, checked)
     with replacing(sidecar, "w", encoding="utf-8") as f:
-        json.dump(
-            _sidecar(
-                info,
-                fmt=format,
-                file=out,
-                max_abs_diff=max_abs_diff,
-                checked=checked,
-                opset=opset,
-            ),
-            f,
-            indent=2,
-            ensure_ascii=False,
-        )
+        json.dump(sidecar_of(max_abs_diff, opset), f, indent=2, ensure_ascii=False)
     yield ExportProgress(3, 3, message="done")
     log.info("Exported %s to %s (max_abs_diff %.2e on %s)", model_dir, out, max_abs_diff, checked)
     return ExportResult(
