@@ -87,6 +87,13 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.zoom_out", "&Smaller Thumbnails", "Ctrl+-", "View"),
     ActionSpec("view.refresh", "&Refresh", "Ctrl+R", "View"),
     ActionSpec(
+        "view.heatmap",
+        "Toggle &Heat Map",
+        "H",
+        "View",
+        "Show where the model found its top class in the current image (Grad-CAM)",
+    ),
+    ActionSpec(
         "model.train", "&Train", "Ctrl+T", "Model", "Train a model on the labeled images now"
     ),
     ActionSpec("model.stop", "&Stop Training", "Ctrl+.", "Model", "Stop and keep the best model"),

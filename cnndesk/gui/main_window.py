@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnndesk.defaults import image_file_filter
 from cnndesk.domain import (
     CheckResult,
     CnndeskError,
@@ -87,7 +88,7 @@ _DOCK_AREAS = {
     "bottom": Qt.DockWidgetArea.BottomDockWidgetArea,
 }
 DEVICE_UNKNOWN = "device: detected when training starts"
-IMAGE_FILES_FILTER = "Images (*.jpg *.jpeg *.png *.bmp *.gif *.webp *.tif *.tiff);;All files (*)"
+IMAGE_FILES_FILTER = image_file_filter()
 DEFAULT_SIZE = QSize(1360, 860)
 """The window's size on first start, where the screen has room for it."""
 DOCK_MIN_WIDTHS = {"left": 170, "right": 200}
@@ -377,6 +378,7 @@ class MainWindow(QMainWindow):
             "view.zoom_in": lambda: browser.zoom(1),
             "view.zoom_out": lambda: browser.zoom(-1),
             "view.refresh": self.refresh,
+            "view.heatmap": getattr(self.panes.get("viewer"), "toggle_heatmap", None),
             "model.train": self.train_now,
             "model.stop": self.stop_training,
         }

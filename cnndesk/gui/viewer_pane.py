@@ -7,6 +7,13 @@ the image a keypress would label (never the previous one). Stale decodes are dro
 An image that needs a look says why under its name (:attr:`ViewerPane.notice_label`): "This file
 changed since it was labeled — check the label", "File missing: <path>", or "Cannot read this
 file: <reason>".
+
+**H** (the ``view.heatmap`` action) toggles a Grad-CAM heat map over the picture: where the current
+model found the evidence for the class it ranks first for this image (its *top predicted* class,
+not the label, so it answers "why does it say bees?"); :attr:`ViewerPane.heatmap_label` says which:
+"Heat map for: bees (model says 91 %)". The map is computed on the worker
+(:mod:`cnndesk.gui.heatmap`), cached per (model, image, class), and stays on while browsing; a map
+that arrives for an image the viewer no longer shows is dropped.
 """
 
 from __future__ import annotations
@@ -20,6 +27,13 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from cnndesk.domain import ImageRecord, ImageStatus
 from cnndesk.gui.browser_pane import ShownImage
 from cnndesk.gui.context import AppContext
+from cnndesk.gui.heatmap import (
+    HeatMap,
+    HeatMapRequester,
+    ImageHeatMaps,
+    current_model_folder,
+    overlay_pixmap,
+)
 from cnndesk.gui.image_delegate import readable_on
 from cnndesk.gui.thumbnails import ImageDecoder
 
@@ -53,9 +67,12 @@ class ImageCanvas(QLabel):
         self.setMinimumSize(160, 120)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self._source: QPixmap | None = None
+        self._overlay: HeatMap | None = None
+        self._composite: QPixmap | None = None
 
     def set_source(self, pixmap: QPixmap | None, *, text: str = "") -> None:
         self._source = pixmap if pixmap is not None and not pixmap.isNull() else None
+        self._compose()
         if self._source is None:
             self.setPixmap(QPixmap())
             self.setText(text)
@@ -65,16 +82,32 @@ class ImageCanvas(QLabel):
     def source(self) -> QPixmap | None:
         return self._source
 
+    def set_overlay(self, heat_map: HeatMap | None) -> None:
+        """Draw ``heat_map``'s colours over the picture (``None``: the plain picture)."""
+        self._overlay = heat_map
+        self._compose()
+        self._rescale()
+
+    def displayed(self) -> QPixmap | None:
+        """The full-size picture on screen: the source, with the heat map when there is one."""
+        return self._composite if self._composite is not None else self._source
+
+    def _compose(self) -> None:
+        self._composite = None
+        if self._source is not None and self._overlay is not None:
+            self._composite = overlay_pixmap(self._source, self._overlay.colours)
+
     def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._rescale()
 
     def _rescale(self) -> None:
-        if self._source is None:
+        picture = self.displayed()
+        if picture is None:
             return
         size = self.size()
         ratio = self.devicePixelRatioF()
-        scaled = self._source.scaled(
+        scaled = picture.scaled(
             QSize(int(size.width() * ratio), int(size.height() * ratio)),
             Qt.AspectRatioMode.KeepAspectRatio,
             Qt.TransformationMode.SmoothTransformation,
@@ -116,7 +149,24 @@ class ViewerPane(QWidget):
         self.hint_label.setObjectName("hintLabel")
         self.hint_label.setWordWrap(True)
         self.hint_label.setStyleSheet("color: palette(mid);")
-        labels = (self.title_label, self.details_label, self.notice_label, self.label_label)
+        self.heatmap_label = QLabel(self)
+        self.heatmap_label.setObjectName("heatmapLabel")
+        self.heatmap_label.setWordWrap(True)
+        self.heatmap_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.heatmap_label.hide()
+        self.heatmaps = HeatMapRequester(context, self)
+        self.heatmaps.ready.connect(self._on_heatmaps_ready)
+        self.heatmaps.failed.connect(self._on_heatmaps_failed)
+        self._heat_on = False
+        self.heat_map: HeatMap | None = None
+        """The map drawn over the shown image (``None``: none, or not yet computed)."""
+        labels = (
+            self.title_label,
+            self.details_label,
+            self.notice_label,
+            self.label_label,
+            self.heatmap_label,
+        )
         for label in (*labels, self.hint_label):
             # Text that changes with every image must not resize the dock (and with it re-lay
             # out and repaint the whole browser grid on each keypress).
@@ -129,12 +179,14 @@ class ViewerPane(QWidget):
         layout.addWidget(self.details_label)
         layout.addWidget(self.notice_label)
         layout.addWidget(self.label_label)
+        layout.addWidget(self.heatmap_label)
         layout.addWidget(self.hint_label)
         self.decoder = ImageDecoder(parent=self)
         self.decoder.decoded.connect(self._on_decoder_decoded)
         self.decoder.failed.connect(self._on_decoder_failed)
         context.current_image_changed.connect(self._on_context_current_image_changed)
         context.library_opened.connect(self._on_context_library_opened)
+        context.model_changed.connect(self._on_context_model_changed)
         self.show_image(None)
 
     @property
@@ -157,6 +209,7 @@ class ViewerPane(QWidget):
             self.label_label.setText("")
             self._set_notice("")
             self.hint_label.setText("Pick an image in the library. Keys 1–9 label it.")
+            self._drop_heat_map()
             return
         record = shown.record
         if (
@@ -166,8 +219,11 @@ class ViewerPane(QWidget):
         ):
             self._decoded_for = None
             self._failure = ""
+            self._drop_heat_map()
             self.canvas.set_source(shown.thumbnail, text="Loading…")
             self._decode(record.path)
+            if self._heat_on:
+                self._request_heat_map()
         elif self._decoded_for is None and shown.thumbnail is not None:
             self.canvas.set_source(shown.thumbnail)
         self.title_label.setText(f"<b>{_escape(record.name)}</b>")
@@ -181,9 +237,9 @@ class ViewerPane(QWidget):
             self._set_notice(notice_for(record, self._failure))
         self.label_label.setText(self._label_html(shown))
         self.hint_label.setText(
-            "Enter accepts the suggestion · 1–9 label · Space next unlabeled · Ctrl+Z undo"
+            "Enter accepts the suggestion · 1–9 label · Space next unlabeled · H heat map"
             if record.suggested_class_id is not None
-            else "1–9 or a class key labels · Space next unlabeled · Ctrl+Z undo"
+            else "1–9 or a class key labels · Space next unlabeled · H heat map · Ctrl+Z undo"
         )
 
     def _label_html(self, shown: ShownImage) -> str:
@@ -199,6 +255,76 @@ class ViewerPane(QWidget):
                 f"{record.suggestion_confidence:.0%}"
             )
         return " &nbsp; ".join(parts)
+
+    # ---------------------------------------------------------------------------- heat map
+
+    @property
+    def heatmap_visible(self) -> bool:
+        """Whether H is on: the shown image gets its heat map (once computed)."""
+        return self._heat_on
+
+    def toggle_heatmap(self, *_args: object) -> bool:
+        """H: show or hide the heat map of the model's top class; returns whether it is on now."""
+        self.set_heatmap_visible(not self._heat_on)
+        return self._heat_on
+
+    def set_heatmap_visible(self, visible: bool) -> None:
+        self._heat_on = visible
+        self._drop_heat_map()
+        if visible:
+            self._request_heat_map()
+        else:
+            self.heatmap_label.hide()
+
+    def _request_heat_map(self) -> None:
+        if self._shown is None:
+            self._say_heat("Heat map: pick an image first.")
+            return
+        folder = current_model_folder(self._context)
+        if folder is None:
+            self._say_heat("No heat map: train a model first (the Train tab).")
+            return
+        self._say_heat("Computing the heat map…")
+        self.heatmaps.request(folder, [(self._shown.record.path, None)])
+
+    def _drop_heat_map(self) -> None:
+        """Forget the map (and any pending request): it belongs to an image no longer shown."""
+        self.heatmaps.drop()
+        self.heat_map = None
+        self.canvas.set_overlay(None)
+
+    def _say_heat(self, text: str) -> None:
+        self.heatmap_label.setText(text)
+        self.heatmap_label.setVisible(bool(text))
+
+    @Slot(object)
+    def _on_heatmaps_ready(self, answer: object) -> None:
+        shown = self._shown
+        if not isinstance(answer, ImageHeatMaps) or shown is None or not self._heat_on:
+            return
+        if answer.image != shown.record.path:
+            return  # the user moved on (drop() already forgets such answers; be sure)
+        if answer.error or not answer.maps:
+            self._say_heat(f"No heat map: {answer.error or 'the model gave none'}")
+            return
+        self.heat_map = answer.maps[0]
+        self.canvas.set_overlay(self.heat_map)
+        top = self.heat_map
+        text = f"Heat map for: {top.class_name} (model says {100 * top.probability:.0f} %)"
+        if shown.label is not None and shown.label.name != top.class_name:
+            text += f" · labeled {shown.label.name}"
+        self._say_heat(text)
+
+    @Slot(str)
+    def _on_heatmaps_failed(self, message: str) -> None:
+        if self._heat_on:
+            self._say_heat(f"No heat map: {message}")
+
+    @Slot(str)
+    def _on_context_model_changed(self, _folder: str) -> None:
+        if self._heat_on:
+            self._drop_heat_map()
+            self._request_heat_map()
 
     def _set_notice(self, text: str) -> None:
         self.notice_label.setText(text)
