@@ -14,9 +14,10 @@ After writing, the export runs the exported file (ONNX Runtime for ONNX, ``torch
 TorchScript, OpenVINO for its IR) and the PyTorch model on the same images — real ones when given,
 generated ones otherwise — and reports the largest probability difference (``max_abs_diff``).
 Above :data:`TOLERANCE` the export fails and its files are removed, so a wrong model is never left
-behind. An existing file (the export's, a ``.bin`` beside it, or the sidecar) is replaced only when
-it is an earlier cnndesk export (its sidecar names it) or with ``force``; a model folder's own
-files and the open library never are (see :mod:`cnndesk.outputs`). Every file is written under a
+behind. An existing file (the export's or its sidecar) is replaced only when it is an earlier
+cnndesk export (its sidecar names it) or with ``force``; a ``.bin`` beside it only when that
+sidecar lists it (``force`` was about the file the user named); a model folder's own files and the
+open library never are (see :mod:`cnndesk.outputs`). Every file is written under a
 temporary name and renamed into place.
 """
 
@@ -46,7 +47,7 @@ from cnndesk.export_formats import EXPORT_FORMATS
 from cnndesk.ml.calibration import temperature_of
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.preprocess import decode_image, eval_transform, scale_size
-from cnndesk.outputs import check_output, head, replacing, temp_beside
+from cnndesk.outputs import check_output, head, printable, replacing, temp_beside
 
 log = logging.getLogger(__name__)
 
@@ -361,9 +362,12 @@ def _companion_of(out: Path) -> Callable[[Path], bool]:
 
     def is_companion(path: Path) -> bool:
         sidecar = out.with_name(out.name + ".json")
-        if not (sidecar.is_file() and _sidecar_names(out)(sidecar)):
+        try:
+            if path.is_symlink() or not (sidecar.is_file() and _sidecar_names(out)(sidecar)):
+                return False
+            return path.name in json.loads(head(sidecar, 1 << 20).decode("utf-8")).get("files", [])
+        except (OSError, ValueError):  # an unreadable or broken sidecar recognises nothing
             return False
-        return path.name in json.loads(head(sidecar, 1 << 20).decode("utf-8")).get("files", [])
 
     return is_companion
 
@@ -371,12 +375,22 @@ def _companion_of(out: Path) -> Callable[[Path], bool]:
 def _check_outputs(
     out: str | os.PathLike[str], writer: _Writer, *, force: bool, guarded: list[Any]
 ) -> tuple[Path, list[Path], Path]:
-    """The export's file, its companions and its sidecar, each checked (:func:`check_output`)."""
+    """The export's file, its companions and its sidecar, each checked (:func:`check_output`).
+
+    ``force`` replaces the file the user named, never a companion cnndesk did not write (the user
+    did not name it, and a file dialog's "replace?" was not about it).
+    """
     out = check_output(out, force=force, protected=guarded, ours=_is_export, what="model file")
-    companions = [
-        check_output(c, force=force, protected=guarded, ours=_companion_of(out), what="model file")
-        for c in _companions(out, writer)
-    ]
+    companions = _companions(out, writer)
+    for companion in companions:
+        ours = _companion_of(out)
+        check_output(companion, force=True, protected=guarded, ours=ours, what="model file")
+        if os.path.lexists(companion) and not ours(companion):
+            raise OutputError(
+                f"{printable(companion)} already exists and cnndesk did not write it; the export "
+                f"writes {printable(out.name)}'s weights there. Nothing was changed: choose "
+                f"another file name, or move {printable(companion.name)} away."
+            )
     sidecar = out.with_name(out.name + ".json")
     check_output(sidecar, force=force, protected=guarded, ours=_sidecar_names(out))
     return out, companions, sidecar
@@ -427,8 +441,8 @@ def export_model(
     ``max_abs_diff``. Raises :class:`ModelError` when the export fails or disagrees with PyTorch
     by more than :data:`TOLERANCE` (nothing is left behind then), and
     :class:`~cnndesk.domain.OutputError` before any work when ``out``, a file written beside it
-    (OpenVINO's ``.bin``) or its sidecar would replace a file that is not an earlier export
-    (unless ``force``), a file of ``model_dir``, or one of ``protected`` (the open library, say),
+    (OpenVINO's ``.bin``, never replaced unless an earlier export wrote it) or its sidecar
+    would replace a file that is not an earlier export (unless ``force``), a file of ``model_dir``, or one of ``protected`` (the open library, say),
     not even with ``force``.
     """
     started = time.perf_counter()

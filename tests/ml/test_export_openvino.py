@@ -60,19 +60,26 @@ def test_openvino_ir_matches_pytorch_on_real_photos(
             assert row[i] == pytest.approx(expected[name], abs=1e-4)
 
 
-def test_a_bin_cnndesk_did_not_write_is_kept(model_dir: Path, tmp_path: Path) -> None:
+def test_a_bin_cnndesk_did_not_write_is_kept_even_with_force(
+    model_dir: Path, tmp_path: Path
+) -> None:
+    """--force (or the file dialog's "replace?") is about m.xml, the file the user named."""
     foreign = tmp_path / "m.bin"
     foreign.write_bytes(b"someone's weights")
-    with pytest.raises(OutputError, match=r"m\.bin already exists and cnndesk did not write it"):
-        result_of(export_model(model_dir, tmp_path / "m.xml", format="openvino"))
-    assert foreign.read_bytes() == b"someone's weights"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]
+    for force in (False, True):
+        with pytest.raises(
+            OutputError, match=r"m\.bin already exists and cnndesk did not write it"
+        ):
+            result_of(export_model(model_dir, tmp_path / "m.xml", format="openvino", force=force))
+        assert foreign.read_bytes() == b"someone's weights"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin"]
 
-    # With --force it is replaced; afterwards a second export replaces its own files freely.
-    result_of(export_model(model_dir, tmp_path / "m.xml", format="openvino", force=True))
-    assert foreign.read_bytes() != b"someone's weights"
+    # Once it is gone, a second export replaces the first one's files freely.
+    foreign.unlink()
+    result_of(export_model(model_dir, tmp_path / "m.xml", format="openvino"))
+    first = (tmp_path / "m.bin").stat().st_ino
     again = result_of(export_model(model_dir, tmp_path / "m.xml", format="openvino"))
-    assert again.max_abs_diff <= 1e-3
+    assert again.max_abs_diff <= 1e-3 and (tmp_path / "m.bin").stat().st_ino != first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.bin", "m.xml", "m.xml.json"]
 
 
