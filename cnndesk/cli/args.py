@@ -1,4 +1,5 @@
-"""Argument types for the ``cnndesk`` command line: each checks a value and says what is allowed.
+"""Arguments of the ``cnndesk`` command line: value types that say what is allowed, the options
+several commands share, and the library that ``--library`` names.
 
 argparse prints an :class:`argparse.ArgumentTypeError`'s message as
 ``cnndesk train: error: argument --lr: lr must be a finite number above 0 (got 'inf')`` and
@@ -98,3 +99,34 @@ def file(name: str) -> Callable[[str], str]:
 
     parse.__name__ = name
     return parse
+
+
+# ------------------------------------------------------------------------- shared options
+
+
+def add_precision_option(parser: argparse.ArgumentParser) -> None:
+    """``--precision``: the arithmetic prediction runs in."""
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
+        "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
+    )
+
+
+def add_target_precision_option(parser: argparse.ArgumentParser, below: str) -> None:
+    """``--target-precision P``; ``below`` says what the command does below that confidence."""
+    parser.add_argument(
+        "--target-precision",
+        type=number("target precision", above=0, high=1),
+        metavar="P",
+        help=f"be right P of the time (0..1, e.g. 0.95): below the confidence at which the model"
+        f" reaches P on its held-out images, {below}",
+    )
+
+
+def open_library(args: argparse.Namespace):  # -> Library (imported lazily: cheap start-up)
+    """The library ``--library`` names (the default library without it), opened."""
+    from cnndesk.library import Library
+
+    return Library.open(args.library)

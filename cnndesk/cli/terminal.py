@@ -7,13 +7,17 @@ hides what came before it on the line, and a name that is not valid UTF-8 stops 
 :class:`SafeStream` wraps ``sys.stdout``/``sys.stderr`` for the whole CLI run, so everything
 printed passes through the same escaping (keeping the new lines, tabs and carriage returns the
 CLI writes itself); :func:`json_text` escapes the same characters the JSON way (``\\u001b``).
+The few helpers every command prints with (:func:`print_json`, :func:`plural`, :func:`printable`,
+:func:`confirm`) live here too.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
-from typing import TextIO
+import sys
+from typing import Any, TextIO
 
 _BIDI = "\u200e\u200f\u202a-\u202e\u2066-\u2069"
 _UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029{_BIDI}\ud800-\udfff]")
@@ -38,6 +42,28 @@ def json_text(text: str) -> str:
     """JSON text (from ``json.dumps(..., ensure_ascii=False)``) with the same characters escaped
     as ``\\uXXXX`` (valid JSON; they can only occur inside strings there)."""
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def printable(name: str) -> str:
+    """A class name with control characters (terminal escapes) shown as ``\\xNN``."""
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in name)
+
+
+def print_json(value: Any) -> None:
+    """``value`` as one line of JSON on stdout (``--json``), control characters escaped."""
+    sys.stdout.write(json_text(json.dumps(value, ensure_ascii=False)) + "\n")
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 image``, ``2 images``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on a terminal; ``False`` (no) when stdin is not a terminal."""
+    if not sys.stdin.isatty():
+        return False
+    return input(f"{question} [y/N] ").strip().lower() in {"y", "yes"}
 
 
 class SafeStream(io.TextIOBase):

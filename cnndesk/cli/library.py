@@ -1,0 +1,241 @@
+"""Library commands: ``import``, ``check``, ``stats``, ``classes``, ``label``, ``export-labels``.
+
+Each opens the library that ``--library`` names, changes or reads it through
+:class:`cnndesk.library.Library` (imported lazily) and prints what happened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from cnndesk.cli.args import open_library
+from cnndesk.cli.progress import run_job
+from cnndesk.cli.terminal import confirm, plural, print_json, shown
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import import_job
+
+    with open_library(args) as library:
+        result = run_job(
+            import_job(library, args.paths, classes_from_folders=args.classes_from_folders),
+            label="Importing",
+        )
+        stats = library.stats()
+    if args.json:
+        print_json(
+            {
+                "added": result.added,
+                "duplicates": result.duplicates,
+                "unchanged": result.unchanged,
+                "changed": result.changed,
+                "moved": result.moved,
+                "restored": result.restored,
+                "refused": [{"file": r.path, "reason": r.reason} for r in result.refused],
+                "skipped": [{"file": r.path, "reason": r.reason} for r in result.skipped],
+                "classes_created": list(result.classes_created),
+                "labeled": result.labeled,
+                "seconds": round(result.seconds, 3),
+                "library": stats.as_json(),
+            }
+        )
+    else:
+        rate = result.seen / result.seconds if result.seconds > 0 else 0.0
+        speed = f", {rate:,.0f} files/s" if result.seen >= 100 else ""
+        again = [
+            f"{result.changed} changed (label kept, check it)" if result.changed else "",
+            f"{result.moved} moved (label kept)" if result.moved else "",
+            f"{result.restored} readable again" if result.restored else "",
+            f"{len(result.skipped)} not images cnndesk reads" if result.skipped else "",
+        ]
+        print(
+            f"Added {plural(result.added, 'image')}, {result.duplicates} duplicates skipped, "
+            f"{result.unchanged} already imported, "
+            + "".join(f"{part}, " for part in again if part)
+            + f"{len(result.refused)} refused ({result.seconds:.1f} s{speed})."
+        )
+        if result.classes_created:
+            print("New classes: " + ", ".join(shown(name) for name in result.classes_created))
+        for refused in result.refused:
+            print(f"  refused {shown(refused.path)}: {refused.reason}")
+        for skipped in result.skipped:
+            print(f"  skipped {shown(skipped.path)}: {skipped.reason}")
+        print(f"The library now has {plural(stats.images, 'image')}, {stats.unlabeled} unlabeled.")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import check_job
+
+    with open_library(args) as library:
+        result = run_job(check_job(library), label="Checking")
+    if args.json:
+        print_json(result.as_json())
+        return 0
+    print(
+        f"Checked {plural(result.checked, 'image')}: {result.ok} readable, "
+        f"{result.missing} missing, {result.unreadable} unreadable, "
+        f"{result.changed} changed (label kept, check it), {result.restored} readable again."
+    )
+    for problem in result.problems[:50]:
+        print(f"  {shown(problem.path)}: {problem.reason}")
+    if len(result.problems) > 50:
+        print(f"  … and {len(result.problems) - 50} more (--json lists every one)")
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    with open_library(args) as library:
+        stats = library.stats()
+    if args.json:
+        print_json(stats.as_json())
+        return 0
+    print(
+        f"Images: {stats.images} readable, {stats.unreadable} unreadable, {stats.missing} missing"
+        + (f", {stats.changed} changed (check the label)" if stats.changed else "")
+    )
+    print(f"Unlabeled: {stats.unlabeled}")
+    print(f"Predicted by the current model: {stats.predicted}")
+    print("Classes:" + ("" if stats.classes else " none"))
+    for name, count in stats.classes.items():
+        print(f"  {shown(name)}: {count}")
+    print("Splits: " + ", ".join(f"{k} {v}" for k, v in stats.splits.items()))
+    return 0
+
+
+def cmd_classes(args: argparse.Namespace) -> int:
+    with open_library(args) as library:
+        action = args.classes_action
+        if action == "add":
+            info = library.add_class(args.name, hotkey=args.key)
+            print(f"Added class {info.name!r}" + (f" (key {info.hotkey})" if info.hotkey else ""))
+            return 0
+        if action == "rename":
+            library.rename_class(args.old, args.new)
+            print(f"Renamed {args.old!r} to {args.new!r}")
+            return 0
+        if action == "remove":
+            info = library.require_class(args.name)
+            if (
+                info.count
+                and not args.yes
+                and not confirm(f"Remove {info.name!r}? Its {info.count} images become unlabeled.")
+            ):
+                print(
+                    f"Not removed: {info.name!r} labels {info.count} images; add --yes to remove it.",
+                    file=sys.stderr,
+                )
+                return 1
+            unlabeled = library.remove_class(args.name)
+            print(f"Removed class {args.name!r}; {unlabeled} images are unlabeled now.")
+            return 0
+        classes = library.classes()
+    if args.json:
+        print_json(
+            [
+                {
+                    "name": c.name,
+                    "key": c.hotkey,
+                    "colour": c.colour,
+                    "count": c.count,
+                    "position": c.order,
+                }
+                for c in classes
+            ]
+        )
+    elif not classes:
+        print("No classes yet. Add one with: cnndesk classes add NAME")
+    else:
+        for position, c in enumerate(classes, start=1):
+            keys = ", ".join(
+                k for k in (str(position) if position <= 9 else "", c.hotkey or "") if k
+            )
+            print(f"{shown(c.name)}\t{c.count} images" + (f"\tkeys {keys}" if keys else ""))
+    return 0
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    if args.clear == (args.class_name is not None):
+        print("cnndesk label: give exactly one of --class NAME or --clear", file=sys.stderr)
+        return 2
+    with open_library(args) as library:
+        count, missing = library.label_files(args.files, None if args.clear else args.class_name)
+    verb = "Cleared the labels of" if args.clear else f"Labeled {args.class_name!r}:"
+    print(f"{verb} {count} images.")
+    for path in missing:
+        print(f"  not in the library (import it first): {path}", file=sys.stderr)
+    return 0 if not missing else 1
+
+
+def cmd_export_labels(args: argparse.Namespace) -> int:
+    from cnndesk.jobs import export_labels_job
+
+    with open_library(args) as library:
+        out = run_job(
+            export_labels_job(library, args.out, format=args.format, force=args.force),
+            label="Exporting",
+        )
+    print(f"Wrote {out}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the library commands to the ``cnndesk`` parser."""
+    p = sub.add_parser("import", help="import image files and folders")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument(
+        "--classes-from-folders",
+        action="store_true",
+        help="each image's folder is its class; train/val/test folders give the split",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser(
+        "check",
+        help="re-read every image's file: missing, changed, unreadable, readable again",
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("stats", help="counts of images, labels and splits")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_stats)
+
+    _add_classes_command(sub)
+
+    p = sub.add_parser("label", help="label images (by file path) or clear their labels")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--class", dest="class_name", metavar="NAME")
+    p.add_argument("--clear", action="store_true")
+    p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("export-labels", help="write the labels as CSV or an ImageFolder tree")
+    p.add_argument("out", metavar="OUT")
+    p.add_argument("--format", choices=["csv", "imagefolder"], default="csv")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace OUT even if cnndesk did not write it (never the library itself)",
+    )
+    p.set_defaults(func=cmd_export_labels)
+
+
+def _add_classes_command(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("classes", help="list, add, rename or remove classes")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_classes, classes_action=None)
+    classes = p.add_subparsers(metavar="ACTION")
+    q = classes.add_parser("add", help="add a class")
+    q.add_argument("name")
+    q.add_argument("--key", help="a hotkey that labels with this class (one letter, say)")
+    q.set_defaults(classes_action="add")
+    q = classes.add_parser("rename", help="rename a class")
+    q.add_argument("old")
+    q.add_argument("new")
+    q.set_defaults(classes_action="rename")
+    q = classes.add_parser("remove", help="remove a class (its images become unlabeled)")
+    q.add_argument("name")
+    q.add_argument("--yes", action="store_true", help="do not ask")
+    q.set_defaults(classes_action="remove")

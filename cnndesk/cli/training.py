@@ -1,0 +1,243 @@
+"""Training commands: ``train`` (a progress bar per phase, a line per epoch) and ``runs``."""
+
+from __future__ import annotations
+
+import argparse
+from functools import partial
+from typing import Any
+
+from cnndesk import heldout
+from cnndesk.cli import args as cli_args
+from cnndesk.cli.args import open_library
+from cnndesk.cli.prediction import evaluation_lines
+from cnndesk.cli.progress import run_job
+from cnndesk.cli.terminal import plural, print_json, shown
+from cnndesk.domain import Progress
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def _bar_label(event: Progress) -> str | None:
+    """A bar per training phase (features, training, validation, …); other events draw none."""
+    from cnndesk.domain import BatchProgress
+
+    return event.phase.value.capitalize() if isinstance(event, BatchProgress) else None
+
+
+def _bar_message(event: Any) -> str:
+    """The text beside a batch's bar: the phase's message, smoothed loss, speed and ETA."""
+    parts = [event.message]
+    if event.smoothed_loss is not None:
+        parts.append(f"loss {event.smoothed_loss:.3f}")
+    if event.images_per_second:
+        parts.append(f"{event.images_per_second:.0f} img/s")
+    if event.eta_seconds is not None:
+        parts.append(f"ETA {_format_seconds(event.eta_seconds)}")
+    return ", ".join(p for p in parts if p)
+
+
+def _event_line(event: Any, *, quiet: bool) -> str | None:
+    """The line on stderr for a run's start and (unless ``quiet``) for each epoch's end."""
+    from cnndesk.domain import EpochEnd, TrainStarted
+
+    if isinstance(event, TrainStarted):
+        return (
+            f"Training {event.backbone} ({event.mode}) on {event.device}: "
+            f"{len(event.classes)} classes, {event.train_images} training / "
+            f"{event.val_images} validation / {event.test_images} test images; "
+            f"weights: {event.weights}"
+        )
+    if isinstance(event, EpochEnd) and not quiet:
+        val = (
+            f", val loss {event.val_loss:.3f} acc {event.val_accuracy:.3f}"
+            if event.val_loss is not None and event.val_accuracy is not None
+            else ""
+        )
+        mark = " *" if event.improved else ""
+        return (
+            f"{event.stage} epoch {event.epoch}/{event.epochs}: train loss "
+            f"{event.train_loss:.3f} acc {event.train_accuracy:.3f}{val}, "
+            f"lr {event.lr:.2g}, {event.seconds:.1f}s{mark}"
+        )
+    return None
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """``cnndesk train``: train on the library's labeled images, then say how good the model is."""
+    from cnndesk.domain import TrainConfig, TrainMode
+    from cnndesk.jobs import train_job
+
+    config = TrainConfig(
+        backbone=args.backbone,
+        mode=TrainMode(args.mode),
+        pretrained=not args.no_pretrained,
+        weights=args.weights,
+        epochs=args.epochs,
+        image_size=args.image_size,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        augment=args.augment,
+        device=args.device,
+        threads=args.threads,
+        precision=args.precision,
+        out=args.out,
+    )
+    library = open_library(args)
+    result = run_job(
+        train_job(library, config),
+        label=_bar_label,
+        message=_bar_message,
+        lines=partial(_event_line, quiet=args.quiet),
+    )
+    if args.json:
+        print_json(result.as_json())
+        return 0
+    print(f"Model: {result.model_path}")
+    if result.evaluation is not None:
+        for line in evaluation_lines(result.evaluation, per_class=False):
+            print(line)
+    if result.val_accuracy is not None:
+        print(f"Best epoch {result.best_epoch} by validation accuracy {result.val_accuracy:.1%}")
+    print(f"Predicted every image: {len(result.library_predictions)} images")
+    if result.mode == "quick":
+        print(f"Features computed: {result.embedded}, reused from the cache: {result.reused}")
+    if result.unreadable:
+        print(f"Could not use {plural(len(result.unreadable), 'image')} (see `cnndesk check`):")
+        for item in result.unreadable[:20]:
+            print(f"  {shown(item.path)}: {item.reason}")
+        if len(result.unreadable) > 20:
+            print(f"  … and {len(result.unreadable) - 20} more")
+    print(f"Time: {result.seconds:.1f} s on {result.device}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    runs = open_library(args).runs()
+    if args.json:
+        print_json(
+            [
+                {
+                    "id": r.id,
+                    "created": r.created,
+                    "finished": r.finished,
+                    "status": r.status,
+                    "config": r.config,
+                    "metrics": r.metrics,
+                    "model": r.model_path,
+                }
+                for r in runs
+            ]
+        )
+        return 0
+    if not runs:
+        print("No training runs yet.")
+        return 0
+    current = next((r.model_path for r in reversed(runs) if r.model_path), None)
+    print(
+        f"  {'ID':>4}  {'CREATED':<19}  {'STATUS':<9}  {'BACKBONE':<22}  {'MODE':<5}  "
+        f"{'ACCURACY [95 % CI] n ON':<38}  MODEL"
+    )
+    for r in runs:
+        mark = "*" if current is not None and r.model_path == current else " "
+        print(
+            f"{mark} {r.id:>4}  {str(r.created)[:19]:<19}  {r.status:<9}  "
+            f"{str(r.config.get('backbone', '?'))[:22]:<22}  {r.config.get('mode', '?')!s:<5}  "
+            f"{run_accuracy_text(r.metrics):<38}  {r.model_path or '-'}"
+        )
+    if current is not None:
+        print("* the current model (the newest run's)")
+    return 0
+
+
+def run_accuracy_text(metrics: dict[str, Any]) -> str:
+    """A run's accuracy with its interval, n and images (one definition for every run)."""
+    summary = metrics.get("evaluation")
+    if isinstance(summary, dict) and isinstance(summary.get("images"), int):
+        n, on = summary["images"], str(summary.get("on", ""))
+        correct = summary.get("correct")
+        if not isinstance(correct, int):
+            correct = round(float(summary.get("accuracy") or 0.0) * n)
+        return heldout.short(correct, n, on)
+    acc = metrics.get("val_accuracy")
+    return f"{acc:.1%} (val, n unknown)" if isinstance(acc, (int, float)) else "-"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add the training commands to the ``cnndesk`` parser."""
+    _add_train_command(sub)
+    p = sub.add_parser("runs", help="list the training runs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_runs)
+
+
+def _add_train_command(sub: argparse._SubParsersAction) -> None:
+    from cnndesk.domain import AUGMENT_PRESETS, TrainConfig
+
+    p = sub.add_parser(
+        "train",
+        help="train a classifier on the library's labeled images",
+        description="Train a model on the human-labeled images of the library. The default, "
+        "quick mode, freezes a pretrained backbone and trains only its last layer on cached "
+        "features (seconds); --mode full trains every layer (minutes).",
+    )
+    p.add_argument(
+        "--backbone",
+        default=TrainConfig().backbone,
+        metavar="NAME",
+        help="a timm model name, or simple-cnn to train a small network from scratch "
+        f"(default: {TrainConfig().backbone})",
+    )
+    p.add_argument(
+        "--weights", metavar="FILE", help="pretrained weights (.safetensors or a state dict)"
+    )
+    p.add_argument(
+        "--no-pretrained", action="store_true", help="start from random weights (from scratch)"
+    )
+    p.add_argument("--mode", choices=["quick", "full"], default="quick")
+    p.add_argument(
+        "--epochs",
+        type=cli_args.whole("epochs", 1, 10_000),
+        metavar="N",
+        help="1..10000 (default: 60 quick, 8 full, 30 scratch)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=cli_args.whole("image size", 32, 1024),
+        metavar="N",
+        help="32..1024 pixels (default: the backbone's own)",
+    )
+    p.add_argument("--batch-size", type=cli_args.whole("batch size", 1, 4096), metavar="N")
+    p.add_argument(
+        "--lr",
+        type=cli_args.number("lr", above=0, high=10),
+        metavar="X",
+        help="peak learning rate (above 0, at most 10)",
+    )
+    p.add_argument("--augment", choices=AUGMENT_PRESETS, default=TrainConfig().augment)
+    p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="default: the best there is")
+    p.add_argument(
+        "--threads",
+        type=cli_args.whole("threads", 1, 1024),
+        metavar="N",
+        help="CPU threads (default: all cores but one)",
+    )
+    p.add_argument(
+        "--precision",
+        choices=["fp32", "bf16", "fp16"],
+        help="full mode's training arithmetic (default: AMP on CUDA; on a CPU the faster of"
+        " fp32 and bf16, measured on the first steps)",
+    )
+    p.add_argument(
+        "--out",
+        type=cli_args.folder("--out"),
+        metavar="DIR",
+        help="the model folder (default: a new one)",
+    )
+    p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    p.add_argument("--json", action="store_true", help="end with one JSON line on stdout")
+    p.set_defaults(func=cmd_train)
