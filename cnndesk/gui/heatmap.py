@@ -118,21 +118,6 @@ def heatmap_job(
     return request_id
 
 
-def current_model_folder(context: AppContext) -> Path | None:
-    """The app's current model, or the newest run's model folder that still exists."""
-    if context.current_model is not None:
-        return context.current_model
-    try:
-        runs = context.library.runs()
-    except Exception as exc:  # an unreadable library: no model to explain with
-        log.warning("cannot read the library's runs: %s", exc)
-        return None
-    for run in reversed(runs):
-        if run.model_path and (Path(run.model_path) / "model.json").is_file():
-            return Path(run.model_path)
-    return None
-
-
 class HeatMapRequester(QObject):
     """Computes maps on the worker for a pane; only the newest request's answers arrive.
 
@@ -369,10 +354,10 @@ class GalleryHeatMaps(QObject):
             self._request()
             return
         self.requester.drop()
+        self._maps.clear()  # first: putting an icon back must not paint it again
+        self._painted.clear()
         for row, icon in self._plain.items():
-            self._painted.pop(row, None)
             self._items[row][0].setIcon(icon)
-        self._maps.clear()
 
     @Slot(object)
     def _on_requester_ready(self, answer: object) -> None:

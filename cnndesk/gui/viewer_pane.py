@@ -25,13 +25,11 @@ from PySide6.QtGui import QImage, QPixmap, QResizeEvent
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from cnndesk.domain import ImageRecord, ImageStatus
-from cnndesk.gui.browser_pane import ShownImage
-from cnndesk.gui.context import AppContext
+from cnndesk.gui.context import AppContext, ShownImage
 from cnndesk.gui.heatmap import (
     HeatMap,
     HeatMapRequester,
     ImageHeatMaps,
-    current_model_folder,
     overlay_pixmap,
 )
 from cnndesk.gui.image_delegate import readable_on
@@ -280,7 +278,7 @@ class ViewerPane(QWidget):
         if self._shown is None:
             self._say_heat("Heat map: pick an image first.")
             return
-        folder = current_model_folder(self._context)
+        folder = self._context.model_folder()
         if folder is None:
             self._say_heat("No heat map: train a model first (the Train tab).")
             return
