@@ -1,0 +1,70 @@
+"""File → Check Library: re-read every image's file on the worker (``cnndesk check``), then say
+what changed in the status bar and offer the images whose files changed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Slot
+from PySide6.QtWidgets import QWidget
+
+from cnndesk.domain import CheckResult
+from cnndesk.gui.context import AppContext
+from cnndesk.gui.error_dialog import show_error
+from cnndesk.gui.status_bar import WindowStatus
+
+
+def check_summary(result: CheckResult) -> str:
+    """File → Check Library's status message: "Checked 398 images: 3 changed, 2 missing, 1
+    readable again" (only the counts that are not zero)."""
+    counts = (
+        (result.changed, "changed"),
+        (result.missing, "missing"),
+        (result.unreadable, "unreadable"),
+        (result.restored, "readable again"),
+    )
+    found = ", ".join(f"{n:,} {what}" for n, what in counts if n)
+    noun = "image" if result.checked == 1 else "images"
+    return f"Checked {result.checked:,} {noun}: {found or 'all readable, none changed'}"
+
+
+class CheckLibraryFlow(QObject):
+    """Runs the check job; ``reload_images`` is called when it is done (the shown records'
+    statuses and "changed" marks are stale then)."""
+
+    def __init__(
+        self,
+        context: AppContext,
+        *,
+        status: WindowStatus,
+        reload_images: Callable[[], None],
+        parent_widget: QWidget,
+    ) -> None:
+        super().__init__(parent_widget)
+        self._context = context
+        self._status = status
+        self._reload_images = reload_images
+        self._parent_widget = parent_widget
+
+    def start(self) -> None:
+        """Start checking the open library (the status bar shows the job's progress)."""
+        from cnndesk.jobs import check_job
+
+        library = self._context.library
+        worker = self._context.run_job(lambda: check_job(library), title="Checking the library")
+        worker.finished.connect(self._on_worker_finished)
+        worker.failed.connect(self._on_worker_failed)
+        self._worker = worker
+
+    @Slot(object)
+    def _on_worker_finished(self, result: object) -> None:
+        if isinstance(result, CheckResult):
+            self._context.status_message.emit(check_summary(result))
+            # The offer goes with its message (hidden by the next message or the timeout).
+            self._status.offer_changed_images(result.changed > 0)
+        self._context.refresh()
+        self._reload_images()
+
+    @Slot(str, str)
+    def _on_worker_failed(self, message: str, _details: str) -> None:
+        show_error(self._parent_widget, "Cannot check the library", message)
