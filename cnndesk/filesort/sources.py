@@ -6,12 +6,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from cnndesk.defaults import IMAGE_EXTENSIONS
 from cnndesk.domain import SortError
-
-IMAGE_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-)
-"""File types a batch classification looks at (the same as the library imports)."""
 
 
 def image_files(

@@ -55,6 +55,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cnndesk.defaults import LOW_CONFIDENCE
 from cnndesk.domain import ClassInfo, CnndeskError, ImageQuery, ImageRecord, ImageView, Split
 from cnndesk.gui.context import AppContext, ShownImage
 from cnndesk.gui.image_delegate import ImageDelegate
@@ -65,7 +66,6 @@ log = logging.getLogger(__name__)
 
 SEARCH_DELAY_MS = 250
 THUMBNAIL_SIDES = (64, 96, 128, 176, 256)
-LOW_CONFIDENCE = 0.6
 MANY = 500
 """Labeling this many images with one key asks first (Ctrl+A then a digit is easy to mistype)."""
 

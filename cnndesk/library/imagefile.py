@@ -19,12 +19,11 @@ from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from cnndesk.defaults import IMAGE_EXTENSIONS
 from cnndesk.domain import ImageError
 from cnndesk.imageio import read_file
 
-SUPPORTED_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
-)
+SUPPORTED_EXTENSIONS = IMAGE_EXTENSIONS
 PIL_FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
 MAX_PIXELS = 89_478_485
 """Larger images are refused as possible decompression bombs (Pillow's own threshold)."""

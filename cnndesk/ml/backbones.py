@@ -15,6 +15,9 @@ import torch
 from timm.models import register_model
 from torch import nn
 
+# Re-exported (``backbones.DEFAULT_BACKBONE``); the one definition is in cnndesk.defaults.
+from cnndesk.defaults import DEFAULT_BACKBONE as DEFAULT_BACKBONE
+
 log = logging.getLogger(__name__)
 
 SIMPLE_CNN = "simple-cnn"
@@ -30,7 +33,6 @@ CURATED_BACKBONES: tuple[tuple[str, str], ...] = (
 )
 """(timm name, one-line description), small and fast first. Any other timm name works too."""
 
-DEFAULT_BACKBONE = "tf_efficientnet_lite0"
 
 # timm reads pretrained configs from a module-level ``default_cfgs`` when a model is registered.
 default_cfgs: dict[str, dict[str, Any]] = {

@@ -14,9 +14,15 @@ from typing import Any
 
 import torch
 
+from cnndesk.defaults import DEVICES, PRECISIONS
 from cnndesk.domain import ModelError
 
 log = logging.getLogger(__name__)
+
+AMP_DTYPES: dict[str, torch.dtype | None] = dict(
+    zip(PRECISIONS, (None, torch.bfloat16, torch.float16), strict=True)
+)
+"""Each of :data:`cnndesk.defaults.PRECISIONS` as the autocast dtype it means (``None``: fp32)."""
 
 
 @dataclass(frozen=True)
@@ -61,8 +67,8 @@ def prediction_threads(requested: int | None = None) -> int:
 def pick_device(requested: str | None = None, *, threads: int | None = None) -> DeviceChoice:
     """The best device available (or the one asked for), with torch's CPU threads set."""
     name = (requested or "").lower() or None
-    if name not in (None, "cuda", "mps", "cpu") and not (name or "").startswith("cuda:"):
-        raise ModelError(f"unknown device {requested!r}: use cuda, mps or cpu")
+    if name not in (None, *DEVICES) and not (name or "").startswith("cuda:"):
+        raise ModelError(f"unknown device {requested!r}: use {', '.join(DEVICES)}")
     if name is None:
         if torch.cuda.is_available():
             name = "cuda"
@@ -105,17 +111,16 @@ class PrecisionProbe:
         self._times: dict[Any, float] = {}
         self.chosen: torch.dtype | None = choice.amp_dtype
         self.decided = True
-        dtypes = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
         if precision is not None and precision != "auto":
-            if precision not in dtypes:
-                raise ModelError(f"unknown precision {precision!r}: use fp32, bf16 or fp16")
-            self.chosen = dtypes[precision]
+            if precision not in AMP_DTYPES:
+                raise ModelError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+            self.chosen = AMP_DTYPES[precision]
         elif choice.device.type == "cpu" and cpu_has_native_bf16():
             self.decided = False
 
     @property
     def name(self) -> str:
-        return {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[self.chosen]
+        return next(name for name, dtype in AMP_DTYPES.items() if dtype == self.chosen)
 
     def dtype(self) -> torch.dtype | None:
         return self.chosen if self.decided else self._PLAN[self._step]

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from cnndesk.defaults import QUICK_EPOCHS
 from cnndesk.domain import (
     BatchProgress,
     EpochEnd,
@@ -35,7 +36,7 @@ from cnndesk.ml.schedule import Meter, better, class_weights, lr_factor, set_lr
 
 log = logging.getLogger(__name__)
 
-QUICK_HEAD = {"epochs": 60, "batch_size": 64, "lr": 3e-3, "patience": 15}
+QUICK_HEAD = {"epochs": QUICK_EPOCHS, "batch_size": 64, "lr": 3e-3, "patience": 15}
 """Quick mode's head settings (epochs, batch size, peak learning rate, early-stop patience)."""
 
 

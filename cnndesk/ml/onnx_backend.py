@@ -50,6 +50,7 @@ import numpy as np
 import torch
 
 from cnndesk import paths
+from cnndesk.defaults import PRECISIONS as ALL_PRECISIONS
 from cnndesk.ml.device import cpu_bf16_forced_off
 from cnndesk.ml.export import ONNX_OPSET, _check_batch, _export_onnx, _WithSoftmax
 
@@ -63,8 +64,9 @@ BF16_CHECK_TOLERANCE = 0.1
 lite0, 0.026 at most on 153 photos (PyTorch's bf16 autocast: the same), so this catches a broken
 engine, not rounding."""
 
-PRECISIONS = ("fp32", "bf16")
-"""What a runner computes in: ``bf16`` only in OpenVINO, on a CPU with bf16 instructions."""
+PRECISIONS = tuple(p for p in ALL_PRECISIONS if p != "fp16")
+"""What a runner computes in (fp32, bf16; not fp16): ``bf16`` only in OpenVINO, on a CPU with bf16
+instructions."""
 
 
 ENGINES = ("openvino", "onnxruntime")

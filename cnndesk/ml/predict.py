@@ -47,6 +47,7 @@ import numpy as np
 import torch
 import torch.fx as fx
 
+from cnndesk.defaults import DEVICES, PRECISIONS
 from cnndesk.domain import (
     ClassifyProgress,
     ClassifyResult,
@@ -56,7 +57,7 @@ from cnndesk.domain import (
     Prediction,
 )
 from cnndesk.ml.calibration import temperature_of
-from cnndesk.ml.device import prediction_threads
+from cnndesk.ml.device import AMP_DTYPES, prediction_threads
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.preprocess import decode_image, normalize, resize_crop, scale_size
 
@@ -67,7 +68,6 @@ CPU_BATCH_SIZE = 8
 RUNTIME_BATCH_SIZE = 4
 """OpenVINO / ONNX Runtime, one batch per core: 4 beat 1, 2 and 8 (by 5–10 %) on 2 cores."""
 GPU_BATCH_SIZE = 64
-PRECISIONS = ("fp32", "bf16", "fp16")
 BACKENDS = ("torch", "onnxruntime", "openvino")
 
 
@@ -180,7 +180,7 @@ class Predictor:
         try:
             self.device = torch.device(device or default_device())
         except RuntimeError as exc:
-            raise ModelError(f"Unknown device {device!r}: use cuda, mps or cpu.") from exc
+            raise ModelError(f"Unknown device {device!r}: use {', '.join(DEVICES)}.") from exc
         model, info = load_model(self.model_dir, device=self.device)
         folded = fold_batchnorm(model)
         self.model = model.to(memory_format=torch.channels_last)
@@ -198,9 +198,7 @@ class Predictor:
             raise ModelError(f"Unknown precision {precision!r}: use {', '.join(PRECISIONS)}.")
         if self.precision == "fp16" and self.device.type != "cuda":
             raise ModelError("fp16 is for CUDA GPUs; on this device use fp32 or bf16.")
-        self._amp_dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[
-            self.precision
-        ]
+        self._amp_dtype = AMP_DTYPES[self.precision]
         self.threads: int | None = None
         if self.device.type == "cpu":
             self.threads = prediction_threads(threads)

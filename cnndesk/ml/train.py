@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from cnndesk import heldout, paths
+from cnndesk.defaults import FULL_PRETRAINED_EPOCHS, FULL_SCRATCH_EPOCHS
 from cnndesk.domain import (
     BatchProgress,
     Calibration,
@@ -68,8 +69,8 @@ log = logging.getLogger(__name__)
 Event = Progress | EpochEnd
 
 QUICK = QUICK_HEAD
-FULL_PRETRAINED = {"epochs": 6, "batch_size": 32, "lr": 5e-4, "patience": 3}
-FULL_SCRATCH = {"epochs": 30, "batch_size": 64, "lr": 2e-3, "patience": 8}
+FULL_PRETRAINED = {"epochs": FULL_PRETRAINED_EPOCHS, "batch_size": 32, "lr": 5e-4, "patience": 3}
+FULL_SCRATCH = {"epochs": FULL_SCRATCH_EPOCHS, "batch_size": 64, "lr": 2e-3, "patience": 8}
 BACKBONE_LR_FACTOR = 0.2
 """Full mode on a pretrained backbone: its layers learn at this fraction of the head's rate."""
 
