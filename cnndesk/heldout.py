@@ -1,9 +1,9 @@
 """What an accuracy rests on: the held-out rule, the Wilson interval, and how to say it.
 
-Every accuracy cnndesk shows names the images it was measured on, how many, and a 95 % interval
-(DESIGN §9). This module is the one place that decides which images that is (:func:`held_out`),
-and that turns a count of right answers into words (:func:`headline`); the training engine, the
-CLI and the panes all use it, so every run is measured and described the same way.
+Every accuracy cnndesk shows names the images it was measured on, how many, and a 95 % interval.
+This module is the one place that decides which images that is (:func:`held_out`), and that
+turns a count of right answers into words (:func:`headline`); the training engine, the CLI and
+the panes all use it, so every run is measured and described the same way.
 
 **The held-out rule** (:func:`held_out`), for a model trained on the train split:
 

@@ -9,7 +9,8 @@ request is dropped before it starts), and pixmaps are kept in a bounded LRU cach
 request id so a stale decode (the user already pressed on) is dropped.
 
 Results cross threads as signals of a ``QObject`` that lives in the GUI thread, received by bound
-``@Slot`` methods (a lambda would run in the pool thread; see NOTES.md). Workers only make
+``@Slot`` methods (a lambda or free function would run in the pool thread, even with a
+queued connection). Workers only make
 ``QImage`` objects; ``QPixmap`` is made on the GUI thread.
 """
 

@@ -1,7 +1,8 @@
 """The one adapter that runs a job generator on a ``QThread`` and turns it into Qt signals.
 
 Every long operation in cnndesk is a plain generator that yields progress events and returns a
-result (DESIGN §2). :class:`Worker` runs one on its own thread and reports, in the GUI thread:
+result, and knows nothing of Qt. :class:`Worker` runs one on its own thread and reports, in the
+GUI thread:
 
 - ``event(object)`` for each yielded event, in order. When a job yields faster than ~30 events a
   second, runs of consecutive progress events of the same type (and phase) are coalesced to the
@@ -20,7 +21,8 @@ Exactly one of ``finished``, ``failed`` and ``cancelled`` is emitted, after ever
 only once the thread has stopped; then the worker's Qt object is deleted (``deleteLater``), so a
 session of many short jobs keeps no threads or timers around. All four are emitted from the GUI thread (the worker drains a
 queue there), so receivers are ordinary GUI code; still connect them to bound ``@Slot`` methods
-of GUI-thread objects (NOTES.md). Quitting the application cancels every running worker and waits
+of GUI-thread objects: a lambda or free function connected to a signal runs in the thread that
+emits, even with a queued connection. Quitting the application cancels every running worker and waits
 for it, bounded by :data:`QUIT_WAIT_MS`; at interpreter exit, any job still running is waited for
 (bounded by :data:`EXIT_WAIT_MS`), since a ``QThread`` destroyed while running aborts the process.
 

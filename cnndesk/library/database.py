@@ -8,9 +8,11 @@ Anything else is refused unchanged: not switched to WAL, not migrated, no ``-wal
 A library that cannot be written (a read-only file or folder, or ``read_only=True``) opens for
 reading; a write then fails with "this library is read-only".
 
-Every writable SQLite connection gets ``journal_mode=WAL``, ``synchronous=NORMAL``, ``foreign_keys=ON`` and
-a ``busy_timeout``. Write transactions start with ``BEGIN IMMEDIATE`` (see ``NOTES.md``: a deferred
-transaction that upgrades to a write can fail with SQLITE_BUSY without waiting). A PostgreSQL URL
+Every writable SQLite connection gets ``journal_mode=WAL``, ``synchronous=NORMAL``,
+``foreign_keys=ON`` and a ``busy_timeout``. Write transactions start with ``BEGIN IMMEDIATE``
+(emitted from SQLAlchemy's ``begin`` event, since Python's sqlite3 sends no BEGIN itself): a
+deferred transaction that upgrades to a write can fail with SQLITE_BUSY without waiting for the
+busy timeout. A PostgreSQL URL
 works too; then none of the SQLite specifics apply.
 """
 

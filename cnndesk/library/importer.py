@@ -8,7 +8,7 @@ reason and never stop the import: a name that is not UTF-8, a folder name that c
 name, a pipe, a device or an oversized file is refused on its own (see :mod:`cnndesk.imageio`).
 Files in a format cnndesk does not read (``.heic``, ``.svg``, ``.txt``…) are listed as skipped.
 
-What an image is (DESIGN §3): a known path whose bytes changed keeps its row, label and split,
+What an image is (its content, found at a path): a known path whose bytes changed keeps its row, label and split,
 is re-hashed and marked "changed — check the label"; known content found at a new path while its
 old file is gone is the same image moved (path updated, label kept); a file marked missing or
 unreadable that reads again is restored. The store (:meth:`ImportStore.add_images`) decides which.

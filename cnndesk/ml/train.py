@@ -1,4 +1,4 @@
-"""The training engine: one generator, ``train(data, config)``, for both modes (DESIGN §2, §4).
+"""The training engine: one generator, ``train(data, config)``, for both modes (quick and full).
 
 It yields :class:`TrainStarted`, then :class:`BatchProgress` for every batch (phases
 ``preparing``, ``embedding``, ``training``, ``evaluating``) and :class:`EpochEnd` for every epoch,

@@ -21,7 +21,7 @@ class Marker:
 
 
 class Recorder(QObject):
-    """A GUI-thread receiver with bound slots, as NOTES.md asks."""
+    """A GUI-thread receiver with bound slots (a lambda would run in the worker's thread)."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""What an image is (DESIGN §3): its content, found at a path. Edited, moved, vanished and
+"""What an image is: its content, found at a path. Edited, moved, vanished and
 restored files, names that are not UTF-8, and class names taken from folder names."""
 
 from __future__ import annotations
