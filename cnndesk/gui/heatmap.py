@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QRect, QSize, Qt, Signal, Slot
-from PySide6.QtGui import QIcon, QImage, QPainter, QPixmap
+from PySide6.QtGui import QIcon, QImage, QImageReader, QPainter, QPixmap
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QListWidget, QVBoxLayout, QWidget
 
 from cnndesk.domain import CnndeskError, Progress
@@ -220,6 +220,16 @@ def caption(heat_map: HeatMap) -> str:
 # -------------------------------------------------------------------------------- widgets
 
 
+def _small_picture(path: str, side: int) -> QPixmap:
+    """``path`` decoded upright (as Grad-CAM saw it) at most ``side`` pixels long."""
+    reader = QImageReader(path)
+    reader.setAutoTransform(True)
+    size = reader.size()
+    if size.isValid() and max(size.width(), size.height()) > side:
+        reader.setScaledSize(size.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio))
+    return QPixmap.fromImage(reader.read())
+
+
 class HeatMapStrip(QWidget):
     """One small overlay per top class of an image, behind a "Heat maps" check box (off at first,
     so nothing is computed until the user asks)."""
@@ -279,18 +289,12 @@ class HeatMapStrip(QWidget):
             self.note.setText(f"No heat map: {answer.error}")
             return
         self.maps = answer.maps
-        picture = QPixmap(answer.image)
+        picture = _small_picture(answer.image, self.SIDE)
         for heat_map in answer.maps:
             cell = QLabel()
             cell.setAlignment(Qt.AlignmentFlag.AlignCenter)
             if not picture.isNull():
-                small = picture.scaled(
-                    self.SIDE,
-                    self.SIDE,
-                    Qt.AspectRatioMode.KeepAspectRatio,
-                    Qt.TransformationMode.SmoothTransformation,
-                )
-                cell.setPixmap(overlay_pixmap(small, heat_map.colours))
+                cell.setPixmap(overlay_pixmap(picture, heat_map.colours))
             cell.setToolTip(f"Where the model found {heat_map.class_name}")
             text = QLabel(caption(heat_map))
             text.setAlignment(Qt.AlignmentFlag.AlignCenter)

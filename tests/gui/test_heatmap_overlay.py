@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
-from PySide6.QtWidgets import QListWidget, QListWidgetItem
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem
 
 from cnndesk.gui import heatmap
 from cnndesk.library import Library, import_paths
@@ -167,8 +167,13 @@ def test_the_strip_shows_one_map_per_top_class(qtbot, window, tmp_path: Path) ->
         strip.toggle.setChecked(True)  # computes for the image asked last
     assert [m.class_name for m in strip.maps] == ["red", "green"]
     assert strip.maps[0].probability > strip.maps[1].probability
-    captions = [strip.row.itemAt(i).widget() for i in range(len(strip.maps))]
-    assert all(c is not None for c in captions)
+    labels = [w for w in strip.findChildren(QLabel) if w is not strip.note]
+    captions = [w.text() for w in labels if w.text()]
+    assert captions == [heatmap.caption(m) for m in strip.maps]
+    assert captions[0].startswith("red ") and captions[0].endswith(" %")
+    pictures = [w.pixmap() for w in labels if not w.pixmap().isNull()]
+    assert len(pictures) == 2 and max(pictures[0].width(), pictures[0].height()) == strip.SIDE
+    assert pictures[0].toImage() != pictures[1].toImage()  # each class has its own map
 
 
 def test_gallery_thumbnails_get_the_predicted_class_map_and_lose_it_again(
