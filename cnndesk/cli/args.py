@@ -13,6 +13,8 @@ import math
 from collections.abc import Callable
 from pathlib import Path
 
+from cnndesk.defaults import PRECISIONS
+
 
 def whole(name: str, low: int, high: int) -> Callable[[str], int]:
     """A whole number from ``low`` to ``high``."""
@@ -108,7 +110,7 @@ def add_precision_option(parser: argparse.ArgumentParser) -> None:
     """``--precision``: the arithmetic prediction runs in."""
     parser.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "fp16"],
+        choices=list(PRECISIONS),
         help="fp32 (default on a CPU; matches evaluation), bf16 (about 2x faster on CPUs with "
         "bf16 instructions; probabilities move by about 0.01) or fp16 (CUDA)",
     )

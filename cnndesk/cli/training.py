@@ -12,6 +12,7 @@ from cnndesk.cli.args import open_library
 from cnndesk.cli.prediction import evaluation_lines
 from cnndesk.cli.progress import run_job
 from cnndesk.cli.terminal import plural, print_json, shown
+from cnndesk.defaults import DEVICES, EPOCHS_DEFAULTS_TEXT, PRECISIONS
 from cnndesk.domain import Progress
 
 
@@ -203,7 +204,7 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
         "--epochs",
         type=cli_args.whole("epochs", 1, 10_000),
         metavar="N",
-        help="1..10000 (default: 60 quick, 8 full, 30 scratch)",
+        help=f"1..10000 (default: {EPOCHS_DEFAULTS_TEXT})",
     )
     p.add_argument(
         "--image-size",
@@ -219,7 +220,7 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
         help="peak learning rate (above 0, at most 10)",
     )
     p.add_argument("--augment", choices=AUGMENT_PRESETS, default=TrainConfig().augment)
-    p.add_argument("--device", choices=["cuda", "mps", "cpu"], help="default: the best there is")
+    p.add_argument("--device", choices=list(DEVICES), help="default: the best there is")
     p.add_argument(
         "--threads",
         type=cli_args.whole("threads", 1, 1024),
@@ -228,7 +229,7 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--precision",
-        choices=["fp32", "bf16", "fp16"],
+        choices=list(PRECISIONS),
         help="full mode's training arithmetic (default: AMP on CUDA; on a CPU the faster of"
         " fp32 and bf16, measured on the first steps)",
     )
