@@ -225,12 +225,7 @@ def _insert_fresh(
             insert(ImageRow).values(
                 path=p.path,
                 sha256=p.sha256,
-                size=p.size,
-                mtime_ns=p.mtime_ns,
-                width=p.width,
-                height=p.height,
-                format=p.format,
-                status=ImageStatus.OK.value,
+                **_facts(new),
                 split=split.value,
                 split_source=source,
                 added=now,

@@ -17,21 +17,15 @@ from sqlalchemy import delete, insert, or_, select
 
 from cnndesk.library.database import write_transaction
 from cnndesk.library.schema import ClassRow, ImageRow, KnownFile, LabelRow, PredictionRow, RunRow
+from cnndesk.library.sql import chunks
 
 if TYPE_CHECKING:
     from cnndesk.library.library import Library
 
-_CHUNK = 500
-
-
-def _chunks(items: list[Any]) -> Iterable[list[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
-
 
 def _rows(connection: Any, table: Any, column: Any, keys: list[Any]) -> tuple[dict, ...]:
     found: list[dict] = []
-    for chunk in _chunks(keys):
+    for chunk in chunks(keys):
         result = connection.execute(select(table).where(column.in_(chunk)))
         found += [dict(row._mapping) for row in result]
     return tuple(found)
@@ -66,11 +60,11 @@ def remove_images_undoably(library: Library, image_ids: Iterable[int]) -> Remove
             labels=_rows(c, LabelRow.__table__, LabelRow.image_id, ids),
             predictions=_rows(c, PredictionRow.__table__, PredictionRow.image_id, ids),
         )
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             c.execute(delete(PredictionRow).where(PredictionRow.image_id.in_(chunk)))
             c.execute(delete(LabelRow).where(LabelRow.image_id.in_(chunk)))
             c.execute(delete(ImageRow).where(ImageRow.id.in_(chunk)))
-        for chunk in _chunks(paths):
+        for chunk in chunks(paths):
             c.execute(delete(KnownFile).where(KnownFile.path.in_(chunk)))
     return removed
 
@@ -88,7 +82,7 @@ def restore_images(library: Library, removed: RemovedImages) -> list[int]:
         hashes = [row["sha256"] for row in removed.images]
         taken_ids, taken_paths, taken_hashes = set(), set(), set()
         for p_chunk, h_chunk, i_chunk in zip(
-            _chunks(paths), _chunks(hashes), _chunks(removed.ids), strict=True
+            chunks(paths), chunks(hashes), chunks(removed.ids), strict=True
         ):
             for row in c.execute(
                 select(ImageRow.id, ImageRow.path, ImageRow.sha256).where(
