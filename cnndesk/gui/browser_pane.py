@@ -7,45 +7,32 @@ selection when more than one image is selected, else to the current image, goes 
 stack, and moves on to the next unlabeled image. The image the user looks at is announced as
 ``AppContext.current_image_changed`` (the viewer shows it).
 
-A right-click on the grid or list opens :meth:`BrowserPane.context_menu` (label as, clear label,
-open, show in the file manager, copy path, set split, remove from the library — undoable);
-a double-click opens the image large in :class:`~cnndesk.gui.image_dialog.ImageDialog`; Escape in
-the search field clears it.
+The filter, the search field and the count are :class:`~cnndesk.gui.filter_bar.FilterBar`'s
+(Escape in the search field clears it). A right-click on the grid or list opens
+:meth:`BrowserPane.context_menu` (:mod:`cnndesk.gui.browser_menu`: label as, clear label, open,
+show in the file manager, copy path, set split, remove from the library — undoable); a
+double-click opens the image large in :class:`~cnndesk.gui.image_dialog.ImageDialog`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 from PySide6.QtCore import (
-    QEvent,
     QItemSelectionModel,
     QModelIndex,
-    QObject,
     QPersistentModelIndex,
     QPoint,
     QSize,
     Qt,
-    QTimer,
-    QUrl,
     Signal,
     Slot,
 )
-from PySide6.QtGui import (
-    QAction,
-    QDesktopServices,
-    QGuiApplication,
-    QKeyEvent,
-    QResizeEvent,
-)
+from PySide6.QtGui import QAction, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
     QListView,
     QMenu,
     QMessageBox,
@@ -55,47 +42,21 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from cnndesk.defaults import LOW_CONFIDENCE
-from cnndesk.domain import ClassInfo, CnndeskError, ImageQuery, ImageRecord, ImageView, Split
+from cnndesk.domain import ImageQuery, ImageRecord, Split
+from cnndesk.gui import browser_menu
 from cnndesk.gui.context import AppContext, ShownImage
+from cnndesk.gui.filter_bar import FilterBar, filter_choices
 from cnndesk.gui.image_delegate import ImageDelegate
 from cnndesk.gui.library_model import LibraryModel
 from cnndesk.gui.undo import push_labels, push_removal
 
 log = logging.getLogger(__name__)
 
-SEARCH_DELAY_MS = 250
+__all__ = ["BrowserPane", "ImageListView", "ShownImage", "filter_choices"]
+
 THUMBNAIL_SIDES = (64, 96, 128, 176, 256)
 MANY = 500
 """Labeling this many images with one key asks first (Ctrl+A then a digit is easy to mistype)."""
-
-
-def filter_choices(classes: list[ClassInfo]) -> list[tuple[str, ImageQuery]]:
-    """The browser's filters: (menu text, query), in menu order."""
-    choices: list[tuple[str, ImageQuery]] = [
-        ("All images", ImageQuery()),
-        ("Unlabeled", ImageQuery(view=ImageView.UNLABELED)),
-    ]
-    choices += [
-        (f"Labeled {c.name}", ImageQuery(view=ImageView.CLASS, class_id=c.id)) for c in classes
-    ]
-    choices += [
-        (f"Predicted {c.name}", ImageQuery(view=ImageView.PREDICTED, class_id=c.id))
-        for c in classes
-    ]
-    choices += [
-        ("Misclassified (label ≠ model)", ImageQuery(view=ImageView.MISCLASSIFIED)),
-        (
-            f"Low confidence (< {LOW_CONFIDENCE:.0%})",
-            ImageQuery(
-                view=ImageView.LOW_CONFIDENCE,
-                confidence_below=LOW_CONFIDENCE,
-                order="least_confident",
-            ),
-        ),
-        ("Changed — check the label", ImageQuery(view=ImageView.CHANGED)),
-    ]
-    return choices
 
 
 class ImageListView(QListView):
@@ -187,57 +148,27 @@ class BrowserPane(QWidget):
         self.view.setItemDelegate(self.delegate)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
 
-        self.filter_box = QComboBox(self)
-        self.filter_box.setObjectName("filterBox")
-        # As wide as about 14 characters, whatever the longest filter is (long ones are elided
-        # in the box; the open list shows them whole): the search field keeps its room.
-        self.filter_box.setMinimumContentsLength(11)
-        self.filter_box.setSizeAdjustPolicy(
-            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
-        )
-        self.search_box = QLineEdit(self)
-        self.search_box.setObjectName("searchBox")
-        self.search_box.setPlaceholderText("Search file names (Ctrl+F)")
-        self.search_box.setClearButtonEnabled(True)
-        self.search_box.setMinimumWidth(
-            self.search_box.fontMetrics().horizontalAdvance("Search file names") + 28
-        )
-        self.search_box.installEventFilter(self)
-        self.count_label = QLabel(self)
-        self.count_label.setObjectName("countLabel")
+        self.filter_bar = FilterBar(self)
+        self.filter_box = self.filter_bar.filter_box
+        self.search_box = self.filter_bar.search_box
+        self.count_label = self.filter_bar.count_label
         self.empty_label = QLabel(self)
         self.empty_label.setObjectName("emptyLabel")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setWordWrap(True)
         self.empty_label.setTextFormat(Qt.TextFormat.RichText)
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(SEARCH_DELAY_MS)
-
-        bar = QHBoxLayout()
-        bar.setContentsMargins(0, 0, 0, 0)
-        bar.addWidget(QLabel("Show:", self))
-        bar.addWidget(self.filter_box)
-        bar.addWidget(self.search_box, 1)
-        bar.addWidget(self.count_label)
-        self._bar = bar
         self.stack = QStackedWidget(self)
         self.stack.addWidget(self.view)
         self.stack.addWidget(self.empty_label)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
-        layout.addLayout(bar)
+        layout.addWidget(self.filter_bar)
         layout.addWidget(self.stack, 1)
-
-        self._choices: list[tuple[str, ImageQuery]] = []
-        self._extra_query: ImageQuery | None = None
-        self._rebuild_filters(context.classes)
+        self.filter_bar.rebuild_filters(context.classes)
         self.set_list_mode(settings.browser_mode == "list")
 
-        self.filter_box.activated.connect(self._on_filter_box_activated)
-        self.search_box.textChanged.connect(self._on_search_box_text_changed)
-        self.search_box.returnPressed.connect(self._on_search_box_return_pressed)
-        self._search_timer.timeout.connect(self._on_search_timer_timeout)
+        self.filter_bar.query_changed.connect(self._on_filter_bar_query_changed)
+        self.filter_bar.search_done.connect(self._on_filter_bar_search_done)
         self.model.loaded.connect(self._on_model_loaded)
         self.model.load_failed.connect(self._on_model_load_failed)
         self.model.dataChanged.connect(self._on_model_data_changed)
@@ -258,11 +189,7 @@ class BrowserPane(QWidget):
 
     def add_tool_action(self, action: QAction) -> QToolButton:
         """Show one of the window's actions as a button at the end of the pane's bar."""
-        button = QToolButton(self)
-        button.setDefaultAction(action)
-        button.setAutoRaise(True)
-        self._bar.addWidget(button)
-        return button
+        return self.filter_bar.add_tool_action(action)
 
     def drop_target(self) -> QWidget:
         """Where files dropped on the browser arrive (a scroll area's viewport)."""
@@ -270,57 +197,13 @@ class BrowserPane(QWidget):
 
     def set_query(self, query: ImageQuery) -> None:
         """Show the images of ``query`` (its search text goes into the search box)."""
-        index = next((i for i, (_, q) in enumerate(self._choices) if q == query), -1)
-        if index < 0:
-            base = ImageQuery(
-                view=query.view,
-                class_id=query.class_id,
-                confidence_below=query.confidence_below,
-                order=query.order,
-            )
-            index = next((i for i, (_, q) in enumerate(self._choices) if q == base), -1)
-        if index < 0 or query.image_ids is not None:
-            self._extra_query = query
-            self._rebuild_filters(self._context.classes)
-            index = len(self._choices) - 1
-        self.filter_box.setCurrentIndex(index)
-        self.search_box.blockSignals(True)
-        self.search_box.setText(query.search)
-        self.search_box.blockSignals(False)
-        self._apply()
+        self.filter_bar.show_query(query)
+        self._show(self.filter_bar.query())
 
-    def _apply(self) -> None:
-        index = max(self.filter_box.currentIndex(), 0)
-        base = self._choices[index][1] if self._choices else ImageQuery()
-        text = self.search_box.text().strip()
-        query = ImageQuery(
-            view=base.view,
-            class_id=base.class_id,
-            search=text,
-            split=base.split,
-            confidence_below=base.confidence_below,
-            order=base.order,
-            limit=base.limit,
-            image_ids=base.image_ids,
-            title=base.title,
-        )
+    def _show(self, query: ImageQuery) -> None:
         current = self.current_record()
         self._pending_current = current.id if current else None
         self.model.set_query(query)
-
-    def _rebuild_filters(self, classes: list[ClassInfo]) -> None:
-        current = self._choices[self.filter_box.currentIndex()][1] if self._choices else None
-        self._choices = filter_choices(classes)
-        if self._extra_query is not None:
-            title = self._extra_query.title or "Chosen images"
-            self._choices.append((title, self._extra_query))
-        self.filter_box.blockSignals(True)
-        self.filter_box.clear()
-        for text, _ in self._choices:
-            self.filter_box.addItem(text)
-        index = next((i for i, (_, q) in enumerate(self._choices) if q == current), 0)
-        self.filter_box.setCurrentIndex(index)
-        self.filter_box.blockSignals(False)
 
     # ------------------------------------------------------------------------------ current
 
@@ -350,6 +233,7 @@ class BrowserPane(QWidget):
         self.view.scrollTo(index)
 
     def set_current_image(self, image_id: int) -> bool:
+        """Make this image the current one, if it is shown; ``False`` if it is not."""
         row = self.model.row_of(image_id)
         if row is None:
             return False
@@ -466,40 +350,9 @@ class BrowserPane(QWidget):
 
     def context_menu(self) -> QMenu:
         """The right-click menu for the selection (or the current image)."""
-        ids = self.target_ids()
-        records = [self.model.record(r) for r in self._rows(ids)]
-        many = len(records) > 1
-        menu = QMenu(self)
-        menu.setObjectName("browserContextMenu")
-        label_menu = menu.addMenu("Label as")
-        label_menu.setObjectName("labelAsMenu")
-        for info in self._context.classes:
-            action = label_menu.addAction(info.name)
-            action.triggered.connect(lambda _=False, c=info.id: self.label_with(c))
-        if not self._context.classes:
-            label_menu.addAction("(no classes yet: add them in the Classes panel)").setEnabled(
-                False
-            )
-        menu.addAction("Clear label", self.clear_label).setEnabled(
-            any(r.class_id is not None for r in records)
+        return browser_menu.context_menu(
+            self, records=self._target_records(), classes=self._context.classes, commands=self
         )
-        menu.addSeparator()
-        menu.addAction("Open", self.open_current).setEnabled(len(records) == 1)
-        menu.addAction("Show in file manager", self.show_in_file_manager).setEnabled(bool(records))
-        menu.addAction("Copy paths" if many else "Copy path", self.copy_paths).setEnabled(
-            bool(records)
-        )
-        split_menu = menu.addMenu("Set split")
-        split_menu.setObjectName("splitMenu")
-        for split in Split:
-            action = split_menu.addAction(split.value)
-            action.triggered.connect(lambda _=False, s=split: self.set_split(s))
-        menu.addSeparator()
-        menu.addAction(
-            f"Remove {len(records)} images from library…" if many else "Remove from library…",
-            self.remove_selected,
-        ).setEnabled(bool(records))
-        return menu
 
     def _target_records(self) -> list[ImageRecord]:
         return [self.model.record(r) for r in self._rows(self.target_ids())]
@@ -507,40 +360,20 @@ class BrowserPane(QWidget):
     def open_current(self) -> bool:
         """Open the current image in the system's image viewer."""
         records = self._target_records()
-        if not records:
-            return False
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(records[0].path))
+        return bool(records) and browser_menu.open_file(records[0])
 
     def show_in_file_manager(self) -> bool:
         """Open the folder of the current image in the file manager."""
         records = self._target_records()
-        if not records:
-            return False
-        folder = str(Path(records[0].path).parent)
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(folder))
+        return bool(records) and browser_menu.show_folder(records[0])
 
     def copy_paths(self) -> str:
         """Copy the paths of the selection (one a line); returns what was copied."""
-        text = "\n".join(r.path for r in self._target_records())
-        if text:
-            QGuiApplication.clipboard().setText(text)
-        return text
+        return browser_menu.copy_paths(self._target_records())
 
     def set_split(self, split: Split) -> bool:
         """Put the selection into a split by hand (training then keeps it there)."""
-        ids = self.target_ids()
-        if not ids:
-            return False
-        try:
-            self._context.library.set_split(ids, split)
-        except CnndeskError as exc:
-            self._context.status_message.emit(f"Split not changed: {exc}")
-            return False
-        self._context.labels_changed.emit(list(ids))  # views read the records again
-        self._context.status_message.emit(
-            f"{len(ids):,} image{'s' if len(ids) != 1 else ''} now in the {split.value} split."
-        )
-        return True
+        return browser_menu.set_split(self._context, self.target_ids(), split)
 
     def remove_selected(self) -> bool:
         """Forget the selection (the files stay where they are), after asking; Ctrl+Z undoes."""
@@ -571,25 +404,8 @@ class BrowserPane(QWidget):
         dialog.open()
         return dialog
 
-    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-        if (
-            watched is self.search_box
-            and event.type() == QEvent.Type.KeyPress
-            and isinstance(event, QKeyEvent)
-            and event.key() == Qt.Key.Key_Escape
-        ):
-            if self.search_box.text():
-                self.search_box.clear()
-                self._search_timer.stop()
-                self._apply()
-            else:
-                self.view.setFocus(Qt.FocusReason.OtherFocusReason)
-            return True
-        return super().eventFilter(watched, event)
-
     def focus_search(self) -> None:
-        self.search_box.setFocus(Qt.FocusReason.ShortcutFocusReason)
-        self.search_box.selectAll()
+        self.filter_bar.focus_search()
 
     def select_all(self) -> None:
         self.view.selectAll()
@@ -601,28 +417,18 @@ class BrowserPane(QWidget):
 
     # -------------------------------------------------------------------------------- slots
 
-    @Slot(int)
-    def _on_filter_box_activated(self, _index: int) -> None:
-        self._apply()
-
-    @Slot(str)
-    def _on_search_box_text_changed(self, _text: str) -> None:
-        self._search_timer.start()
+    @Slot(object)
+    def _on_filter_bar_query_changed(self, query: object) -> None:
+        if isinstance(query, ImageQuery):
+            self._show(query)
 
     @Slot()
-    def _on_search_box_return_pressed(self) -> None:
-        self._search_timer.stop()
-        self._apply()
-        self.view.setFocus()
-
-    @Slot()
-    def _on_search_timer_timeout(self) -> None:
-        self._apply()
+    def _on_filter_bar_search_done(self) -> None:
+        self.view.setFocus(Qt.FocusReason.OtherFocusReason)
 
     def _update_count_label(self) -> None:
-        count = self.model.rowCount()
         total = self._context.stats.images if self._context.stats else None
-        self.count_label.setText(f"{count:,} shown" + (f" of {total:,}" if total else ""))
+        self.filter_bar.set_count(self.model.rowCount(), total)
 
     @Slot(int)
     def _on_model_loaded(self, count: int) -> None:
@@ -693,15 +499,10 @@ class BrowserPane(QWidget):
 
     @Slot()
     def _on_context_library_opened(self) -> None:
-        self._extra_query = None
-        self._search_timer.stop()
-        self.search_box.blockSignals(True)
-        self.search_box.clear()
-        self.search_box.blockSignals(False)
-        self.count_label.clear()  # the old library's "… shown of N" must not linger
+        self.filter_bar.reset()
         self.model.thumbnails.clear()
         self.model.set_query(ImageQuery())
-        self._rebuild_filters([])
+        self.filter_bar.rebuild_filters([])
 
     @Slot()
     def _on_context_images_added(self) -> None:
@@ -729,7 +530,7 @@ class BrowserPane(QWidget):
 
     @Slot(list)
     def _on_context_classes_loaded(self, classes: list) -> None:
-        self._rebuild_filters(classes)
+        self.filter_bar.rebuild_filters(classes)
         if self.model.rowCount() == 0 and not self.model.loading:
             self.empty_label.setText(self._empty_text())
 

@@ -383,7 +383,7 @@ def test_escape_clears_the_search_box(qtbot, tmp_path: Path) -> None:
     browser.focus_search()
     qtbot.keyClicks(browser.search_box, "img_3")
     with qtbot.waitSignal(browser.model.loaded, timeout=5000):
-        browser._on_search_box_return_pressed()
+        browser.search_box.returnPressed.emit()
     assert browser.model.rowCount() == 1
     browser.search_box.setFocus()
     with qtbot.waitSignal(browser.model.loaded, timeout=5000):
