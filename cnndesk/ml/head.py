@@ -7,11 +7,9 @@ The head sees standardised features; the standardisation is folded into the weig
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
-import time
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -31,8 +29,9 @@ from cnndesk.domain import (
 )
 from cnndesk.ml.data import FeatureStore, PixelCache
 from cnndesk.ml.device import DeviceChoice
+from cnndesk.ml.loop import EpochStats, Validation, fit
 from cnndesk.ml.preprocess import normalize
-from cnndesk.ml.schedule import Meter, better, class_weights, lr_factor, set_lr
+from cnndesk.ml.schedule import Meter, class_weights, lr_factor, set_lr
 
 log = logging.getLogger(__name__)
 
@@ -166,11 +165,14 @@ def fit_head(
     device_description: str,
     stage: str = "train",
 ) -> Generator[BatchProgress | EpochEnd, None, HeadFit]:
-    """Train a linear head on cached features with AdamW, warm-up + cosine, early stopping."""
+    """Train a linear head on cached features with AdamW, warm-up + cosine, early stopping.
+
+    Epochs run through :func:`cnndesk.ml.loop.fit`; the best one (highest validation accuracy,
+    ties broken by the lowest validation loss) is kept and folded into the returned weights.
+    """
     torch.manual_seed(seed)
     x_train, x_val = _tensor(features, train), _tensor(features, val)
     y_train = torch.tensor([s.label for s in train], dtype=torch.long)
-    y_val = torch.tensor([s.label for s in val], dtype=torch.long)
     mean = x_train.mean(0)
     std = x_train.std(0).clamp(min=1e-6) if len(train) > 1 else torch.ones_like(mean)
     head = torch.nn.Linear(x_train.shape[1], n_classes)
@@ -188,12 +190,8 @@ def fit_head(
     batches = (n + batch_size - 1) // batch_size
     total = epochs * n
     meter = Meter()
-    best: tuple[float, float | None, int, dict] | None = None
-    history: list[EpochEnd] = []
-    stale = 0
-    epoch = 0
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
+
+    def train_epoch(epoch: int) -> Generator[BatchProgress, None, EpochStats]:
         order = torch.randperm(n, generator=generator)
         correct, loss_sum = 0, 0.0
         lr_now = lr
@@ -214,65 +212,51 @@ def fit_head(
             meter.update(loss_value, len(idx))
             done = seen + len(idx)
             yield BatchProgress(
-                done,
-                total,
-                "Training the head",
-                phase=TrainPhase.TRAINING,
-                epoch=epoch,
-                epochs=epochs,
-                batch=b + 1,
-                batches=batches,
-                loss=loss_value,
-                smoothed_loss=meter.smoothed_loss,
-                images_per_second=meter.images_per_second,
-                eta_seconds=meter.eta(total - done),
-                lr=lr_now,
-                device=device_description,
-            )
-        val_loss = val_acc = None
-        if len(val):
-            with torch.no_grad():
-                logits = head(xs_val)
-                val_loss = float(F.cross_entropy(logits, y_val))
-                val_acc = float((logits.argmax(1) == y_val).float().mean())
-        score = val_loss if val_loss is not None else loss_sum / n
-        improved = better(
-            val_acc,
-            score,
-            best_accuracy=best[1] if best else None,
-            best_loss=best[0] if best else None,
-        )
-        if improved:
-            best = (score, val_acc, epoch, copy.deepcopy(head.state_dict()))
-            stale = 0
-        else:
-            stale += 1
-        event = EpochEnd(
-            epoch=epoch,
-            epochs=epochs,
-            train_loss=loss_sum / n,
-            train_accuracy=correct / n,
-            val_loss=val_loss,
-            val_accuracy=val_acc,
-            lr=lr_now,
-            seconds=time.perf_counter() - started,
-            best_epoch=best[2],
-            improved=improved,
-            stage=stage,
-            device=device_description,
-        )
-        history.append(event)
-        yield event
-        if stale >= patience:
-            log.info("head: early stop after epoch %d (best %d)", epoch, best[2])
-            break
-    assert best is not None
-    head.load_state_dict(best[3])
+                done, total, "Training the head", phase=TrainPhase.TRAINING, epoch=epoch,
+                epochs=epochs, batch=b + 1, batches=batches, loss=loss_value,
+                smoothed_loss=meter.smoothed_loss, images_per_second=meter.images_per_second,
+                eta_seconds=meter.eta(total - done), lr=lr_now, device=device_description,
+            )  # fmt: skip
+        return EpochStats(loss=loss_sum / n, accuracy=correct / n, lr=lr_now)
+
+    y_val = torch.tensor([s.label for s in val], dtype=torch.long)
+    result = yield from fit(
+        head,
+        epochs=epochs,
+        patience=patience,
+        train_epoch=train_epoch,
+        validate=_head_validation(head, xs_val, y_val),
+        stage=stage,
+        device=device_description,
+    )
+    assert result.best_state is not None
+    head.load_state_dict(result.best_state)
     # Fold the standardisation into the weights: W' = W / std, b' = b - W' @ mean.
     weight = head.weight.detach() / std
     bias = head.bias.detach() - weight @ mean
-    best_entry = history[best[2] - 1]
-    return HeadFit(weight, bias, best[2], epoch, best_entry.val_loss, best[1], history)
+    best = result.best
+    best_entry = result.history[best.epoch - 1]
+    return HeadFit(
+        weight, bias, best.epoch, result.epochs, best_entry.val_loss, best.accuracy, result.history
+    )
+
+
+def _head_validation(
+    head: torch.nn.Module, xs_val: torch.Tensor, y_val: torch.Tensor
+) -> Callable[[int, EpochStats], Generator[BatchProgress, None, Validation]]:
+    """The head's validation for :func:`cnndesk.ml.loop.fit` (the training loss ranks without
+    validation images)."""
+
+    def validate(epoch: int, stats: EpochStats) -> Generator[BatchProgress, None, Validation]:
+        yield from ()  # no progress to report: the whole validation set is one matrix product
+        if not len(y_val):
+            return Validation(loss=None, accuracy=None, score=stats.loss)
+        with torch.no_grad():
+            logits = head(xs_val)
+            loss = float(F.cross_entropy(logits, y_val))
+            return Validation(loss, float((logits.argmax(1) == y_val).float().mean()), score=loss)
+
+    return validate
 
 
 def fit_head_quietly(

@@ -10,9 +10,13 @@ closes the generator (cancel) or an error stops it, the best model so far is sti
   trained on them and folded into the model's classifier.
 - ``full``: a pretrained backbone first gets its head fitted the quick way (this is the head
   warm-up), then every layer trains at a lower learning rate; ``simple-cnn`` or a backbone without
-  weights trains from scratch. AdamW, warm-up + cosine, label smoothing, class weights, batched
-  augmentation on cached pixels, channels_last, early stopping that restores the best epoch; on
-  CUDA also AMP, and an out-of-memory error halves the batch and carries on.
+  weights trains from scratch (:mod:`cnndesk.ml.full`). AdamW, warm-up + cosine, label
+  smoothing, class weights, batched augmentation on cached pixels, channels_last, early stopping
+  that restores the best epoch; on CUDA also AMP, and an out-of-memory error halves the batch and
+  carries on.
+
+Both modes run their epochs through the one loop, :func:`cnndesk.ml.loop.fit`; the best epoch is
+the one with the highest validation accuracy, ties broken by the lowest validation loss.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import datetime as dt
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,12 +32,10 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from cnndesk import heldout, paths
 from cnndesk.defaults import FULL_PRETRAINED_EPOCHS, FULL_SCRATCH_EPOCHS
 from cnndesk.domain import (
-    BatchProgress,
     Calibration,
     DatasetError,
     EpochEnd,
@@ -46,22 +47,20 @@ from cnndesk.domain import (
     TrainingSample,
     TrainingSet,
     TrainMode,
-    TrainPhase,
     TrainResult,
     TrainStarted,
 )
 from cnndesk.ml import backbones
-from cnndesk.ml.augment import PRESETS, augment_batch
 from cnndesk.ml.calibration import calibrate
 from cnndesk.ml.crossval import cross_validate
 from cnndesk.ml.data import FeatureStore, PixelCache, featurizer_id, geometry
-from cnndesk.ml.device import DeviceChoice, PrecisionProbe, pick_device
+from cnndesk.ml.device import DeviceChoice, pick_device
 from cnndesk.ml.evaluate import evaluation_from_logits
-from cnndesk.ml.head import QUICK_HEAD, autocast, embed, fit_head, head_logits, install_head
+from cnndesk.ml.full import as_preparing, fine_tune, model_logits, read_pixels, require_readable
+from cnndesk.ml.head import QUICK_HEAD, embed, fit_head, head_logits, install_head
+from cnndesk.ml.loop import snapshot
 from cnndesk.ml.memory import training_memory
 from cnndesk.ml.model_io import save_model
-from cnndesk.ml.preprocess import normalize, scale_size
-from cnndesk.ml.schedule import Meter, better, class_weights, lr_factor, set_lr
 from cnndesk.ml.weights import create_backbone
 
 log = logging.getLogger(__name__)
@@ -71,8 +70,6 @@ Event = Progress | EpochEnd
 QUICK = QUICK_HEAD
 FULL_PRETRAINED = {"epochs": FULL_PRETRAINED_EPOCHS, "batch_size": 32, "lr": 5e-4, "patience": 3}
 FULL_SCRATCH = {"epochs": FULL_SCRATCH_EPOCHS, "batch_size": 64, "lr": 2e-3, "patience": 8}
-BACKBONE_LR_FACTOR = 0.2
-"""Full mode on a pretrained backbone: its layers learn at this fraction of the head's rate."""
 
 
 def _check(data: TrainingSet) -> None:
@@ -161,10 +158,16 @@ class _Run:
     library_predictions: tuple[SamplePrediction, ...] = ()
 
     def keep_best(
-        self, epoch: int, val_loss: float | None, val_accuracy: float | None, *, stage: str
+        self,
+        epoch: int,
+        val_loss: float | None,
+        val_accuracy: float | None,
+        *,
+        stage: str,
+        state: dict[str, torch.Tensor] | None = None,
     ) -> None:
-        state = self.model.state_dict()
-        self.best_state = {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+        """Keep the model's state now (or ``state``, a CPU copy already made) as the best."""
+        self.best_state = snapshot(self.model) if state is None else state
         self.best_epoch, self.val_loss, self.val_accuracy = epoch, val_loss, val_accuracy
         self.best_stage = stage
 
@@ -240,6 +243,32 @@ class _Run:
         self.saved = True
         return self.folder
 
+    def result(self, folder: Path | None) -> TrainResult:
+        """What :func:`train` returns, once the model is saved to ``folder`` (if it was)."""
+        return TrainResult(
+            model_path=str(folder) if folder else None,
+            backbone=self.config.backbone,
+            mode=self.mode.value,
+            classes=tuple(self.data.classes),
+            device=self.choice.description,
+            epochs=sum(1 for e in self.history if e.stage == "train"),
+            best_epoch=self.best_epoch,
+            val_accuracy=self.val_accuracy,
+            val_loss=self.val_loss,
+            test_accuracy=(
+                self.evaluation.accuracy
+                if self.evaluation and self.evaluation.split == "test"
+                else None
+            ),
+            seconds=time.perf_counter() - self.started,
+            embedded=self.stats.get("embedded", 0),
+            reused=self.stats.get("reused", 0),
+            history=tuple(self.history),
+            evaluation=self.evaluation,
+            unreadable=tuple(RefusedFile(p, r) for p, r in self.unreadable.items()),
+            library_predictions=self.library_predictions,
+        )
+
 
 def new_model_folder(backbone: str) -> Path:
     """A fresh folder name under ``paths.models_dir()`` for a model of ``backbone``."""
@@ -287,15 +316,7 @@ def _train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, Tra
     if mode is TrainMode.QUICK and config.backbone == backbones.SIMPLE_CNN:
         log.info("simple-cnn has no pretrained features to freeze; training it fully")
         mode = TrainMode.FULL
-    defaults = (
-        QUICK if mode is TrainMode.QUICK else FULL_SCRATCH if from_scratch else FULL_PRETRAINED
-    )
-    settings = {
-        "epochs": config.epochs or defaults["epochs"],
-        "batch_size": config.batch_size or defaults["batch_size"],
-        "lr": config.lr or defaults["lr"],
-        "patience": config.patience or defaults["patience"],
-    }
+    settings = _settings(config, mode, from_scratch=from_scratch)
     building = create_backbone(
         config.backbone,
         len(data.classes),
@@ -303,7 +324,7 @@ def _train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, Tra
         weights_file=config.weights,
         seed=config.seed,
     )
-    backbone = yield from _as_preparing(building, choice)
+    backbone = yield from as_preparing(building, choice)
     model = backbone.model.to(choice.device).to(memory_format=torch.channels_last)
     data_config = _resolved_data_config(model, config.image_size)
     train_set, val_set = _validation(data)
@@ -347,40 +368,20 @@ def _train(data: TrainingSet, config: TrainConfig) -> Generator[Event, None, Tra
     if mode is TrainMode.FULL and folder is not None:
         # The model is saved; now its view of every library image (a stop here keeps it).
         yield from _full_library_predictions(run)
-    return TrainResult(
-        model_path=str(folder) if folder else None,
-        backbone=config.backbone,
-        mode=mode.value,
-        classes=tuple(data.classes),
-        device=choice.description,
-        epochs=sum(1 for e in run.history if e.stage == "train"),
-        best_epoch=run.best_epoch,
-        val_accuracy=run.val_accuracy,
-        val_loss=run.val_loss,
-        test_accuracy=(
-            run.evaluation.accuracy if run.evaluation and run.evaluation.split == "test" else None
-        ),
-        seconds=time.perf_counter() - run.started,
-        embedded=run.stats.get("embedded", 0),
-        reused=run.stats.get("reused", 0),
-        history=tuple(run.history),
-        evaluation=run.evaluation,
-        unreadable=tuple(RefusedFile(p, r) for p, r in run.unreadable.items()),
-        library_predictions=run.library_predictions,
+    return run.result(folder)
+
+
+def _settings(config: TrainConfig, mode: TrainMode, *, from_scratch: bool) -> dict[str, Any]:
+    """Epochs, batch size, learning rate and patience: the config's, else the mode's defaults."""
+    defaults = (
+        QUICK if mode is TrainMode.QUICK else FULL_SCRATCH if from_scratch else FULL_PRETRAINED
     )
-
-
-def _as_preparing(gen: Generator[Progress, None, Any], choice: DeviceChoice):
-    """Re-yield a sub-generator's plain progress as ``preparing`` batch progress."""
-    while True:
-        try:
-            event = next(gen)
-        except StopIteration as stop:
-            return stop.value
-        yield BatchProgress(
-            event.done, event.total, event.message, phase=TrainPhase.PREPARING,
-            device=choice.description,
-        )  # fmt: skip
+    return {
+        "epochs": config.epochs or defaults["epochs"],
+        "batch_size": config.batch_size or defaults["batch_size"],
+        "lr": config.lr or defaults["lr"],
+        "patience": config.patience or defaults["patience"],
+    }
 
 
 def _quick(
@@ -411,7 +412,7 @@ def _quick(
         log.warning("skipped %s: %s", path, reason)
         run.unreadable[str(path)] = str(reason)
     usable = [s for s in train_set if s.key in features], [s for s in val_set if s.key in features]
-    _require_readable(run, usable[0], len(train_set))
+    require_readable(run, usable[0], len(train_set))
     quick = mode is TrainMode.QUICK
     fit = yield from fit_head(
         features,
@@ -540,57 +541,6 @@ def _sample_predictions(
     return tuple(out)
 
 
-def _require_readable(run: _Run, usable: Sequence[TrainingSample], wanted: int) -> None:
-    """Stop with a clear message (not a division by zero) when no training image could be read."""
-    if usable:
-        return
-    reasons = sorted(set(run.unreadable.values()))
-    example = f" (e.g. {reasons[0]})" if reasons else ""
-    raise DatasetError(
-        f"none of the {wanted} training images can be read: {len(run.unreadable)} unreadable"
-        f"{example}; run `cnndesk check`"
-    )
-
-
-def _pixels(
-    run: _Run, samples: Sequence[TrainingSample], *, side: int | None, message: str
-) -> Generator[Event, None, tuple[list[TrainingSample], dict[str, np.ndarray]]]:
-    cache = PixelCache(geometry(run.data_config, side=side))
-    pixels, failed = yield from _as_preparing(cache.load(samples, message=message), run.choice)
-    for path, reason in failed:
-        log.warning("skipped %s: %s", path, reason)
-        run.unreadable[str(path)] = str(reason)
-    return [s for s in samples if s.key in pixels], pixels
-
-
-def _logits(
-    run: _Run,
-    samples: Sequence[TrainingSample],
-    pixels: dict[str, np.ndarray],
-    *,
-    epoch: int,
-    batch_size: int,
-) -> Generator[Event, None, torch.Tensor]:
-    run.model.eval()
-    out = []
-    meter = Meter()
-    batches = (len(samples) + batch_size - 1) // batch_size
-    for b in range(batches):
-        chunk = samples[b * batch_size : (b + 1) * batch_size]
-        x = normalize(torch.from_numpy(np.stack([pixels[s.key] for s in chunk])), run.data_config)
-        x = x.to(run.choice.device).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), autocast(run.choice):
-            out.append(run.model(x).float().cpu())
-        meter.update(0.0, len(chunk))
-        done = b * batch_size + len(chunk)
-        yield BatchProgress(
-            done, len(samples), "Evaluating", phase=TrainPhase.EVALUATING, epoch=epoch,
-            batch=b + 1, batches=batches, images_per_second=meter.images_per_second,
-            eta_seconds=meter.eta(len(samples) - done), device=run.choice.description,
-        )  # fmt: skip
-    return torch.cat(out) if out else torch.empty(0, len(run.data.classes))
-
-
 def _full(
     run: _Run,
     train_set: Sequence[TrainingSample],
@@ -598,132 +548,8 @@ def _full(
     *,
     pretrained: bool,
 ) -> Generator[Event, None, None]:
-    """Train every layer on cached, batch-augmented pixels; keep the best epoch by val loss."""
-    config, settings, model = run.config, run.settings, run.model
-    preset = PRESETS.get(config.augment)
-    if preset is None:
-        raise DatasetError(f"unknown augmentation {config.augment!r}: use {', '.join(PRESETS)}")
-    _, height, width = run.data_config["input_size"]
-    side = None if preset.is_identity else scale_size(run.data_config)
-    train_set, train_px = yield from _pixels(
-        run, train_set, side=side, message="Reading training images"
-    )
-    val_set, val_px = yield from _pixels(
-        run, val_set, side=None, message="Reading validation images"
-    )
-    _require_readable(run, train_set, len(train_set) + len(run.unreadable))
-    classifier = set(id(p) for p in model.get_classifier().parameters())
-    head_params = [p for p in model.parameters() if id(p) in classifier]
-    body_params = [p for p in model.parameters() if id(p) not in classifier]
-    lr = settings["lr"]
-    body_lr = lr * BACKBONE_LR_FACTOR if pretrained else lr
-    optimizer = torch.optim.AdamW(
-        [{"params": body_params, "lr": body_lr}, {"params": head_params, "lr": lr}],
-        weight_decay=config.weight_decay,
-    )
-    for group in optimizer.param_groups:
-        group["peak_lr"] = group["lr"]
-    for p in model.parameters():
-        p.requires_grad_(True)
-    weights = class_weights([s.label for s in train_set], len(run.data.classes)).to(
-        run.choice.device
-    )
-    generator = torch.Generator().manual_seed(config.seed)
-    epochs, n = settings["epochs"], len(train_set)
-    total = epochs * n
-    warmup = min(0.3, 1.0 / epochs) if pretrained else min(0.2, 2.0 / epochs)
-    batch_size = max(1, min(settings["batch_size"], n))
-    mean = torch.tensor(run.data_config["mean"]).view(1, 3, 1, 1)
-    std = torch.tensor(run.data_config["std"]).view(1, 3, 1, 1)
-    stale, meter, seen = 0, Meter(), 0
-    probe = PrecisionProbe(run.choice, config.precision)
-    scaler = torch.amp.GradScaler(
-        enabled=run.choice.device.type == "cuda" and probe.chosen == torch.float16
-    )
-    for epoch in range(1, epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        if pretrained:
-            # Small data sets: keep the pretrained batch-norm statistics (their scales and shifts
-            # still train); batch statistics of 32 photos would wash them out.
-            for module in model.modules():
-                if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                    module.eval()
-        queue = deque(torch.randperm(n, generator=generator).tolist())
-        correct, loss_sum, batch = 0, 0.0, 0
-        batches = (n + batch_size - 1) // batch_size
-        lr_now = body_lr
-        while queue:
-            idx = [queue.popleft() for _ in range(min(batch_size, len(queue)))]
-            chunk = [train_set[i] for i in idx]
-            raw = torch.from_numpy(np.stack([train_px[s.key] for s in chunk]))
-            if preset.is_identity:
-                x = normalize(raw, run.data_config)
-            else:
-                x = (
-                    augment_batch(raw, preset, size=(height, width), generator=generator) - mean
-                ) / std
-            y = torch.tensor([s.label for s in chunk], device=run.choice.device)
-            x = x.to(run.choice.device).contiguous(memory_format=torch.channels_last)
-            lr_now = set_lr(optimizer, lr_factor(seen / total, warmup=warmup))
-            step_started = time.perf_counter()
-            dtype = probe.dtype()
-            try:
-                with torch.autocast(run.choice.device.type, dtype=dtype, enabled=dtype is not None):
-                    logits = model(x)
-                    loss = F.cross_entropy(
-                        logits.float(), y, weight=weights, label_smoothing=config.label_smoothing
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-            except torch.OutOfMemoryError:
-                if batch_size == 1:
-                    raise
-                optimizer.zero_grad(set_to_none=True)
-                if run.choice.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                batch_size //= 2
-                log.warning("out of memory: batch size halved to %d", batch_size)
-                queue.extendleft(reversed(idx))
-                continue
-            batch += 1
-            seen += len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            loss_value = float(loss.detach())
-            probe.record(time.perf_counter() - step_started, len(idx))
-            loss_sum += loss_value * len(idx)
-            meter.update(loss_value, len(idx))
-            yield BatchProgress(
-                (epoch - 1) * n + n - len(queue), total, f"Epoch {epoch}/{epochs}",
-                phase=TrainPhase.TRAINING, epoch=epoch, epochs=epochs, batch=batch,
-                batches=max(batches, batch), loss=loss_value, smoothed_loss=meter.smoothed_loss,
-                images_per_second=meter.images_per_second, eta_seconds=meter.eta(total - seen),
-                lr=lr_now, device=run.choice.description,
-            )  # fmt: skip
-        logits = yield from _logits(run, val_set, val_px, epoch=epoch, batch_size=batch_size * 2)
-        labels = torch.tensor([s.label for s in val_set], dtype=torch.long)
-        val_loss = float(F.cross_entropy(logits, labels)) if len(val_set) else loss_sum / n
-        val_acc = float((logits.argmax(1) == labels).float().mean()) if len(val_set) else None
-        improved = better(val_acc, val_loss, best_accuracy=run.val_accuracy, best_loss=run.val_loss)
-        if improved:
-            stale = 0
-            run.keep_best(epoch, val_loss, val_acc, stage="train")
-        else:
-            stale += 1
-        event = EpochEnd(
-            epoch=epoch, epochs=epochs, train_loss=loss_sum / n, train_accuracy=correct / n,
-            val_loss=val_loss if len(val_set) else None, val_accuracy=val_acc, lr=lr_now,
-            seconds=time.perf_counter() - started, best_epoch=run.best_epoch, improved=improved,
-            stage="train", device=run.choice.description,
-        )  # fmt: skip
-        run.history.append(event)
-        yield event
-        if stale >= settings["patience"]:
-            log.info("early stop after epoch %d; best was epoch %d", epoch, run.best_epoch)
-            break
-    settings["precision"] = probe.name
+    """Fine-tune every layer (:func:`cnndesk.ml.full.fine_tune`), then measure the best epoch."""
+    batch_size = yield from fine_tune(run, train_set, val_set, pretrained=pretrained)
     yield from _full_evaluation(run, batch_size=batch_size * 2)
 
 
@@ -732,8 +558,8 @@ def _full_evaluation(run: _Run, *, batch_size: int) -> Generator[Event, None, No
     if run.best_state is not None:
         run.model.load_state_dict(run.best_state)
     split, samples = run.held
-    samples, px = yield from _pixels(run, samples, side=None, message="Reading held-out images")
-    logits = yield from _logits(run, samples, px, epoch=0, batch_size=batch_size)
+    samples, px = yield from read_pixels(run, samples, side=None, message="Reading held-out images")
+    logits = yield from model_logits(run, samples, px, epoch=0, batch_size=batch_size)
     calibration = calibrate(logits.numpy(), [s.label for s in samples], on=split)
     _set_calibration(run, calibration, logits, samples)
     evaluation = evaluation_from_logits(
@@ -748,8 +574,8 @@ def _full_library_predictions(run: _Run) -> Generator[Event, None, None]:
     samples = list(
         {s.key: s for s in (*data.train, *data.val, *data.test, *data.unlabeled)}.values()
     )
-    samples, px = yield from _pixels(run, samples, side=None, message="Reading library images")
-    logits = yield from _logits(
+    samples, px = yield from read_pixels(run, samples, side=None, message="Reading library images")
+    logits = yield from model_logits(
         run, samples, px, epoch=0, batch_size=2 * run.settings["batch_size"]
     )
     run.library_predictions = _sample_predictions(samples, logits, run.temperature)
