@@ -50,6 +50,17 @@ DEFAULT_THRESHOLD = 60
 """Percent: by default, images the model is less sure of than this go to ``_uncertain``."""
 
 
+def _row(*widgets: QWidget, stretch_last: bool = False) -> QHBoxLayout:
+    """A form row: the first widget stretches (or, with ``stretch_last``, the space after all)."""
+    box = QHBoxLayout()
+    box.setContentsMargins(0, 0, 0, 0)
+    for n, widget in enumerate(widgets):
+        box.addWidget(widget, 1 if n == 0 and not stretch_last else 0)
+    if stretch_last:
+        box.addStretch(1)
+    return box
+
+
 class BatchSortPane(QWidget):
     """Sort a folder of images into one folder per class with the current model."""
 
@@ -64,7 +75,28 @@ class BatchSortPane(QWidget):
 
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.model_label)
+        layout.addLayout(self._build_form())
+        layout.addLayout(self._build_buttons())
+        self._build_progress()
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.message_label)
+        layout.addWidget(self._build_summary_table())
+        layout.addStretch(1)
+        layout.insertWidget(layout.count() - 1, self._build_empty_label())
+        self.summary_table.hide()
+        self.progress_bar.hide()
 
+        context.model_changed.connect(self._on_context_model_changed)
+        context.library_opened.connect(self._on_context_library_opened)
+        self._on_threshold_slider_value_changed(self.threshold_slider.value())
+        self._update_state()
+
+    # ---------------------------------------------------------------------------- building
+
+    def _build_form(self) -> QFormLayout:
+        """Where the images come from and go, copy or move, and how sure the model must be."""
         self.source_edit = QLineEdit()
         self.source_edit.setPlaceholderText("Drop a folder of images on this pane, or browse")
         self.source_edit.textChanged.connect(self._on_source_edit_text_changed)
@@ -88,22 +120,15 @@ class BatchSortPane(QWidget):
         self.threshold_label = QLabel()
         self.threshold_label.setWordWrap(True)
         self.threshold_label.setMinimumWidth(140)
-
-        def row(*widgets: QWidget, stretch_last: bool = False) -> QHBoxLayout:
-            box = QHBoxLayout()
-            box.setContentsMargins(0, 0, 0, 0)
-            for n, widget in enumerate(widgets):
-                box.addWidget(widget, 1 if n == 0 and not stretch_last else 0)
-            if stretch_last:
-                box.addStretch(1)
-            return box
-
         form = QFormLayout()
-        form.addRow("Images to sort", row(self.source_edit, source_browse))
-        form.addRow("Sort into", row(self.dest_edit, dest_browse))
-        form.addRow("Files", row(self.copy_radio, self.move_radio, stretch_last=True))
-        form.addRow("Only when sure", row(self.threshold_slider, self.threshold_label))
+        form.addRow("Images to sort", _row(self.source_edit, source_browse))
+        form.addRow("Sort into", _row(self.dest_edit, dest_browse))
+        form.addRow("Files", _row(self.copy_radio, self.move_radio, stretch_last=True))
+        form.addRow("Only when sure", _row(self.threshold_slider, self.threshold_label))
+        return form
 
+    def _build_buttons(self) -> QHBoxLayout:
+        """Sort and Stop on the left, Open folder and Undo last sort on the right."""
         self.sort_button = QPushButton("Sort")
         self.sort_button.setDefault(True)
         self.sort_button.clicked.connect(self._on_sort_button_clicked)
@@ -123,7 +148,9 @@ class BatchSortPane(QWidget):
         buttons.addStretch(1)
         for button in (self.open_button, self.undo_button):
             buttons.addWidget(button)
+        return buttons
 
+    def _build_progress(self) -> None:
         self.progress_bar = readable_progress_bar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
@@ -132,34 +159,23 @@ class BatchSortPane(QWidget):
         self.message_label.setWordWrap(True)
         self.message_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
-        self.summary_table = QTableWidget(0, 3)
-        self.summary_table.setHorizontalHeaderLabels(["Folder", "Images", "Share"])
-        self.summary_table.verticalHeader().hide()
-        self.summary_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.summary_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.summary_table.horizontalHeader().setSectionResizeMode(
-            0, QHeaderView.ResizeMode.Stretch
-        )
-        self.summary_table.horizontalHeader().setSectionResizeMode(
-            1, QHeaderView.ResizeMode.ResizeToContents
-        )
-        self.summary_table.horizontalHeader().setSectionResizeMode(
-            2, QHeaderView.ResizeMode.Stretch
-        )
-        self.summary_table.setSizeAdjustPolicy(
-            QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents
-        )
-        self.summary_table.setToolTip("Double-click a folder to open it")
-        self.summary_table.cellDoubleClicked.connect(self._on_summary_table_cell_double_clicked)
+    def _build_summary_table(self) -> QTableWidget:
+        """How many images went into each folder (double-click opens one)."""
+        self.summary_table = table = QTableWidget(0, 3)
+        table.setHorizontalHeaderLabels(["Folder", "Images", "Share"])
+        table.verticalHeader().hide()
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
+        table.setToolTip("Double-click a folder to open it")
+        table.cellDoubleClicked.connect(self._on_summary_table_cell_double_clicked)
+        return table
 
-        layout = QVBoxLayout(self)
-        layout.addWidget(self.model_label)
-        layout.addLayout(form)
-        layout.addLayout(buttons)
-        layout.addWidget(self.progress_bar)
-        layout.addWidget(self.message_label)
-        layout.addWidget(self.summary_table)
-        layout.addStretch(1)
+    def _build_empty_label(self) -> QLabel:
         self.empty_label = QLabel(
             "<h3>Let the model sort a folder</h3><p>Drop a folder of images on this pane. The"
             " model puts a copy of each image (or the image itself, with Move) into a folder"
@@ -169,14 +185,7 @@ class BatchSortPane(QWidget):
         )
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        layout.insertWidget(layout.count() - 1, self.empty_label)
-        self.summary_table.hide()
-        self.progress_bar.hide()
-
-        context.model_changed.connect(self._on_context_model_changed)
-        context.library_opened.connect(self._on_context_library_opened)
-        self._on_threshold_slider_value_changed(self.threshold_slider.value())
-        self._update_state()
+        return self.empty_label
 
     # ------------------------------------------------------------------------------ state
 
@@ -193,9 +202,7 @@ class BatchSortPane(QWidget):
     @property
     def model_dir(self) -> Path | None:
         """The current model, or the newest trained one when none is current yet."""
-        from cnndesk.gui.evaluation_pane import latest_model_folder
-
-        return self.context.current_model or latest_model_folder(self.context.library)
+        return self.context.model_folder()
 
     @property
     def threshold(self) -> float:

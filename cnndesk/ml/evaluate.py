@@ -1,5 +1,6 @@
-"""Evaluation numbers from a model's logits: accuracy, per-class precision/recall/F1, the
-confusion matrix, and every prediction with its probabilities and loss (for "sort by loss")."""
+"""Evaluation numbers from a model's logits: accuracy, per-class precision/recall/F1 (through
+:func:`cnndesk.model_folder.per_class_metrics`, the one definition), the confusion matrix, and every
+prediction with its probabilities and loss (for "sort by loss")."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from cnndesk.domain import ClassMetrics, Evaluation, SamplePrediction, TrainingSample
+from cnndesk.domain import Evaluation, SamplePrediction, TrainingSample
+from cnndesk.model_folder import per_class_metrics
 
 
 def evaluation_from_logits(
@@ -24,22 +26,13 @@ def evaluation_from_logits(
     n_classes = len(classes)
     if len(samples) == 0:
         empty = tuple(tuple(0 for _ in classes) for _ in classes)
-        per_class = tuple(ClassMetrics(c, 0.0, 0.0, 0.0, 0) for c in classes)
-        return Evaluation(split, tuple(classes), 0.0, 0.0, per_class, empty)
+        return Evaluation(split, tuple(classes), 0.0, 0.0, per_class_metrics(classes, empty), empty)
     probabilities = logits.softmax(dim=1)
     losses = F.cross_entropy(logits, labels, reduction="none")
     predicted = probabilities.argmax(dim=1)
     confusion = torch.zeros(n_classes, n_classes, dtype=torch.long)
     confusion.index_put_((labels, predicted), torch.ones_like(labels), accumulate=True)
-    per_class = []
-    for i, name in enumerate(classes):
-        tp = int(confusion[i, i])
-        support = int(confusion[i].sum())
-        predicted_as = int(confusion[:, i].sum())
-        precision = tp / predicted_as if predicted_as else 0.0
-        recall = tp / support if support else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-        per_class.append(ClassMetrics(name, precision, recall, f1, support))
+    counts = tuple(tuple(int(v) for v in row) for row in confusion)
     predictions = tuple(
         SamplePrediction(
             path=s.path,
@@ -57,7 +50,7 @@ def evaluation_from_logits(
         classes=tuple(classes),
         accuracy=float((predicted == labels).float().mean()),
         loss=float(losses.mean()),
-        per_class=tuple(per_class),
-        confusion=tuple(tuple(int(v) for v in row) for row in confusion),
+        per_class=per_class_metrics(classes, counts),
+        confusion=counts,
         predictions=predictions,
     )

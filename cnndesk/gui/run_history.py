@@ -1,0 +1,114 @@
+"""The run history: the library's training runs as a table, the current model's run marked ●.
+
+Each row is one run (newest first) with its backbone, mode, held-out accuracy (one rule for every
+run, :func:`cnndesk.model_folder.run_evaluation_text`) and status. Double-clicking a run makes its
+model the app's current one through ``AppContext.set_current_model``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cnndesk.domain import RunRecord
+from cnndesk.model_folder import run_evaluation_text, run_mode
+
+if TYPE_CHECKING:
+    from cnndesk.gui.context import AppContext
+
+log = logging.getLogger(__name__)
+
+STATUS_WORDS = {
+    "done": "done",
+    "cancelled": "stopped (best epoch kept)",
+    "failed": "failed",
+    "running": "training…",
+    "interrupted": "interrupted (its process ended)",
+}
+COLUMNS = ["Run", "When", "Backbone", "Mode", "Accuracy [95 % CI] n", "Status"]
+
+
+def run_row(run: RunRecord, *, current: bool) -> list[str]:
+    """The table's cells for one run."""
+    return [
+        f"#{run.id}" + (" ●" if current else ""),
+        (run.created or "")[:16].replace("T", " "),
+        str((run.config or {}).get("backbone", "")),
+        run_mode(run),
+        run_evaluation_text(run),
+        STATUS_WORDS.get(run.status, run.status),
+    ]
+
+
+class RunHistory(QWidget):
+    """The "Runs" heading over the table of runs; :meth:`refresh` re-reads the library's runs."""
+
+    def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.context = context
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().hide()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setToolTip(
+            "Double-click a run to make its model the current one (marked ●).\n"
+            "Accuracy: on held-out images by one rule for every run (see the Evaluate pane),\n"
+            "with its 95 % interval, the number of images n and which images."
+        )
+        self.table.cellDoubleClicked.connect(self._on_table_cell_double_clicked)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("<b>Runs</b>"))
+        layout.addWidget(self.table)
+
+    def refresh(self) -> None:
+        """Show the library's runs, newest first, the current model's run in bold with ●."""
+        try:
+            runs = list(reversed(self.context.library.runs()))
+        except Exception as exc:
+            log.warning("cannot read the library's runs: %s", exc)
+            runs = []
+        # No model chosen yet: the newest run's is the one every pane shows (and `cnndesk runs`).
+        model = self.context.current_model or next(
+            (r.model_path for r in runs if r.model_path and Path(r.model_path).is_dir()), None
+        )
+        current = str(model) if model else None
+        self.table.setRowCount(len(runs))
+        for row, run in enumerate(runs):
+            is_current = current is not None and run.model_path == current
+            for column, value in enumerate(run_row(run, current=is_current)):
+                item = QTableWidgetItem(value)
+                item.setData(Qt.ItemDataRole.UserRole, run.model_path)
+                if run.model_path is None:
+                    item.setForeground(self.palette().placeholderText())
+                if is_current:
+                    bold = QFont(item.font())
+                    bold.setBold(True)
+                    item.setFont(bold)
+                    item.setToolTip("The current model")
+                self.table.setItem(row, column, item)
+
+    @Slot(int, int)
+    def _on_table_cell_double_clicked(self, row: int, column: int) -> None:
+        item = self.table.item(row, column)
+        model_path = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+        if model_path and Path(model_path).is_dir():
+            self.context.set_current_model(model_path)
+            self.context.status_message.emit(f"Current model: {Path(model_path).name}")
