@@ -178,14 +178,57 @@ def fit_head(
     head = torch.nn.Linear(x_train.shape[1], n_classes)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
+    xs_train = (x_train - mean) / std
+    xs_val = (x_val - mean) / std if len(val) else x_val
+    train_epoch = _head_epochs(
+        head, xs_train, y_train, n_classes=n_classes, epochs=epochs, batch_size=batch_size,
+        lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
+        device_description=device_description,
+    )  # fmt: skip
+    y_val = torch.tensor([s.label for s in val], dtype=torch.long)
+    result = yield from fit(
+        head,
+        epochs=epochs,
+        patience=patience,
+        train_epoch=train_epoch,
+        validate=_head_validation(head, xs_val, y_val),
+        stage=stage,
+        device=device_description,
+    )
+    assert result.best_state is not None
+    head.load_state_dict(result.best_state)
+    # Fold the standardisation into the weights: W' = W / std, b' = b - W' @ mean.
+    weight = head.weight.detach() / std
+    bias = head.bias.detach() - weight @ mean
+    best = result.best
+    best_entry = result.history[best.epoch - 1]
+    return HeadFit(
+        weight, bias, best.epoch, result.epochs, best_entry.val_loss, best.accuracy, result.history
+    )
+
+
+def _head_epochs(
+    head: torch.nn.Module,
+    xs_train: torch.Tensor,
+    y_train: torch.Tensor,
+    *,
+    n_classes: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float,
+    label_smoothing: float,
+    seed: int,
+    device_description: str,
+) -> Callable[[int], Generator[BatchProgress, None, EpochStats]]:
+    """The head's train step for :func:`cnndesk.ml.loop.fit`: one shuffled pass per call, AdamW
+    with warm-up + cosine over all epochs, class weights, a progress event per batch."""
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
     for group in optimizer.param_groups:
         group["peak_lr"] = lr
     weights = class_weights(y_train.tolist(), n_classes)
-    xs_train = (x_train - mean) / std
-    xs_val = (x_val - mean) / std if len(val) else x_val
     generator = torch.Generator().manual_seed(seed)
-    n = len(train)
+    n = len(y_train)
     batch_size = max(1, min(batch_size, n))
     batches = (n + batch_size - 1) // batch_size
     total = epochs * n
@@ -219,26 +262,7 @@ def fit_head(
             )  # fmt: skip
         return EpochStats(loss=loss_sum / n, accuracy=correct / n, lr=lr_now)
 
-    y_val = torch.tensor([s.label for s in val], dtype=torch.long)
-    result = yield from fit(
-        head,
-        epochs=epochs,
-        patience=patience,
-        train_epoch=train_epoch,
-        validate=_head_validation(head, xs_val, y_val),
-        stage=stage,
-        device=device_description,
-    )
-    assert result.best_state is not None
-    head.load_state_dict(result.best_state)
-    # Fold the standardisation into the weights: W' = W / std, b' = b - W' @ mean.
-    weight = head.weight.detach() / std
-    bias = head.bias.detach() - weight @ mean
-    best = result.best
-    best_entry = result.history[best.epoch - 1]
-    return HeadFit(
-        weight, bias, best.epoch, result.epochs, best_entry.val_loss, best.accuracy, result.history
-    )
+    return train_epoch
 
 
 def _head_validation(
