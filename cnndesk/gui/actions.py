@@ -1,8 +1,8 @@
 """Every menu command and keyboard shortcut of the app, as one table with stable ids.
 
 The ids never change (settings store the user's shortcut overrides under them, tests look
-actions up by them). ``main_window`` builds a ``QAction`` per row and connects it; panes do not
-define shortcuts of their own. Class hotkeys (keys 1–9 by class position, plus each class's own
+actions up by them). ``window_actions`` builds a ``QAction`` per row, and ``main_window`` says
+what each one does; panes do not define shortcuts of their own. Class hotkeys (keys 1–9 by class position, plus each class's own
 key) come from the library; :func:`shortcut_conflicts` checks the whole set for collisions, and
 the class pane refuses a class hotkey that an action already uses.
 
