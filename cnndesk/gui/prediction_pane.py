@@ -47,6 +47,7 @@ from PySide6.QtWidgets import (
 )
 
 from cnndesk.domain import CnndeskError, ImageError, Prediction, Progress
+from cnndesk.export_formats import EXPORT_FORMATS, format_for_suffix
 from cnndesk.gui.progress_style import readable_progress_bar
 from cnndesk.model_folder import read_model_info
 
@@ -371,7 +372,10 @@ class PredictionPane(QWidget):
         self.bars.set_scores([(s.name, s.p) for s in prediction.top])
 
     def export_model(self, out: str | Path, *, force: bool = False) -> Worker | None:
-        """Export the current model to ``out`` (``.onnx``: ONNX, else TorchScript) and check it.
+        """Export the current model to ``out`` in the format its suffix names and check it.
+
+        The suffix picks the format (:data:`~cnndesk.export_formats.EXPORT_FORMATS`: ``.onnx``,
+        ``.pt``, ``.xml`` for OpenVINO IR); any other suffix exports TorchScript.
 
         ``force`` (the file dialog asked "replace?") lets the export replace a file cnndesk did
         not write; never the model's own files or the open library (:mod:`cnndesk.outputs`).
@@ -381,7 +385,7 @@ class PredictionPane(QWidget):
         if folder is None:
             return None
         out = Path(out)
-        fmt = "onnx" if out.suffix.lower() == ".onnx" else "torchscript"
+        fmt = format_for_suffix(out) or "torchscript"
         library = self.context.library
         from cnndesk.domain import OutputError
         from cnndesk.outputs import check_output, library_files
@@ -456,7 +460,7 @@ class PredictionPane(QWidget):
             self,
             "Export the model",
             str(Path.home() / f"{folder.name}.onnx"),
-            "ONNX (*.onnx);;TorchScript (*.pt)",
+            ";;".join(f"{f.description} (*{f.suffix})" for f in EXPORT_FORMATS.values()),
         )
         if out:
             # The dialog asked before choosing an existing file: that answer is the --force.
