@@ -2,8 +2,8 @@
 
 Each job is a generator (DESIGN §2): it yields progress events from :mod:`cnndesk.domain` at least
 once per batch and returns its result. The GUI runs it on a worker thread, the CLI with a
-progress bar, a test with ``list()``. Cancel by calling ``close()``: the job cleans up in
-``finally`` and keeps whatever is already safe.
+progress bar, a script or a test with :func:`drive`. Cancel by calling ``close()``: the job
+cleans up in ``finally`` and keeps whatever is already safe.
 
 ``cnndesk.ml`` (and with it torch) is imported inside the jobs that need it, never at module
 level: opening the window must not wait for torch.
@@ -12,10 +12,10 @@ level: opening the window must not wait for torch.
 from __future__ import annotations
 
 import time
-from collections.abc import Generator, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from cnndesk import filesort
 from cnndesk.domain import (
@@ -47,6 +47,29 @@ from cnndesk.domain import (
 )
 from cnndesk.library import Library, export_labels, import_paths
 from cnndesk.outputs import library_files
+
+T = TypeVar("T")
+
+# ------------------------------------------------------------------------------------ driver
+
+
+def drive(job: Generator[Any, None, T], on_event: Callable[[Any], None]) -> T:
+    """Run ``job`` to completion, calling ``on_event`` with each event; return its result.
+
+    Ctrl+C (:class:`KeyboardInterrupt`, in the job or in ``on_event``) closes the job, so its
+    ``finally`` cleans up, and reaches the caller.
+    """
+    try:
+        while True:
+            try:
+                event = next(job)
+            except StopIteration as stop:
+                return stop.value
+            on_event(event)
+    except KeyboardInterrupt:
+        job.close()
+        raise
+
 
 # ------------------------------------------------------------------------------------ import
 

@@ -67,8 +67,6 @@ def hymenoptera_copy(tmp_path: Path) -> Path:
 
 def result_of(gen):
     """Run a job generator to its end and return its result (the events are dropped)."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    from cnndesk.jobs import drive
+
+    return drive(gen, lambda _event: None)

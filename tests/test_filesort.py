@@ -16,6 +16,7 @@ import pytest
 
 from cnndesk import filesort
 from cnndesk.domain import Prediction, SortError
+from cnndesk.jobs import drive
 from cnndesk.paths import UNCERTAIN_FOLDER
 from tests.conftest import make_image
 
@@ -50,12 +51,9 @@ def decisions_for(root: Path) -> list[tuple[Path, str | None]]:
 
 def run(gen):
     """Drive a job generator to the end; return (events, result)."""
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    events: list = []
+    result = drive(gen, events.append)
+    return events, result
 
 
 def test_copy_puts_every_file_in_dest_exactly_once(src: Path, tmp_path: Path) -> None:

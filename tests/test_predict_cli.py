@@ -240,15 +240,10 @@ def test_classify_folder_job_writes_a_report_listing_unreadable_files(
 ) -> None:
     import csv
 
-    from cnndesk.jobs import classify_folder_job
+    from cnndesk.jobs import classify_folder_job, drive
 
     job = classify_folder_job(varied_model, photos, report_dir=tmp_path / "report")
-    while True:
-        try:
-            next(job)
-        except StopIteration as stop:
-            result = stop.value
-            break
+    result = drive(job, lambda _event: None)
     assert len(result.predictions) == 7 and len(result.unreadable) == 1
     with open(result.report_csv, newline="") as f:
         rows = list(csv.DictReader(f))

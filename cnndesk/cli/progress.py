@@ -1,6 +1,6 @@
 """The one way every command runs a job: progress bars on stderr and lines between them.
 
-:func:`run_job` drives a job generator with :func:`drive` (Ctrl+C closes the job,
+:func:`run_job` drives a job generator with :func:`cnndesk.jobs.drive` (Ctrl+C closes the job,
 which cleans up, and reaches :func:`cnndesk.cli.program.main` as "cancelled"). Each
 :class:`~cnndesk.domain.Progress` event draws a :class:`ProgressBar` when stderr is a terminal;
 a new bar starts when the job enters a new phase (another event type or another label).
@@ -65,20 +65,6 @@ Label = str | dict[type, str] | Callable[[Progress], "str | None"]
 function of the event (``None``: the event draws no bar)."""
 
 
-def drive(job: Generator[Any, None, T], on_event: Callable[[Any], None]) -> T:
-    """Run ``job`` to its result, calling ``on_event`` for each event; Ctrl+C closes the job."""
-    try:
-        while True:
-            try:
-                event = next(job)
-            except StopIteration as stop:
-                return stop.value
-            on_event(event)
-    except KeyboardInterrupt:
-        job.close()
-        raise
-
-
 def _label_of(label: Label, event: Progress) -> str | None:
     if isinstance(label, str):
         return label
@@ -99,6 +85,8 @@ def run_job(
     ``message`` rewrites the text beside a bar; ``lines`` turns an event into a line for stderr
     (``None``: no line), printed on a line of its own below the bar so far.
     """
+    from cnndesk.jobs import drive  # imported when a command runs: cheap start-up
+
     bar: ProgressBar | None = None
     phase: tuple[type, str] | None = None
 

@@ -281,17 +281,11 @@ def _self_test_image(path: Path) -> Path:
 
 
 def _self_test_library(library_path: Path, image_path: Path) -> None:
-    from cnndesk.jobs import import_job
+    from cnndesk.jobs import drive, import_job
     from cnndesk.library import Library
 
     with Library.open(library_path) as library:
-        result = None
-        job = import_job(library, [image_path.parent])
-        try:
-            while True:
-                next(job)
-        except StopIteration as stop:
-            result = stop.value
+        result = drive(import_job(library, [image_path.parent]), lambda _event: None)
         if result is None or result.added != 1:
             raise RuntimeError(f"importing one image gave {result}")
         info = library.add_class("red")

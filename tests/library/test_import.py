@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from cnndesk.domain import ImportProgress, Split
+from cnndesk.jobs import drive
 from cnndesk.library import Library, import_paths
 from cnndesk.library import importer as importer_module
 from tests.conftest import make_image
@@ -23,12 +24,8 @@ from tests.conftest import make_image
 
 def _import(library: Library, *paths: Path, folders: bool = False):
     job = import_paths(library, list(paths), classes_from_folders=folders)
-    events = []
-    while True:
-        try:
-            events.append(next(job))
-        except StopIteration as stop:
-            return stop.value, events
+    events: list = []
+    return drive(job, events.append), events
 
 
 def _png_bomb(path: Path, side: int = 40_000) -> Path:

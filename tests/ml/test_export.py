@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from cnndesk.domain import ExportProgress, ModelError
+from cnndesk.jobs import drive
 from cnndesk.ml import export as export_module
 from cnndesk.ml.export import export_model
 from cnndesk.ml.predict import Predictor
@@ -34,12 +35,9 @@ def photos(tmp_path: Path) -> list[Path]:
 
 
 def run(gen):
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    events: list = []
+    result = drive(gen, events.append)
+    return events, result
 
 
 def test_onnx_export_matches_pytorch_and_runs_in_onnxruntime(

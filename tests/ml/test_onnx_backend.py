@@ -16,6 +16,7 @@ import torch
 from cnndesk import paths
 from cnndesk.cli import main
 from cnndesk.domain import ModelError
+from cnndesk.jobs import drive
 from cnndesk.ml import onnx_backend
 from cnndesk.ml.device import CPU_BF16_ENV, cpu_has_native_bf16, prediction_threads
 from cnndesk.ml.predict import Predictor
@@ -48,11 +49,7 @@ def scores(prediction) -> dict[str, float]:
 
 def classify(predictor: Predictor, files) -> list:
     job = predictor.classify(files, batch_size=3)
-    while True:
-        try:
-            next(job)
-        except StopIteration as stop:
-            return list(stop.value.predictions)
+    return list(drive(job, lambda _event: None).predictions)
 
 
 def assert_same(a, b, tol: float = 1e-4) -> None:

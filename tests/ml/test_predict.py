@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from cnndesk.domain import ClassifyProgress, ImageError
+from cnndesk.jobs import drive
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.predict import Predictor
 from cnndesk.ml.preprocess import load_for_model
@@ -90,13 +91,8 @@ def test_batch_keeps_order_and_reports_unreadable_files(
     files = [images[0], empty, *images[1:3], text, truncated, missing, *images[3:]]
 
     gen = batch_predictor.classify(files, batch_size=2, workers=2)
-    events = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            result = stop.value
-            break
+    events: list = []
+    result = drive(gen, events.append)
 
     assert [p.file for p in result.predictions] == [str(f) for f in files]
     bad = {Path(p.file).name: p.error for p in result.unreadable}

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import torch
 
+from cnndesk import jobs
 from cnndesk.domain import (
     BatchProgress,
     DatasetError,
@@ -35,11 +36,8 @@ TINY = dict(backbone="test_efficientnet", pretrained=False, image_size=64)
 
 def drive(gen: Generator[Any, None, TrainResult]) -> tuple[list[Any], TrainResult]:
     events: list[Any] = []
-    while True:
-        try:
-            events.append(next(gen))
-        except StopIteration as stop:
-            return events, stop.value
+    result = jobs.drive(gen, events.append)
+    return events, result
 
 
 @pytest.fixture(autouse=True)
