@@ -200,7 +200,12 @@ def sort_job(
     readable = [p for p in classified.predictions if p.error is None]
     decisions = [(p.file, p.label if p.confidence >= threshold else None) for p in readable]
     result = yield from filesort.sort_files(
-        decisions, target, classes=classified.classes, move=move, dry_run=dry_run
+        decisions,
+        target,
+        classes=classified.classes,
+        move=move,
+        dry_run=dry_run,
+        sources=[source],  # undo puts files back only under SRC
     )
     skipped = tuple(
         SortedFile(str(Path(p.file).absolute()), None, None, None, "skipped", p.error)

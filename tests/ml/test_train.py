@@ -176,7 +176,7 @@ def test_cancel_before_any_epoch_leaves_no_model(toy_set: TrainingSet, tmp_path:
 def test_out_of_memory_halves_the_batch_and_goes_on(
     toy_set: TrainingSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import cnndesk.ml.train as engine
+    import cnndesk.ml.full as engine
 
     real = engine.F.cross_entropy
     calls = {"oom": 0}
