@@ -224,6 +224,25 @@ class PredictionPane(QWidget):
         )
         self.image_label.setText("Drop an image here\nor use Open image…")
 
+        body = QHBoxLayout()
+        body.addWidget(self.image_label, 3)
+        body.addLayout(self._build_answer(), 2)
+        self.export_label = QLabel()
+        self.export_label.setWordWrap(True)
+        self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.export_label)
+        self.export_label.hide()  # until an export starts
+        layout.addLayout(body, 1)
+
+        context.model_changed.connect(self._on_context_model_changed)
+        context.library_opened.connect(self._on_context_library_opened)
+        context.current_image_changed.connect(self._on_context_current_image_changed)
+        self._show_model()
+
+    def _build_answer(self) -> QVBoxLayout:
+        """The answer column: the top class in large type, the file, and one bar per class."""
         self.answer_label = QLabel()
         big = QFont(self.answer_label.font())
         big.setPointSizeF(big.pointSizeF() * 1.6)
@@ -241,23 +260,7 @@ class PredictionPane(QWidget):
         answer.addWidget(self.answer_label)
         answer.addWidget(self.detail_label)
         answer.addWidget(scroll, 1)
-
-        body = QHBoxLayout()
-        body.addWidget(self.image_label, 3)
-        body.addLayout(answer, 2)
-        self.export_label = QLabel()
-        self.export_label.setWordWrap(True)
-        self.export_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.export_label)
-        self.export_label.hide()  # until an export starts
-        layout.addLayout(body, 1)
-
-        context.model_changed.connect(self._on_context_model_changed)
-        context.library_opened.connect(self._on_context_library_opened)
-        context.current_image_changed.connect(self._on_context_current_image_changed)
-        self._show_model()
+        return answer
 
     # ------------------------------------------------------------------------------ model
 
