@@ -521,21 +521,7 @@ def epoch_history(metrics: dict[str, Any]) -> tuple[EpochEnd, ...]:
     events = []
     for entry in history:
         try:
-            events.append(
-                EpochEnd(
-                    epoch=int(entry["epoch"]),
-                    epochs=len(history),
-                    train_loss=float(entry["train_loss"]),
-                    train_accuracy=float(entry["train_accuracy"]),
-                    val_loss=entry.get("val_loss"),
-                    val_accuracy=entry.get("val_accuracy"),
-                    lr=float(entry.get("lr") or 0.0),
-                    seconds=float(entry.get("seconds") or 0.0),
-                    best_epoch=best,
-                    improved=False,
-                    stage=str(entry.get("stage", "train")),
-                )
-            )
-        except (KeyError, TypeError, ValueError):
+            events.append(EpochEnd.from_json(entry, epochs=len(history), best_epoch=best))
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue
     return tuple(events)

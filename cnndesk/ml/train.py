@@ -191,12 +191,7 @@ class _Run:
             "epochs": sum(1 for e in self.history if e.stage == "train"),
             "seconds": round(time.perf_counter() - self.started, 3),
             "cancelled": cancelled,
-            "history": [
-                {"stage": e.stage, "epoch": e.epoch, "train_loss": e.train_loss,
-                 "train_accuracy": e.train_accuracy, "val_loss": e.val_loss,
-                 "val_accuracy": e.val_accuracy, "lr": e.lr, "seconds": round(e.seconds, 3)}
-                for e in self.history
-            ],
+            "history": [e.as_json() for e in self.history],
         }  # fmt: skip
 
     def save(self, *, cancelled: bool) -> Path | None:

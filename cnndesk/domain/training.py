@@ -1,12 +1,5 @@
-"""The small frozen values every layer exchanges, and the error hierarchy.
-
-Records, configs, progress events and results live here so that ``library``, ``ml``, ``jobs``,
-``gui`` and ``cli`` can talk without importing each other. Nothing here imports more than the
-standard library. ORM objects never leave ``cnndesk.library``; these dataclasses do.
-
-Long operations are generators that ``yield`` progress events (subclasses of :class:`Progress`)
-and ``return`` a result; see ``DESIGN.md`` §2.
-"""
+"""What training exchanges: the config, its progress events, and the evaluation and result of a
+run."""
 
 from __future__ import annotations
 
@@ -15,486 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cnndesk import heldout
-
-# --------------------------------------------------------------------------------------- errors
-
-
-class CnndeskError(Exception):
-    """Base of every error cnndesk raises on purpose; its message is for the user."""
-
-
-class LibraryError(CnndeskError):
-    """The library file cannot be opened, read or written, or a request makes no sense for it."""
-
-
-class ImageError(CnndeskError):
-    """One image cannot be read (empty, not an image, truncated, too large, unreadable)."""
-
-
-class ModelError(CnndeskError):
-    """A model cannot be built, loaded, trained or exported."""
-
-
-class WeightsUnavailableError(ModelError):
-    """Pretrained weights are neither on disk nor downloadable."""
-
-
-class DatasetError(CnndeskError):
-    """The labeled data cannot train a model (too few classes or images, say)."""
-
-
-class SortError(CnndeskError):
-    """A batch sort or its undo cannot go ahead safely."""
-
-
-class UntrustedJournalError(SortError):
-    """Undo refused a sort journal this installation did not write (or that was changed since).
-
-    ``targets`` are the first paths undo would have written to or deleted, ``count`` how many
-    there are in all.
-    """
-
-    def __init__(self, message: str, *, journal: str, targets: tuple[str, ...], count: int):
-        super().__init__(message)
-        self.journal = journal
-        self.targets = targets
-        self.count = count
-
-
-class OutputError(CnndeskError):
-    """An output file cannot be written without replacing something cnndesk must not replace."""
-
-
-class Cancelled(CnndeskError):
-    """A job stopped because the user asked it to."""
-
-
-# ------------------------------------------------------------------------------------- library
-
-
-class Split(str, enum.Enum):
-    """Which part of the data an image belongs to."""
-
-    TRAIN = "train"
-    VAL = "val"
-    TEST = "test"
-
-
-class ImageStatus(str, enum.Enum):
-    OK = "ok"
-    MISSING = "missing"
-    UNREADABLE = "unreadable"
-
-
-class LabelSource(str, enum.Enum):
-    HUMAN = "human"
-    MODEL = "model"
-
-
-@dataclass(frozen=True, slots=True)
-class ClassInfo:
-    """One class of the library, with how many images carry it (human labels)."""
-
-    id: int
-    name: str
-    hotkey: str | None
-    colour: str
-    order: int
-    count: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ImageRecord:
-    """One image of the library, as the browser and the jobs see it."""
-
-    id: int
-    path: str
-    sha256: str
-    size: int
-    width: int
-    height: int
-    format: str
-    status: ImageStatus
-    split: Split
-    class_id: int | None = None
-    """The human label, or ``None`` when the image is unlabeled."""
-    suggested_class_id: int | None = None
-    """The model's suggestion (label source ``model``), when there is one."""
-    suggestion_confidence: float | None = None
-    changed: bool = False
-    """The file's bytes changed under the same path after it was labeled: check the label."""
-
-    @property
-    def name(self) -> str:
-        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
-
-
-@dataclass(frozen=True, slots=True)
-class LibraryStats:
-    images: int
-    unreadable: int
-    missing: int
-    unlabeled: int
-    classes: dict[str, int]
-    splits: dict[str, int]
-    changed: int = 0
-    """Readable images whose content changed under their path since labeled (check the label)."""
-    predicted: int = 0
-    """Readable images with a prediction of the current model (the newest run's)."""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "images": self.images,
-            "unreadable": self.unreadable,
-            "missing": self.missing,
-            "changed": self.changed,
-            "predicted": self.predicted,
-            "unlabeled": self.unlabeled,
-            "classes": dict(self.classes),
-            "splits": dict(self.splits),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingSample:
-    """What ``ml`` needs of a labeled image: where it is, a content key for caches, its class."""
-
-    path: str
-    key: str
-    label: int
-    image_id: int | None = None
-
-
-# --------------------------------------------------------------------------------------- events
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Base of all progress events: ``done`` of ``total`` units (``total`` 0 when unknown)."""
-
-    done: int
-    total: int
-    message: str = ""
-
-    @property
-    def fraction(self) -> float | None:
-        return self.done / self.total if self.total else None
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResult:
-    """What ``cnndesk check`` / File → Check Library found when it re-read every image's file."""
-
-    checked: int
-    ok: int
-    """Images readable now (``changed`` and ``restored`` included)."""
-    missing: int
-    unreadable: int
-    changed: int
-    """Images whose content changed under the same path in this check (re-hashed, label kept)."""
-    restored: int
-    """Images that were missing or unreadable and are readable again."""
-    problems: tuple[RefusedFile, ...] = ()
-    """Each missing or unreadable file, with the reason."""
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "checked": self.checked,
-            "ok": self.ok,
-            "missing": self.missing,
-            "unreadable": self.unreadable,
-            "changed": self.changed,
-            "restored": self.restored,
-            "problems": [{"path": p.path, "reason": p.reason} for p in self.problems],
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class ImportProgress(Progress):
-    added: int = 0
-    duplicates: int = 0
-    refused: int = 0
-    current: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class RefusedFile:
-    """A file an import skipped, and why, in words a user understands."""
-
-    path: str
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class ImportResult:
-    added: int
-    duplicates: int
-    unchanged: int
-    """Files skipped without reading them because path, size and mtime were already known."""
-    refused: tuple[RefusedFile, ...]
-    classes_created: tuple[str, ...] = ()
-    labeled: int = 0
-    seconds: float = 0.0
-    added_ids: tuple[int, ...] = field(default=(), repr=False)
-    changed: int = 0
-    """Known paths whose bytes changed: re-hashed, label and split kept, marked "check the label"."""
-    moved: int = 0
-    """Known images found again by content at a new path (their old file is gone): label kept."""
-    restored: int = 0
-    """Images marked missing or unreadable whose file is readable again (same content)."""
-    skipped: tuple[RefusedFile, ...] = ()
-    """Files in the folders that are not in a format cnndesk reads (``.heic``, ``.svg``, …)."""
-
-    @property
-    def seen(self) -> int:
-        return (
-            self.added
-            + self.duplicates
-            + self.unchanged
-            + self.changed
-            + self.moved
-            + self.restored
-            + len(self.refused)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingSet:
-    """The labeled images a model trains on, split, with classes in output order.
-
-    ``classes`` holds only classes that have at least one human-labeled readable image, in the
-    library's class order; ``TrainingSample.label`` indexes into it.
-    """
-
-    classes: tuple[str, ...]
-    train: tuple[TrainingSample, ...]
-    val: tuple[TrainingSample, ...]
-    test: tuple[TrainingSample, ...]
-    unlabeled: tuple[TrainingSample, ...] = ()
-    """Readable images without a human label (``label`` -1): a run predicts them, never
-    trains on them, so the model's view of every image is there right after Train."""
-
-    @property
-    def total(self) -> int:
-        return len(self.train) + len(self.val) + len(self.test)
-
-
-@dataclass(frozen=True, slots=True)
-class RunRecord:
-    """One training run as the library remembers it."""
-
-    id: int
-    created: str
-    status: str
-    config: dict[str, Any]
-    metrics: dict[str, Any]
-    model_path: str | None
-    finished: str | None = None
-
-
-# ------------------------------------------------------------------------ prediction and sorting
-
-
-@dataclass(frozen=True, slots=True)
-class ClassScore:
-    """One class and the probability a model gives it."""
-
-    name: str
-    p: float
-
-
-@dataclass(frozen=True, slots=True)
-class Prediction:
-    """What a model says about one file: every class with its probability, most likely first.
-
-    When the file cannot be read, ``top`` is empty and ``error`` says why.
-    """
-
-    file: str
-    top: tuple[ClassScore, ...]
-    error: str | None = None
-
-    @property
-    def label(self) -> str | None:
-        return self.top[0].name if self.top else None
-
-    @property
-    def confidence(self) -> float:
-        return self.top[0].p if self.top else 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "file": self.file,
-            "top": [{"class": s.name, "p": s.p} for s in self.top],
-        }
-        if self.error is not None:
-            data["error"] = self.error
-        return data
-
-
-@dataclass(frozen=True, slots=True)
-class ClassifyProgress(Progress):
-    """Batch classification: ``done`` of ``total`` files have a prediction (or an error)."""
-
-    current: str = ""
-    unreadable: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ClassifyResult:
-    """Predictions for a list of files, in the order the files were given."""
-
-    classes: tuple[str, ...]
-    predictions: tuple[Prediction, ...]
-    seconds: float = 0.0
-    device: str = "cpu"
-    report_csv: str | None = None
-    report_json: str | None = None
-    request_id: int | None = None
-    """Echoes the request this answers, so a view can drop stale results."""
-
-    @property
-    def unreadable(self) -> tuple[Prediction, ...]:
-        return tuple(p for p in self.predictions if p.error is not None)
-
-
-@dataclass(frozen=True, slots=True)
-class SortProgress(Progress):
-    """A batch sort (or its undo): ``done`` of ``total`` files handled."""
-
-    current: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SortedFile:
-    """Where one file went, or why it stayed where it was.
-
-    ``status`` is ``copied``, ``moved``, ``planned`` (dry run), ``skipped`` (unreadable: left in
-    place) or ``failed`` (``error`` says why; the source is untouched).
-    """
-
-    source: str
-    destination: str | None
-    folder: str | None
-    class_name: str | None
-    status: str
-    error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SortResult:
-    """The outcome of a batch sort. ``complete`` is false when it was cancelled part-way."""
-
-    dest: str
-    move: bool
-    dry_run: bool
-    files: tuple[SortedFile, ...]
-    journal: str | None
-    complete: bool = True
-    threshold: float | None = None
-    report_csv: str | None = None
-    report_json: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Files per destination folder (sorted or, in a dry run, planned)."""
-        counts: dict[str, int] = {}
-        for f in self.files:
-            if f.folder is not None and f.status in ("copied", "moved", "planned"):
-                counts[f.folder] = counts.get(f.folder, 0) + 1
-        return counts
-
-
-@dataclass(frozen=True, slots=True)
-class UndoResult:
-    """The outcome of undoing a sort: files put back, copies removed, and anything left alone."""
-
-    dest: str
-    journal: str
-    restored: int
-    removed: int
-    kept: tuple[RefusedFile, ...] = ()
-    """Files undo left where they are (in DEST), and why."""
-    renamed: tuple[RefusedFile, ...] = ()
-    """Files put back under another name because their old name was taken; ``reason`` says which."""
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class SuggestProgress(Progress):
-    """Suggesting labels for the library's unlabeled images."""
-
-
-@dataclass(frozen=True, slots=True)
-class SuggestResult:
-    suggested: int
-    unreadable: tuple[RefusedFile, ...] = ()
-    classes: tuple[str, ...] = ()
-    seconds: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class ExportProgress(Progress):
-    """Exporting a model: ``message`` names the stage (export, check)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ExportResult:
-    """An exported model, and how far its probabilities are from PyTorch's on real images."""
-
-    file: str
-    format: str
-    max_abs_diff: float
-    images_checked: int
-    sidecar: str | None = None
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "format": self.format,
-            "max_abs_diff": self.max_abs_diff,
-            "images_checked": self.images_checked,
-            "sidecar": self.sidecar,
-            "seconds": round(self.seconds, 3),
-        }
-
-
-class ImageView(str, enum.Enum):
-    """Which images the browser shows."""
-
-    ALL = "all"
-    UNLABELED = "unlabeled"
-    CLASS = "class"
-    PREDICTED = "predicted"
-    """Images the model suggests as ``class_id`` (human label or not)."""
-    MISCLASSIFIED = "misclassified"
-    """Images whose human label differs from the model's prediction."""
-    LOW_CONFIDENCE = "low_confidence"
-    """Images the model is unsure about (top probability below ``confidence_below``)."""
-    CHANGED = "changed"
-    """Images whose file changed under the same path since they were labeled (check the label)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ImageQuery:
-    """A filter over the library's images, as the browser and the CLI ask for them."""
-
-    view: ImageView = ImageView.ALL
-    class_id: int | None = None
-    search: str = ""
-    """Case-insensitive substring of the file name."""
-    split: Split | None = None
-    confidence_below: float = 0.6
-    order: str = "path"
-    """``path``, ``added``, or ``least_confident`` (model suggestions, most doubtful first)."""
-    limit: int | None = None
-    image_ids: tuple[int, ...] | None = None
-    """Only these images (e.g. an evaluation's "true A, predicted B" cell); ``None``: no limit."""
-    title: str = ""
-    """What the browser shows as the filter's name when it cannot be named from the view."""
-
+from cnndesk.defaults import DEFAULT_BACKBONE
+from cnndesk.domain.library import Progress, RefusedFile
 
 # -------------------------------------------------------------------------------------- training
 
@@ -523,14 +38,15 @@ class TrainPhase(str, enum.Enum):
 class TrainConfig:
     """Everything a training run needs to know; ``None`` means "the sensible default"."""
 
-    backbone: str = "tf_efficientnet_lite0"
+    backbone: str = DEFAULT_BACKBONE
     mode: TrainMode = TrainMode.QUICK
     pretrained: bool = True
     """Start from ImageNet weights (``simple-cnn`` ignores this: it has none)."""
     weights: str | None = None
     """A local weights file (safetensors, or a PyTorch state dict) for the backbone."""
     epochs: int | None = None
-    """Quick: 40 head epochs; full: 12 (pretrained) or 30 (from scratch)."""
+    """``None``: :data:`~cnndesk.defaults.EPOCHS_DEFAULTS_TEXT` (quick: 60 head epochs; full: 6
+    pretrained or 30 from scratch)."""
     image_size: int | None = None
     """Input side in pixels; ``None`` uses the backbone's own (224 for most)."""
     batch_size: int | None = None
@@ -540,7 +56,8 @@ class TrainConfig:
     label_smoothing: float = 0.1
     weight_decay: float = 0.01
     patience: int | None = None
-    """Early stopping: epochs without a better validation loss before stopping."""
+    """Early stopping: epochs without a better epoch (higher validation accuracy, ties broken by
+    lower validation loss) before stopping."""
     seed: int = 0
     device: str | None = None
     """``cuda``, ``mps`` or ``cpu``; ``None`` picks the best available."""
@@ -608,11 +125,49 @@ class EpochEnd:
     lr: float
     seconds: float
     best_epoch: int
-    """The epoch whose weights are kept so far (lowest validation loss)."""
+    """The epoch whose weights are kept so far: the highest validation accuracy, ties broken by
+    the lowest validation loss (:func:`cnndesk.ml.schedule.better`)."""
     improved: bool
     stage: str = "train"
     """``head`` (full mode's warm-up with a frozen backbone) or ``train``."""
     device: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        """The epoch as ``model.json``'s ``metrics.history`` stores it (what the curves need;
+        ``epochs`` and ``best_epoch`` are the run's, stored once beside the history)."""
+        return {
+            "stage": self.stage,
+            "epoch": self.epoch,
+            "train_loss": self.train_loss,
+            "train_accuracy": self.train_accuracy,
+            "val_loss": self.val_loss,
+            "val_accuracy": self.val_accuracy,
+            "lr": self.lr,
+            "seconds": round(self.seconds, 3),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], *, epochs: int, best_epoch: int) -> EpochEnd:
+        """An epoch read back from :meth:`as_json`, in a run of ``epochs`` whose kept epoch is
+        ``best_epoch``. Raises ``KeyError``/``TypeError``/``ValueError`` on an unreadable entry."""
+
+        def optional(name: str) -> float | None:
+            value = data.get(name)
+            return None if value is None else float(value)
+
+        return cls(
+            epoch=int(data["epoch"]),
+            epochs=epochs,
+            train_loss=float(data["train_loss"]),
+            train_accuracy=float(data["train_accuracy"]),
+            val_loss=optional("val_loss"),
+            val_accuracy=optional("val_accuracy"),
+            lr=float(data.get("lr") or 0.0),
+            seconds=float(data.get("seconds") or 0.0),
+            best_epoch=best_epoch,
+            improved=False,
+            stage=str(data.get("stage", "train")),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,128 @@
+"""The small frozen values every layer exchanges, and the error hierarchy.
+
+Records, configs, progress events and results live here so that ``library``, ``ml``, ``jobs``,
+``gui`` and ``cli`` can talk without importing each other. Nothing here imports more than the
+standard library. ORM objects never leave ``cnndesk.library``; these dataclasses do.
+
+Long operations are generators that ``yield`` progress events (subclasses of :class:`Progress`)
+and ``return`` a result (cancel = stop iterating and ``close()`` the generator).
+
+The values are grouped by who exchanges them (:mod:`.errors`, :mod:`.library`,
+:mod:`.prediction`, :mod:`.training`); import them from ``cnndesk.domain`` itself.
+"""
+
+from __future__ import annotations
+
+from cnndesk.domain.errors import (
+    Cancelled,
+    CnndeskError,
+    DatasetError,
+    ImageError,
+    LibraryError,
+    ModelError,
+    OutputError,
+    SortError,
+    UntrustedJournalError,
+    WeightsUnavailableError,
+)
+from cnndesk.domain.library import (
+    CheckResult,
+    ClassInfo,
+    ImageRecord,
+    ImageStatus,
+    ImportProgress,
+    ImportResult,
+    LabelSource,
+    LibraryStats,
+    Progress,
+    RefusedFile,
+    RunRecord,
+    Split,
+    TrainingSample,
+    TrainingSet,
+)
+from cnndesk.domain.prediction import (
+    ClassifyProgress,
+    ClassifyResult,
+    ClassScore,
+    ExportProgress,
+    ExportResult,
+    ImageQuery,
+    ImageView,
+    Prediction,
+    SortedFile,
+    SortProgress,
+    SortResult,
+    SuggestProgress,
+    SuggestResult,
+    UndoResult,
+)
+from cnndesk.domain.training import (
+    AUGMENT_PRESETS,
+    BatchProgress,
+    Calibration,
+    ClassMetrics,
+    EpochEnd,
+    Evaluation,
+    ReliabilityBin,
+    SamplePrediction,
+    TrainConfig,
+    TrainMode,
+    TrainPhase,
+    TrainResult,
+    TrainStarted,
+)
+
+__all__ = [
+    "AUGMENT_PRESETS",
+    "BatchProgress",
+    "Calibration",
+    "Cancelled",
+    "CheckResult",
+    "ClassInfo",
+    "ClassMetrics",
+    "ClassScore",
+    "ClassifyProgress",
+    "ClassifyResult",
+    "CnndeskError",
+    "DatasetError",
+    "EpochEnd",
+    "Evaluation",
+    "ExportProgress",
+    "ExportResult",
+    "ImageError",
+    "ImageQuery",
+    "ImageRecord",
+    "ImageStatus",
+    "ImageView",
+    "ImportProgress",
+    "ImportResult",
+    "LabelSource",
+    "LibraryError",
+    "LibraryStats",
+    "ModelError",
+    "OutputError",
+    "Prediction",
+    "Progress",
+    "RefusedFile",
+    "ReliabilityBin",
+    "RunRecord",
+    "SamplePrediction",
+    "SortError",
+    "SortProgress",
+    "SortResult",
+    "SortedFile",
+    "Split",
+    "SuggestProgress",
+    "SuggestResult",
+    "TrainConfig",
+    "TrainMode",
+    "TrainPhase",
+    "TrainResult",
+    "TrainStarted",
+    "TrainingSample",
+    "TrainingSet",
+    "UndoResult",
+    "UntrustedJournalError",
+    "WeightsUnavailableError",
+]
