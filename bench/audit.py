@@ -7,17 +7,21 @@
    training split of ``../shared/data/cifar10-jpeg.tar.gz``) and of the 397 ants/bees photos are
    flipped to another class at random. Embeddings come from the real ``tf_efficientnet_lite0``
    ImageNet weights in ``../shared/models`` (CIFAR's 32 px images upsampled to 128 px, photos at
-   224 px), out-of-fold probabilities from :func:`cnndesk.ml.crossval.cross_validate` (quick
-   mode's head, 5 folds). On those same probabilities three rankers are scored: cnndesk's
+   224 px), out-of-fold probabilities from :func:`cnndesk.ml.crossval.cross_validate` (the
+   audit's head settings :data:`cnndesk.ml.audit.AUDIT_HEAD`, 5 folds). On those same
+   probabilities three rankers are scored: cnndesk's
    :func:`cnndesk.ml.audit.label_issues`, cleanlab's ``find_label_issues`` (defaults:
    ``prune_by_noise_rate``, ranked by self-confidence) and a plain top-loss ranking (its own
    threshold: the model's top class is not the given label). Precision/recall/F1 of each list at
    its own threshold, and of its first k where k is the number flipped.
-2. **Near-duplicates.** 50 of the ants/bees photos get a copy that is cropped 10 %, mirrored,
-   resized to 60 % and re-encoded as JPEG quality 60, placed in the other split; the audit's
-   duplicate groups are scored against those 50 pairs (and leakage must be flagged for each).
+2. **Near-duplicates.** 50 of the ants/bees photos get a copy with ONE transform each, the four
+   kinds in turn (resized to 60 %, re-encoded as JPEG quality 60, cropped 10 %, mirrored),
+   placed in the other split; the audit's duplicate groups are scored against those 50 pairs
+   over a range of thresholds (and leakage must be flagged for each): the audit's search (all
+   dimensions), the optional 256-d PCA projection, and mirror-averaged embeddings.
 3. **Scale.** Time and peak memory (tracemalloc: numpy's allocations) of the blocked duplicate
-   search on 10,000 and 50,000 synthetic 1280-d embeddings.
+   search on 10,000 and 50,000 synthetic 1280-d embeddings, in all 1280 dimensions (the
+   audit's search) and projected on 256 principal components (the option).
 
 Embeddings are cached in ``/tmp/cnndesk-bench-audit`` so a rerun skips the backbone.
 """
@@ -103,18 +107,25 @@ def cifar_subset(per_class: int) -> tuple[list, np.ndarray, list[str]]:
     return images, np.array(labels), classes
 
 
-def planted_copy(image):
-    """Cropped 10 %, mirrored, resized to 60 %, re-encoded as JPEG quality 60."""
+COPY_KINDS = ("resized 60 %", "JPEG q60", "cropped 10 %", "mirrored")
+
+
+def planted_copy(image, kind: int):
+    """One transform of ``image``: the ``kind``-th of :data:`COPY_KINDS`."""
     from PIL import Image, ImageOps
 
     im = image.convert("RGB")
     w, h = im.size
-    dx, dy = round(w * 0.05), round(h * 0.05)
-    im = ImageOps.mirror(im.crop((dx, dy, w - dx, h - dy)))
-    im = im.resize((max(1, round(im.width * 0.6)), max(1, round(im.height * 0.6))))
-    buffer = io.BytesIO()
-    im.save(buffer, format="JPEG", quality=60)
-    return Image.open(io.BytesIO(buffer.getvalue()))
+    if kind == 0:
+        return im.resize((max(1, round(w * 0.6)), max(1, round(h * 0.6))), Image.Resampling.BICUBIC)
+    if kind == 1:
+        buffer = io.BytesIO()
+        im.save(buffer, format="JPEG", quality=60)
+        return Image.open(io.BytesIO(buffer.getvalue()))
+    if kind == 2:
+        dx, dy = round(w * 0.05), round(h * 0.05)
+        return im.crop((dx, dy, w - dx, h - dy))
+    return ImageOps.mirror(im)
 
 
 def hymenoptera_set(n_copies: int, seed: int):
@@ -131,7 +142,7 @@ def hymenoptera_set(n_copies: int, seed: int):
     images = [Image.open(p) for p in files]
     rng = np.random.default_rng(seed)
     originals = sorted(rng.choice(len(files), n_copies, replace=False).tolist())
-    copies = [planted_copy(images[i]) for i in originals]
+    copies = [planted_copy(images[i], c % len(COPY_KINDS)) for c, i in enumerate(originals)]
     copy_splits = ["val" if splits[i] == "train" else "train" for i in originals]
     return images, np.array(labels), splits, classes, originals, copies, copy_splits
 
@@ -161,7 +172,7 @@ def prf(flagged: np.ndarray, truth: np.ndarray) -> tuple[float, float, float, in
 def label_bench(name: str, features: np.ndarray, labels: np.ndarray, flip: float, seed: int):
     from cleanlab.filter import find_label_issues
 
-    from cnndesk.ml.audit import label_issues, softmax
+    from cnndesk.ml.audit import AUDIT_HEAD, label_issues, softmax
     from cnndesk.ml.crossval import cross_validate
 
     n_classes = int(labels.max()) + 1
@@ -170,7 +181,7 @@ def label_bench(name: str, features: np.ndarray, labels: np.ndarray, flip: float
     noisy = labels.copy()
     noisy[flipped] = (labels[flipped] + rng.integers(1, n_classes, len(flipped))) % n_classes
     started = time.perf_counter()
-    cv = cross_validate(features, noisy, n_classes=n_classes, folds=5, seed=seed)
+    cv = cross_validate(features, noisy, n_classes=n_classes, folds=5, seed=seed, head=AUDIT_HEAD)
     cv_seconds = time.perf_counter() - started
     probs = softmax(cv.logits)
     k = len(flipped)
@@ -179,9 +190,7 @@ def label_bench(name: str, features: np.ndarray, labels: np.ndarray, flip: float
     ours = np.array([i.index for i in label_issues(probs, noisy, n_classes=n_classes)])
     ours_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    theirs = np.asarray(
-        find_label_issues(noisy, probs, return_indices_ranked_by="self_confidence")
-    )
+    theirs = np.asarray(find_label_issues(noisy, probs, return_indices_ranked_by="self_confidence"))
     theirs_seconds = time.perf_counter() - started
     loss = -np.log(np.clip(probs[np.arange(len(noisy)), noisy], 1e-12, None))
     by_loss = np.argsort(-loss, kind="stable")
@@ -189,13 +198,14 @@ def label_bench(name: str, features: np.ndarray, labels: np.ndarray, flip: float
 
     print(
         f"\n### {name}: {len(labels)} images, {n_classes} classes, {k} labels flipped"
-        f" ({flip:.0%}); out-of-fold accuracy {cv.accuracy:.3f} on the noisy labels"
-        f" (5-fold CV {cv_seconds:.1f} s)\n"
+        f" ({flip:.0%}); out-of-fold accuracy {cv.accuracy:.3f} on the noisy labels,"
+        f" {(cv.logits.argmax(1) == labels).mean():.3f} on the true ones"
+        f" (5-fold CV, head {AUDIT_HEAD}, {cv_seconds:.1f} s)\n"
     )
     print("| method | own threshold: listed | P | R | F1 | top-k: P | R | F1 | seconds |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     rows = (
-        ("cnndesk (confident joint, margin)", ours, ours_seconds),
+        ("cnndesk (calibrated joint count, self-confidence)", ours, ours_seconds),
         ("cleanlab find_label_issues", theirs, theirs_seconds),
         ("top loss (misclassified)", loss_own, 0.0),
     )
@@ -209,51 +219,86 @@ def label_bench(name: str, features: np.ndarray, labels: np.ndarray, flip: float
         )
 
 
-def duplicate_bench(features: np.ndarray, splits: list[str], originals, copy_splits, threshold):
+def duplicate_bench(
+    variant: str,
+    features: np.ndarray,
+    splits: list[str],
+    originals,
+    copy_splits,
+    thresholds,
+    *,
+    project: bool,
+) -> None:
+    """Rows: the photos, then their planted copies, then any distractors (all in ``train``)."""
     from cnndesk.ml.audit import duplicate_groups
 
     n = len(splits)
     all_splits = splits + copy_splits
+    all_splits += ["train"] * (len(features) - len(all_splits))
     truth = {(o, n + c) for c, o in enumerate(originals)}
-    started = time.perf_counter()
-    groups = duplicate_groups(features, threshold=threshold)
-    seconds = time.perf_counter() - started
-    found = {(a, b) for g in groups for a in g.indices for b in g.indices if a < b}
-    hits = len(found & truth)
-    leaks = sum(
-        1 for g in groups if len({all_splits[i] for i in g.indices}) > 1 and any(
-            (a, b) in truth for a in g.indices for b in g.indices
+    for threshold in thresholds:
+        started = time.perf_counter()
+        groups = duplicate_groups(features, threshold=threshold, project=project)
+        seconds = time.perf_counter() - started
+        found = {(a, b) for g in groups for a in g.indices for b in g.indices if a < b}
+        hits = len(found & truth)
+        leaks = sum(
+            1 for g in groups if len({all_splits[i] for i in g.indices}) > 1 and any(
+                (a, b) in truth for a in g.indices for b in g.indices
+            )
+        )  # fmt: skip
+        precision = hits / len(found) if found else 0.0
+        recall = hits / len(truth)
+        print(
+            f"| {variant} | {threshold:.2f} | {len(groups)} | {len(found)} | {precision:.3f}"
+            f" | {recall:.3f} | {leaks}/{len(truth)} | {seconds:.2f} |"
         )
-    )  # fmt: skip
-    precision = hits / len(found) if found else 0.0
-    recall = hits / len(truth)
+
+
+def copy_similarities(features: np.ndarray, originals) -> None:
+    """Lowest and median similarity of each kind of planted copy, best of any two other photos."""
+    from cnndesk.ml.audit import normalized_embeddings
+
+    unit = normalized_embeddings(features)
+    n = len(unit) - len(originals)
+    sims = unit @ unit.T
+    pair = np.array([sims[o, n + c] for c, o in enumerate(originals)])
+    kinds = np.arange(len(originals)) % len(COPY_KINDS)
+    parts = [
+        f"{name} {pair[kinds == k].min():.3f} / {np.median(pair[kinds == k]):.3f}"
+        for k, name in enumerate(COPY_KINDS)
+    ]
+    other = sims[:n, :n].copy()
+    np.fill_diagonal(other, -1.0)
     print(
-        f"| {threshold:.2f} | {len(groups)} | {len(found)} | {precision:.3f} | {recall:.3f}"
-        f" | {leaks}/{len(truth)} | {seconds:.2f} |"
-    )
-    return precision, recall
+        "\nSimilarity of original and copy, lowest / median: " + ", ".join(parts)
+        + f"; highest between two different photos: {other.max():.3f}"
+    )  # fmt: skip
 
 
 def scale_bench(sizes: list[int], seed: int) -> None:
     from cnndesk.ml.audit import duplicate_groups
 
     print("\n### Duplicate search at scale (synthetic 1280-d embeddings, 100 planted pairs)\n")
-    print("| embeddings | groups found | seconds | peak memory (numpy) | embeddings alone |")
-    print("|---:|---:|---:|---:|---:|")
+    print(
+        "| embeddings | search | groups found | seconds | peak memory (numpy) | embeddings alone |"
+    )
+    print("|---:|---|---:|---:|---:|---:|")
     rng = np.random.default_rng(seed)
     for n in sizes:
         x = rng.standard_normal((n, 1280), dtype=np.float32)
         x[n - 100 :] = x[:100] + 0.05 * rng.standard_normal((100, 1280), dtype=np.float32)
-        tracemalloc.start()
-        started = time.perf_counter()
-        groups = duplicate_groups(x)
-        seconds = time.perf_counter() - started
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        print(
-            f"| {n:,} | {len(groups)} | {seconds:.1f} | {peak / 2**20:,.0f} MiB"
-            f" | {x.nbytes / 2**20:,.0f} MiB |"
-        )
+        for label, project in (("all 1280 dims (audit)", False), ("256-d PCA (option)", True)):
+            tracemalloc.start()
+            started = time.perf_counter()
+            groups = duplicate_groups(x, project=project)
+            seconds = time.perf_counter() - started
+            _, peak = tracemalloc.get_traced_memory()
+            tracemalloc.stop()
+            print(
+                f"| {n:,} | {label} | {len(groups)} | {seconds:.1f} | {peak / 2**20:,.0f} MiB"
+                f" | {x.nbytes / 2**20:,.0f} MiB |"
+            )
         del x
 
 
@@ -285,7 +330,7 @@ def main() -> int:
         "hymenoptera-224", lambda: embed_images(need_model(), photos, 224, label="ants/bees")
     )
     copy_features = cached(
-        f"hymenoptera-copies-{args.copies}-{args.seed}",
+        f"hymenoptera-copies-one-{args.copies}-{args.seed}",
         lambda: embed_images(need_model(), copies, 224, label="planted copies"),
     )
 
@@ -293,15 +338,36 @@ def main() -> int:
     label_bench("CIFAR-10 subset", cifar, cifar_labels, args.flip, args.seed)
     label_bench("ants/bees", hym_features, hym_labels, args.flip, args.seed)
 
-    print(
-        f"\n### Near-duplicates: {args.copies} planted copies (crop 10 %, mirror, 60 % size,"
-        f" JPEG q60) of ants/bees photos in the other split, among {len(photos)} photos\n"
+    from PIL import ImageOps
+
+    photo_mirrors = cached(
+        "hymenoptera-224-mirror",
+        lambda: embed_images(
+            need_model(), [ImageOps.mirror(p.convert("RGB")) for p in photos], 224, label="mirrors"
+        ),
     )
-    print("| threshold | groups | pairs | precision | recall | leakage flagged | seconds |")
-    print("|---:|---:|---:|---:|---:|---:|---:|")
+    copy_mirrors = cached(
+        f"hymenoptera-copies-one-{args.copies}-{args.seed}-mirror",
+        lambda: embed_images(
+            need_model(), [ImageOps.mirror(c) for c in copies], 224, label="copies' mirrors"
+        ),
+    )
+    counts = np.bincount(np.arange(args.copies) % len(COPY_KINDS), minlength=len(COPY_KINDS))
+    kinds = ", ".join(f"{c} {name}" for c, name in zip(counts, COPY_KINDS))
+    print(
+        f"\n### Near-duplicates: {args.copies} planted copies, ONE transform each ({kinds}),"
+        f" of ants/bees photos, each in the other split, among {len(photos)} photos\n"
+    )
     both = np.concatenate([hym_features, copy_features])
-    for threshold in (0.80, 0.85, 0.90, 0.95):
-        duplicate_bench(both, splits, originals, copy_splits, threshold)
+    mirrored = (both + np.concatenate([photo_mirrors, copy_mirrors])) / 2
+    print("| embeddings | threshold | groups | pairs | precision | recall | leakage flagged | s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    thresholds = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
+    run = (splits, originals, copy_splits)
+    duplicate_bench("photos (audit)", both, *run, thresholds, project=False)
+    duplicate_bench("photos, 256-d PCA", both, *run, thresholds, project=True)
+    duplicate_bench("photos, mirror-averaged", mirrored, *run, thresholds, project=False)
+    copy_similarities(both, originals)
     scale_bench(args.scale, args.seed)
     return 0
 

@@ -135,7 +135,13 @@ def audit_job(
     cv_accuracy = None
     kept = library.kept_labels()
     if len(classes) >= 2 and len(labeled) >= 4:
-        cv = cross_validate(x[labeled], labels[labeled], n_classes=len(classes), folds=folds)
+        cv = cross_validate(
+            x[labeled],
+            labels[labeled],
+            n_classes=len(classes),
+            folds=folds,
+            head=audit.AUDIT_HEAD,
+        )
         cv_accuracy = cv.accuracy
         probs = audit.softmax(cv.logits)
         for issue in audit.label_issues(probs, labels[labeled], n_classes=len(classes)):
