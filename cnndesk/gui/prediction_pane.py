@@ -48,6 +48,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.domain import CnndeskError, ImageError, Prediction, Progress
 from cnndesk.export_formats import EXPORT_FORMATS, format_for_suffix
+from cnndesk.gui.heatmap import HeatMapStrip
 from cnndesk.gui.progress_style import readable_progress_bar
 from cnndesk.model_folder import read_model_info
 
@@ -260,6 +261,9 @@ class PredictionPane(QWidget):
         answer.addWidget(self.answer_label)
         answer.addWidget(self.detail_label)
         answer.addWidget(scroll, 1)
+        # Where the model found each of its top classes (Grad-CAM, off until ticked).
+        self.heatmaps = HeatMapStrip(self.context)
+        answer.addWidget(self.heatmaps)
         return answer
 
     # ------------------------------------------------------------------------------ model
@@ -294,6 +298,7 @@ class PredictionPane(QWidget):
         self.image_path = str(image)
         self._show_image(self.image_path)
         folder = self.model_dir
+        self.heatmaps.explain(folder, self.image_path)
         if folder is None:
             self._latest_request = 0
             self._show_answer(None, "Train a model first: there is nothing to ask yet.")

@@ -227,3 +227,16 @@ def test_the_viewer_and_heat_map_helpers_load_no_torch() -> None:
             env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
         )
     assert done.stdout.strip() == ""
+
+
+def test_the_predict_pane_shows_a_map_per_top_class_of_its_image(
+    qtbot, window, tmp_path: Path
+) -> None:
+    pane = window.pane("prediction")
+    strip = pane.heatmaps
+    assert strip.toggle.text().startswith("Heat maps")
+    strip.toggle.setChecked(True)
+    image = str(tmp_path / "images" / "bottom_left.png")
+    with qtbot.waitSignal(strip.requester.ready, timeout=30000):
+        pane.predict(image)  # the strip follows what the pane was asked
+    assert strip.maps and strip.maps[0].class_name == "red"
