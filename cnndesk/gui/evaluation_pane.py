@@ -35,6 +35,7 @@ from cnndesk.domain import Evaluation, ImageQuery
 from cnndesk.gui.class_metrics import ClassMetricsBox
 from cnndesk.gui.confusion_matrix import ConfusionMatrix
 from cnndesk.gui.evaluation_text import Cell, cell_image_ids, coverage_text, headline
+from cnndesk.gui.heatmap import GalleryHeatMaps
 from cnndesk.gui.mistakes_gallery import MistakesGallery
 from cnndesk.model_folder import read_evaluation
 
@@ -82,6 +83,9 @@ class EvaluationPane(QWidget):
         self.mistakes.image_requested.connect(self._on_mistakes_image_requested)
         self.gallery = self.mistakes.list
         self.gallery_label = self.mistakes.label
+        # "Why did it say bees?": the predicted class's Grad-CAM over each mistake, when ticked.
+        self.why = GalleryHeatMaps(context, self.gallery)
+        self.mistakes.layout().insertWidget(1, self.why.toggle)
         self.empty_label = QLabel(NO_MODEL_TEXT)
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -174,6 +178,14 @@ class EvaluationPane(QWidget):
         self.class_metrics.set_evaluation(shown)
         self._fit_metrics_table()
         self.mistakes.set_evaluation(shown, self.context.library)
+        mistakes = shown.misclassified[: self.gallery.count()] if shown is not None else ()
+        self.why.set_items(
+            self.model_dir,
+            [
+                (self.gallery.item(i), p.path, shown.classes[p.predicted])
+                for i, p in enumerate(mistakes)
+            ],
+        )
         self.reliability.set_calibration(
             shown.calibration if shown is not None else None, coverage=self._coverage_text()
         )

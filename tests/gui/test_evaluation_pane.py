@@ -111,6 +111,10 @@ def test_a_model_shows_accuracy_metrics_matrix_and_mistakes(
     texts = [pane.gallery.item(i).text() for i in range(3)]
     assert texts[0].startswith("blue → red") and "90% sure" in texts[0]
     assert sum(t.startswith("red → blue") for t in texts) == 2
+    # "Why did it say red?": each mistake is explained by the class the model said.
+    assert pane.why.toggle.text().startswith("Why?") and not pane.why.toggle.isChecked()
+    explained = [(item.text(), cls) for item, _, cls in pane.why._items]
+    assert len(explained) == 3 and all(t.split("\n")[0].endswith(c) for t, c in explained)
     library.close()
 
 
