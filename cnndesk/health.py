@@ -104,8 +104,6 @@ def audit_job(
     import numpy as np
 
     from cnndesk.domain import TrainingSample
-    from cnndesk.ml import audit
-    from cnndesk.ml.crossval import cross_validate
     from cnndesk.ml.embeddings import image_statistics, model_embeddings
 
     started = time.perf_counter()
@@ -130,37 +128,78 @@ def audit_job(
     rows = [i for i, s in enumerate(samples) if s.key in features]
     x = np.stack([features[samples[i].key] for i in rows]) if rows else np.zeros((0, 1))
     labels = np.array([samples[i].label for i in rows], dtype=np.int64)
-    labeled = np.flatnonzero(labels >= 0)
-    label_findings: list[LabelFinding] = []
-    cv_accuracy = None
-    kept = library.kept_labels()
-    if len(classes) >= 2 and len(labeled) >= 4:
-        cv = cross_validate(
-            x[labeled],
-            labels[labeled],
-            n_classes=len(classes),
-            folds=folds,
-            head=audit.AUDIT_HEAD,
-        )
-        cv_accuracy = cv.accuracy
-        probs = audit.softmax(cv.logits)
-        for issue in audit.label_issues(probs, labels[labeled], n_classes=len(classes)):
-            record = records[rows[labeled[issue.index]]]
-            if kept.get(record.id) == record.class_id:
-                continue
-            label_findings.append(
-                LabelFinding(
-                    record.id,
-                    record.path,
-                    classes[issue.given].name,
-                    classes[issue.suggested].name,
-                    round(issue.score, 6),
-                )
-            )
-    yield Progress(0, 0, "Looking for near-duplicates")
-    threshold = (
-        duplicate_threshold if duplicate_threshold is not None else audit.DUPLICATE_THRESHOLD
+    label_findings, cv_accuracy = _label_findings(
+        library, x, labels, records=records, rows=rows, classes=classes, folds=folds
     )
+    yield Progress(0, 0, "Looking for near-duplicates")
+    duplicates = _duplicate_findings(x, records=records, rows=rows, threshold=duplicate_threshold)
+    outliers = _outlier_findings(
+        x, labels, records=records, rows=rows, samples=samples, statistics=statistics,
+        n_classes=len(classes),
+    )  # fmt: skip
+    counts = [c.count for c in library.classes()]
+    names = [c.name for c in library.classes()]
+    from cnndesk.ml import audit
+
+    balance = [
+        BalanceFinding(names[b.class_index], b.count, b.reason) for b in audit.class_balance(counts)
+    ]
+    return AuditReport(
+        label_issues=tuple(label_findings),
+        near_duplicates=tuple(duplicates),
+        outliers=tuple(outliers),
+        class_balance=tuple(balance),
+        model_path=str(folder),
+        images=len(records),
+        labeled=int((labels >= 0).sum()),
+        cv_accuracy=cv_accuracy,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _label_findings(
+    library: Any, x: Any, labels: Any, *, records: list, rows: list, classes: list, folds: int
+) -> tuple[list[LabelFinding], float | None]:
+    """Likely label errors by confident learning on out-of-fold probabilities, without the
+    labels a user already kept; and the out-of-fold accuracy (``None``: too few labels)."""
+    import numpy as np
+
+    from cnndesk.ml import audit
+    from cnndesk.ml.crossval import cross_validate
+
+    labeled = np.flatnonzero(labels >= 0)
+    if len(classes) < 2 or len(labeled) < 4:
+        return [], None
+    cv = cross_validate(
+        x[labeled], labels[labeled], n_classes=len(classes), folds=folds, head=audit.AUDIT_HEAD
+    )
+    kept = library.kept_labels()
+    findings = []
+    for issue in audit.label_issues(
+        audit.softmax(cv.logits), labels[labeled], n_classes=len(classes)
+    ):
+        record = records[rows[labeled[issue.index]]]
+        if kept.get(record.id) == record.class_id:
+            continue
+        findings.append(
+            LabelFinding(
+                record.id,
+                record.path,
+                classes[issue.given].name,
+                classes[issue.suggested].name,
+                round(issue.score, 6),
+            )
+        )
+    return findings, cv.accuracy
+
+
+def _duplicate_findings(
+    x: Any, *, records: list, rows: list, threshold: float | None
+) -> list[DuplicateFinding]:
+    """Groups of near-identical images, the ones that straddle splits (leakage) first."""
+    from cnndesk.ml import audit
+
+    threshold = threshold if threshold is not None else audit.DUPLICATE_THRESHOLD
     duplicates = []
     for group in audit.duplicate_groups(x, threshold=threshold):
         members = [records[rows[i]] for i in group.indices]
@@ -173,8 +212,20 @@ def audit_job(
             )
         )
     duplicates.sort(key=lambda d: (not d.leaks, -d.similarity))
+    return duplicates
+
+
+def _outlier_findings(
+    x: Any, labels: Any, *, records: list, rows: list, samples: list, statistics: dict,
+    n_classes: int,
+) -> list[OutlierFinding]:  # fmt: skip
+    """Images far from every class, and odd ones (tiny, uniform, dark, bright, extreme shape)."""
+    import numpy as np
+
+    from cnndesk.ml import audit
+
     reasons: dict[int, list[str]] = {}
-    for i, z in audit.far_from_classes(x, labels, n_classes=len(classes)):
+    for i, z in audit.far_from_classes(x, labels, n_classes=n_classes):
         reasons.setdefault(rows[i], []).append(f"far from every class (z = {z:.1f})")
     stats = np.array([statistics.get(s.key, (np.nan, np.nan)) for s in samples], dtype=float)
     odd = audit.odd_images(
@@ -185,23 +236,7 @@ def audit_job(
     )
     for finding in odd:
         reasons.setdefault(finding.index, []).insert(0, finding.reason)
-    outliers = [
+    return [
         OutlierFinding(records[i].id, records[i].path, "; ".join(reasons[i]))
         for i in sorted(reasons)
     ]
-    counts = [c.count for c in library.classes()]
-    names = [c.name for c in library.classes()]
-    balance = [
-        BalanceFinding(names[b.class_index], b.count, b.reason) for b in audit.class_balance(counts)
-    ]
-    return AuditReport(
-        label_issues=tuple(label_findings),
-        near_duplicates=tuple(duplicates),
-        outliers=tuple(outliers),
-        class_balance=tuple(balance),
-        model_path=str(folder),
-        images=len(records),
-        labeled=len(labeled),
-        cv_accuracy=cv_accuracy,
-        seconds=time.perf_counter() - started,
-    )
