@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from cnndesk.run_compare import compare_runs, describe
@@ -54,7 +56,7 @@ def test_runs_without_common_held_out_images_say_so() -> None:
     assert "no held-out" in describe(c)[0]
 
 
-def test_two_real_runs_compare_on_the_library_s_held_out_images(tmp_path) -> None:
+def test_two_real_runs_compare_on_the_library_s_held_out_images(tmp_path, capsys) -> None:
     from cnndesk.cli import main
     from cnndesk.library import Library
     from cnndesk.run_compare import compare_library_runs
@@ -81,3 +83,14 @@ def test_two_real_runs_compare_on_the_library_s_held_out_images(tmp_path) -> Non
     assert 0 <= c.first.correct <= 10 and 0 <= c.second.correct <= 10
     flips = sum(1 for x in c.changed if x.verdict != "both wrong")
     assert c.second.correct - c.first.correct == c.fixed - c.broken and flips <= len(c.changed)
+    capsys.readouterr()
+    assert main(["--library", str(lib), "runs", "--compare", str(first), str(second)]) == 0
+    text = capsys.readouterr().out
+    assert f"Run {first} vs run {second}, on the same 10 validation+test images" in text
+    assert (
+        main(["--library", str(lib), "runs", "--compare", str(first), str(second), "--json"]) == 0
+    )
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["images"] == 10 and shown["second"]["correct"] == c.second.correct
+    assert main(["--library", str(lib), "runs", "--compare", str(first), "99"]) == 1
+    assert "no run 99" in capsys.readouterr().err

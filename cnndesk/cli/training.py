@@ -118,6 +118,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    if args.compare:
+        return _compare_runs(args)
     runs = open_library(args).runs()
     if args.json:
         print_json(
@@ -155,6 +157,19 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_runs(args: argparse.Namespace) -> int:
+    """``cnndesk runs --compare A B``: both runs on the same held-out images, what changed."""
+    from cnndesk.run_compare import compare_library_runs, describe
+
+    first, second = args.compare
+    comparison = compare_library_runs(open_library(args), first, second)
+    if args.json:
+        print_json(comparison.as_json())
+    else:
+        print("\n".join(describe(comparison)))
+    return 0
+
+
 def run_accuracy_text(metrics: dict[str, Any]) -> str:
     """A run's accuracy with its interval, n and images (one definition for every run)."""
     summary = metrics.get("evaluation")
@@ -171,8 +186,16 @@ def run_accuracy_text(metrics: dict[str, Any]) -> str:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the training commands to the ``cnndesk`` parser."""
     _add_train_command(sub)
-    p = sub.add_parser("runs", help="list the training runs")
+    p = sub.add_parser("runs", help="list the training runs, or compare two of them")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        type=int,
+        metavar=("RUN_A", "RUN_B"),
+        help="two run ids side by side on the same validation+test images: accuracy with its"
+        " 95 %% interval, per class, and the images whose answer changed",
+    )
     p.set_defaults(func=cmd_runs)
 
 
