@@ -25,6 +25,7 @@ from PySide6.QtGui import QPixmap, QUndoStack
 from cnndesk.domain import ClassInfo, ImageQuery, ImageRecord, LibraryStats
 from cnndesk.gui.background import LatestCall
 from cnndesk.gui.settings import AppSettings
+from cnndesk.model_folder import latest_model_folder
 
 if TYPE_CHECKING:
     from cnndesk.gui.worker import Worker
@@ -45,20 +46,6 @@ class ShownImage:
     suggestion: ClassInfo | None
     thumbnail: QPixmap | None = None
     """The browser's thumbnail, shown at once while the full image decodes."""
-
-
-def latest_model_folder(library: Any) -> Path | None:
-    """The newest run's model folder that still exists (what panes show when no model is
-    current yet, e.g. right after the app starts)."""
-    try:
-        runs = library.runs()
-    except Exception as exc:  # an unreadable library: the panes show their empty state
-        log.warning("cannot read the library's runs: %s", exc)
-        return None
-    for run in reversed(runs):
-        if run.model_path and (Path(run.model_path) / "model.json").is_file():
-            return Path(run.model_path)
-    return None
 
 
 class AppContext(QObject):
