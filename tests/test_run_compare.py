@@ -56,10 +56,9 @@ def test_runs_without_common_held_out_images_say_so() -> None:
     assert "no held-out" in describe(c)[0]
 
 
-def test_two_real_runs_compare_on_the_library_s_held_out_images(tmp_path, capsys) -> None:
+def two_run_library(tmp_path):  # type: ignore[no-untyped-def]
+    """A small library (12 train, 6 val, 4 test photos) with two quick runs; its path."""
     from cnndesk.cli import main
-    from cnndesk.library import Library
-    from cnndesk.run_compare import compare_library_runs
     from tests.conftest import make_image
 
     root = tmp_path / "photos"
@@ -73,6 +72,15 @@ def test_two_real_runs_compare_on_the_library_s_held_out_images(tmp_path, capsys
              "--image-size", "32", "--quiet"]  # fmt: skip
     assert main([*train, "--epochs", "1"]) == 0
     assert main([*train, "--epochs", "4"]) == 0
+    return lib
+
+
+def test_two_real_runs_compare_on_the_library_s_held_out_images(tmp_path, capsys) -> None:
+    from cnndesk.cli import main
+    from cnndesk.library import Library
+    from cnndesk.run_compare import compare_library_runs
+
+    lib = two_run_library(tmp_path)
     with Library.open(lib) as library:
         first, second = sorted(r.id for r in library.runs())
         c = compare_library_runs(library, first, second)

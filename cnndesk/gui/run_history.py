@@ -2,7 +2,9 @@
 
 Each row is one run (newest first) with its backbone, mode, held-out accuracy (one rule for every
 run, :func:`cnndesk.model_folder.run_evaluation_text`) and status. Double-clicking a run makes its
-model the app's current one through ``AppContext.set_current_model``.
+model the app's current one through ``AppContext.set_current_model``. Selecting two runs
+(Ctrl+click) and **Compare** shows them side by side on the same held-out images
+(:mod:`cnndesk.run_compare`).
 """
 
 from __future__ import annotations
@@ -12,11 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QFont, QFontDatabase
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
     QHeaderView,
     QLabel,
+    QPlainTextEdit,
+    QPushButton,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -25,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.domain import RunRecord
 from cnndesk.model_folder import run_evaluation_text, run_mode
+from cnndesk.run_compare import RunComparison, compare_library_runs, describe
 
 if TYPE_CHECKING:
     from cnndesk.gui.context import AppContext
@@ -38,6 +46,7 @@ STATUS_WORDS = {
     "running": "training…",
     "interrupted": "interrupted (its process ended)",
 }
+RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ["Run", "When", "Backbone", "Mode", "Accuracy [95 % CI] n", "Status"]
 
 
@@ -64,18 +73,32 @@ class RunHistory(QWidget):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setToolTip(
             "Double-click a run to make its model the current one (marked ●).\n"
             "Accuracy: on held-out images by one rule for every run (see the Evaluate pane),\n"
-            "with its 95 % interval, the number of images n and which images."
+            "with its 95 % interval, the number of images n and which images.\n"
+            "Select two runs (Ctrl+click) and Compare to see them on the same images."
         )
         self.table.cellDoubleClicked.connect(self._on_table_cell_double_clicked)
+        self.table.itemSelectionChanged.connect(self._on_table_item_selection_changed)
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip(
+            "The two selected runs on the same validation+test images: accuracy with its 95 %"
+            " interval, per class, and the images whose answer changed"
+        )
+        self.compare_button.setEnabled(False)
+        self.compare_button.clicked.connect(self._on_compare_button_clicked)
+        self.last_comparison: RunComparison | None = None
+        heading = QHBoxLayout()
+        heading.addWidget(QLabel("<b>Runs</b>"))
+        heading.addStretch(1)
+        heading.addWidget(self.compare_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(QLabel("<b>Runs</b>"))
+        layout.addLayout(heading)
         layout.addWidget(self.table)
 
     def refresh(self) -> None:
@@ -96,6 +119,7 @@ class RunHistory(QWidget):
             for column, value in enumerate(run_row(run, current=is_current)):
                 item = QTableWidgetItem(value)
                 item.setData(Qt.ItemDataRole.UserRole, run.model_path)
+                item.setData(RUN_ID_ROLE, run.id)
                 if run.model_path is None:
                     item.setForeground(self.palette().placeholderText())
                 if is_current:
@@ -112,3 +136,37 @@ class RunHistory(QWidget):
         if model_path and Path(model_path).is_dir():
             self.context.set_current_model(model_path)
             self.context.status_message.emit(f"Current model: {Path(model_path).name}")
+
+    def selected_runs(self) -> list[int]:
+        """The ids of the selected runs, oldest first."""
+        rows = {index.row() for index in self.table.selectionModel().selectedRows()}
+        ids = [self.table.item(r, 0).data(RUN_ID_ROLE) for r in rows if self.table.item(r, 0)]
+        return sorted(int(i) for i in ids if i is not None)
+
+    @Slot()
+    def _on_table_item_selection_changed(self) -> None:
+        self.compare_button.setEnabled(len(self.selected_runs()) == 2)
+
+    @Slot()
+    def _on_compare_button_clicked(self) -> None:
+        runs = self.selected_runs()
+        if len(runs) != 2:
+            return
+        try:
+            self.last_comparison = compare_library_runs(self.context.library, *runs)
+        except Exception as exc:  # a run removed meanwhile, a library that went away
+            self.context.status_message.emit(f"Cannot compare runs {runs[0]} and {runs[1]}: {exc}")
+            return
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"Run {runs[0]} vs run {runs[1]}")
+        text = QPlainTextEdit("\n".join(describe(self.last_comparison)))
+        text.setReadOnly(True)
+        text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        dialog.resize(760, 420)
+        self.comparison_dialog = dialog
+        dialog.open()
