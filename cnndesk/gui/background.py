@@ -30,8 +30,9 @@ def stop_background_work(*, wait_ms: int = 3000) -> bool:
     return done
 
 
-def _emit(signal, *args) -> None:  # type: ignore[no-untyped-def]
-    """Emit from a pool thread; the receiver may be gone when the app is closing."""
+def emit_from_pool(signal, *args) -> None:  # type: ignore[no-untyped-def]
+    """Emit ``signal`` from a pool thread; the receiver may be gone when the app is closing
+    (then the result is dropped and logged at debug level)."""
     try:
         signal.emit(*args)
     except RuntimeError:  # "Signal source has been deleted": nobody is listening any more
@@ -55,9 +56,9 @@ class _CallTask(QRunnable):
             result = self._fn()
         except Exception as exc:  # a worker boundary: the error becomes a signal
             log.exception("background read failed")
-            _emit(self._signals.failed, self._request, str(exc) or type(exc).__name__)
+            emit_from_pool(self._signals.failed, self._request, str(exc) or type(exc).__name__)
         else:
-            _emit(self._signals.finished, self._request, result)
+            emit_from_pool(self._signals.finished, self._request, result)
 
 
 class LatestCall(QObject):

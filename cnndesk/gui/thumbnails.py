@@ -30,6 +30,7 @@ from PySide6.QtCore import QObject, QRunnable, QSize, Qt, QThreadPool, Signal, S
 from PySide6.QtGui import QImage, QPixmap
 
 from cnndesk.domain import CnndeskError, ImageRecord
+from cnndesk.gui.background import emit_from_pool
 from cnndesk.gui.thumbnail_maker import make_thumbnail_pixels, warm_up
 from cnndesk.library import thumbnail
 from cnndesk.library.imagefile import open_upright
@@ -109,14 +110,6 @@ def pil_to_qimage(image) -> QImage:  # type: ignore[no-untyped-def]
     return qimage.copy()  # detach from ``data``, which Python frees
 
 
-def _emit(signal, *args) -> None:  # type: ignore[no-untyped-def]
-    """Emit from a pool thread; the receiver may be gone when the app is closing."""
-    try:
-        signal.emit(*args)
-    except RuntimeError:  # "Signal source has been deleted": nobody is listening any more
-        log.debug("a background result arrived after its receiver was deleted")
-
-
 class _Signals(QObject):
     """Lives in the GUI thread; pool threads emit through it (queued to the receivers)."""
 
@@ -152,12 +145,14 @@ class _ThumbnailTask(QRunnable):
                     Qt.AspectRatioMode.KeepAspectRatio,
                     Qt.TransformationMode.SmoothTransformation,
                 )
-            _emit(self._signals.loaded, record.id, self._generation, image)
+            emit_from_pool(self._signals.loaded, record.id, self._generation, image)
         except CnndeskError as exc:
-            _emit(self._signals.failed, record.id, self._generation, str(exc))
+            emit_from_pool(self._signals.failed, record.id, self._generation, str(exc))
         except Exception as exc:  # a worker boundary: never lose a thumbnail silently
             log.exception("thumbnail of %s failed", record.path)
-            _emit(self._signals.failed, record.id, self._generation, f"unexpected error: {exc}")
+            emit_from_pool(
+                self._signals.failed, record.id, self._generation, f"unexpected error: {exc}"
+            )
 
 
 class ThumbnailLoader(QObject):
@@ -269,15 +264,17 @@ class ThumbnailLoader(QObject):
         try:
             width, height, data = future.result()
         except CnndeskError as exc:
-            _emit(self._signals.failed, image_id, generation, str(exc))
+            emit_from_pool(self._signals.failed, image_id, generation, str(exc))
         except BrokenProcessPool:
             _processes_failed()
-            _emit(self._signals.failed, image_id, generation, "the thumbnail process stopped")
+            emit_from_pool(
+                self._signals.failed, image_id, generation, "the thumbnail process stopped"
+            )
         except Exception as exc:  # a worker boundary: never lose a thumbnail silently
             log.error("thumbnail of image %d failed: %s", image_id, exc)
-            _emit(self._signals.failed, image_id, generation, f"unexpected error: {exc}")
+            emit_from_pool(self._signals.failed, image_id, generation, f"unexpected error: {exc}")
         else:
-            _emit(self._signals.pixels, image_id, generation, width, height, data)
+            emit_from_pool(self._signals.pixels, image_id, generation, width, height, data)
 
     @property
     def pending(self) -> int:
@@ -296,7 +293,7 @@ class ThumbnailLoader(QObject):
             self._pending.discard(image_id)
             idle = not self._pending
         if idle:
-            _emit(self._signals.failed, -1, -1, "")  # wakes the GUI thread to report idle
+            emit_from_pool(self._signals.failed, -1, -1, "")  # wakes the GUI thread to report idle
 
     # GUI thread ----------------------------------------------------------------------------
 
@@ -355,12 +352,12 @@ class _DecodeTask(QRunnable):
             image = open_upright(self._path, max_side=self._max_side)
             if max(image.size) > self._max_side:
                 image.thumbnail((self._max_side, self._max_side))
-            _emit(self._signals.decoded, self._request, pil_to_qimage(image))
+            emit_from_pool(self._signals.decoded, self._request, pil_to_qimage(image))
         except CnndeskError as exc:
-            _emit(self._signals.failed, self._request, str(exc))
+            emit_from_pool(self._signals.failed, self._request, str(exc))
         except Exception as exc:  # a worker boundary
             log.exception("decoding %s failed", self._path)
-            _emit(self._signals.failed, self._request, f"unexpected error: {exc}")
+            emit_from_pool(self._signals.failed, self._request, f"unexpected error: {exc}")
 
 
 class ImageDecoder(QObject):
