@@ -9,6 +9,8 @@ read) has a badge at the foot of its thumbnail, and in the list view in place of
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QStyle, QStyledItemDelegate, QStyleOptionViewItem
@@ -36,6 +38,17 @@ BADGE_PROBLEM_COLOUR = "#c62828"
 
 def suggestion_text(info: ClassInfo, confidence: float) -> str:
     return f"{info.name}? {confidence:.0%}"
+
+
+class _Cell(NamedTuple):
+    """What one item shows, tile or row: the model's ``paint_data`` and the text colour."""
+
+    record: ImageRecord
+    label: ClassInfo | None
+    suggestion: tuple[ClassInfo, float] | None
+    pixmap: QPixmap | None
+    error: str | None
+    text_colour: QColor
 
 
 class ImageDelegate(QStyledItemDelegate):
@@ -90,21 +103,11 @@ class ImageDelegate(QStyledItemDelegate):
         text_colour = palette.color(
             QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
         )
+        cell = _Cell(record, label, suggestion, pixmap, error, text_colour)
         if self.list_mode:
-            self._paint_row(
-                painter,
-                rect,
-                record,
-                label,
-                suggestion,
-                pixmap,
-                error,
-                text_colour,
-                selected,
-                badge=badge,
-            )
+            self._paint_row(painter, rect, cell, selected, badge=badge)
         else:
-            self._paint_tile(painter, rect, record, label, suggestion, pixmap, error, text_colour)
+            self._paint_tile(painter, rect, cell)
             if badge is not None:
                 box = QRect(rect.x() + PAD, rect.y() + PAD, self.side, self.side)
                 height = self._line + 4
@@ -133,17 +136,8 @@ class ImageDelegate(QStyledItemDelegate):
 
     # ---------------------------------------------------------------------------------- tiles
 
-    def _paint_tile(
-        self,
-        painter: QPainter,
-        rect: QRect,
-        record: ImageRecord,
-        label: ClassInfo | None,
-        suggestion: tuple[ClassInfo, float] | None,
-        pixmap: QPixmap | None,
-        error: str | None,
-        text_colour: QColor,
-    ) -> None:
+    def _paint_tile(self, painter: QPainter, rect: QRect, cell: _Cell) -> None:
+        record, label, suggestion, pixmap, error, text_colour = cell
         box = QRect(rect.x() + PAD, rect.y() + PAD, self.side, self.side)
         self._paint_picture(painter, box, pixmap, error)
         if label is not None:  # a class-coloured frame: labels are visible at a glance
@@ -186,21 +180,24 @@ class ImageDelegate(QStyledItemDelegate):
         )
 
     def _paint_pill(self, painter: QPainter, box: QRect, text: str, info: ClassInfo) -> None:
-        painter.setFont(self._bold)
         metrics = self._bold_metrics
         width = min(metrics.horizontalAdvance(text) + 10, box.width() - 8)
         pill = QRect(box.x() + 4, box.y() + 4, width, self._line + 4)
         colour = QColor(info.colour)
         colour.setAlpha(215)
+        shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, pill.width() - 6)
+        self._fill_pill(painter, pill, colour, shown)
+
+    def _fill_pill(
+        self, painter: QPainter, pill: QRect, colour: QColor, text: str, radius: int = 6
+    ) -> None:
+        """``pill`` filled with ``colour`` and rounded, ``text`` centred on it in bold."""
         painter.setPen(Qt.PenStyle.NoPen)
         painter.setBrush(colour)
-        painter.drawRoundedRect(pill, 6, 6)
+        painter.drawRoundedRect(pill, radius, radius)
+        painter.setFont(self._bold)
         painter.setPen(readable_on(colour))
-        painter.drawText(
-            pill,
-            Qt.AlignmentFlag.AlignCenter,
-            metrics.elidedText(text, Qt.TextElideMode.ElideRight, pill.width() - 6),
-        )
+        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
 
     def _paint_badge(self, painter: QPainter, room: QRect, badge: str) -> None:
         """A badge (``BADGE_TEXT[badge]``) at the left of ``room``, as wide as its text."""
@@ -212,13 +209,7 @@ class ImageDelegate(QStyledItemDelegate):
             min(metrics.horizontalAdvance(text) + 10, room.width()),
             room.height(),
         )
-        colour = QColor(BADGE_COLOURS.get(badge, BADGE_PROBLEM_COLOUR))
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(colour)
-        painter.drawRoundedRect(pill, 6, 6)
-        painter.setFont(self._bold)
-        painter.setPen(readable_on(colour))
-        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+        self._fill_pill(painter, pill, QColor(BADGE_COLOURS.get(badge, BADGE_PROBLEM_COLOUR)), text)
 
     def _paint_chip(
         self, painter: QPainter, chip: QRect, label: ClassInfo | None, text_colour: QColor
@@ -234,30 +225,14 @@ class ImageDelegate(QStyledItemDelegate):
         text = metrics.elidedText(label.name, Qt.TextElideMode.ElideRight, chip.width() - 10)
         width = metrics.horizontalAdvance(text) + 10
         pill = QRect(chip.x(), chip.y(), width, chip.height())
-        colour = QColor(label.colour)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(colour)
-        painter.drawRoundedRect(pill, 5, 5)
-        painter.setFont(self._bold)
-        painter.setPen(readable_on(colour))
-        painter.drawText(pill, Qt.AlignmentFlag.AlignCenter, text)
+        self._fill_pill(painter, pill, QColor(label.colour), text, radius=5)
 
     # ----------------------------------------------------------------------------------- rows
 
     def _paint_row(
-        self,
-        painter: QPainter,
-        rect: QRect,
-        record: ImageRecord,
-        label: ClassInfo | None,
-        suggestion: tuple[ClassInfo, float] | None,
-        pixmap: QPixmap | None,
-        error: str | None,
-        text_colour: QColor,
-        selected: bool,
-        *,
-        badge: str | None = None,
+        self, painter: QPainter, rect: QRect, cell: _Cell, selected: bool, *, badge: str | None
     ) -> None:
+        record, label, suggestion, pixmap, error, text_colour = cell
         side = LIST_ROW - 6
         box = QRect(rect.x() + 4, rect.y() + 3, side, side)
         self._paint_picture(painter, box, pixmap, "!" if error else None)
