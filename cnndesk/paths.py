@@ -37,30 +37,29 @@ def home_override() -> Path | None:
     return Path(value).expanduser() if value else None
 
 
-def data_dir() -> Path:
-    """Folder for user data: the default library, trained models."""
+def _app_dir(kind: str) -> Path:
+    """``CNNDESK_HOME/<kind>`` when that is set, else the platform's user folder of that kind
+    (``kind`` is ``"data"`` or ``"cache"``); created if missing."""
     home = home_override()
     if home is not None:
-        path = home / "data"
+        path = home / kind
     else:
         import platformdirs
 
-        path = Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+        where = platformdirs.user_data_dir if kind == "data" else platformdirs.user_cache_dir
+        path = Path(where(APP_NAME, appauthor=False))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def data_dir() -> Path:
+    """Folder for user data: the default library, trained models."""
+    return _app_dir("data")
 
 
 def cache_dir() -> Path:
     """Folder for caches (thumbnails, decoded pixels, features); anything in it may be deleted."""
-    home = home_override()
-    if home is not None:
-        path = home / "cache"
-    else:
-        import platformdirs
-
-        path = Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return _app_dir("cache")
 
 
 def default_library_path() -> Path:
