@@ -7,6 +7,7 @@ Multi-phase jobs (classify, then sort) draw one progress bar per phase.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 from pathlib import Path
@@ -217,31 +218,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.library is not None and "://" not in str(args.library):
         libraries.append(Path(args.library))
     protected = [f for library in libraries for f in library_files(library)]
-    if use_library and not check:
+    job = functools.partial(
+        export_job,
+        args.model,
+        args.out,
+        format=args.format,
+        check_images=check,
+        force=args.force,
+        protected=protected,
+    )
+    if use_library and not check:  # check on the library's images
         with open_library(args) as library:
-            result = run_job(
-                export_job(
-                    args.model,
-                    args.out,
-                    format=args.format,
-                    library=library,
-                    force=args.force,
-                    protected=protected,
-                ),
-                label=_phase_labels(),
-            )
+            result = run_job(job(library=library), label=_phase_labels())
     else:
-        result = run_job(
-            export_job(
-                args.model,
-                args.out,
-                format=args.format,
-                check_images=check,
-                force=args.force,
-                protected=protected,
-            ),
-            label=_phase_labels(),
-        )
+        result = run_job(job(), label=_phase_labels())
     if args.json:
         print_json(result.as_json())
     else:
