@@ -9,6 +9,8 @@ empty already, emits ``search_done`` (as Return does: the browser gives the grid
 
 from __future__ import annotations
 
+import dataclasses
+
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QKeyEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit, QToolButton, QWidget
@@ -106,17 +108,7 @@ class FilterBar(QWidget):
         """The chosen filter with the search text."""
         index = max(self.filter_box.currentIndex(), 0)
         base = self._choices[index][1] if self._choices else ImageQuery()
-        return ImageQuery(
-            view=base.view,
-            class_id=base.class_id,
-            search=self.search_box.text().strip(),
-            split=base.split,
-            confidence_below=base.confidence_below,
-            order=base.order,
-            limit=base.limit,
-            image_ids=base.image_ids,
-            title=base.title,
-        )
+        return dataclasses.replace(base, search=self.search_box.text().strip())
 
     def show_query(self, query: ImageQuery) -> None:
         """Choose the filter of ``query`` (a new entry, titled by it, when none matches; always
