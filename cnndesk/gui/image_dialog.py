@@ -21,7 +21,7 @@ class ImageDialog(QDialog):
 
     def __init__(self, path: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        from cnndesk.gui.viewer_pane import ImageCanvas
+        from cnndesk.gui.image_canvas import ImageCanvas
 
         self.setWindowTitle(Path(path).name)
         self.setObjectName("imageDialog")

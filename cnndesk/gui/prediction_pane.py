@@ -210,7 +210,7 @@ class PredictionPane(QWidget):
         top.addWidget(self.open_button)
         self.export_button = QPushButton("Export model…")
         self.export_button.setToolTip(
-            "Save the model as ONNX or TorchScript (checked against PyTorch on your images)"
+            "Save the model as ONNX, TorchScript or OpenVINO IR (checked against PyTorch on your images)"
         )
         self.export_button.clicked.connect(self._on_export_button_clicked)
         top.addWidget(self.export_button)

@@ -194,10 +194,12 @@ def _run_onnx(file: Path, batch: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(output)
 
 
-TRACING = threading.Lock()
-"""Held while torch traces a model (``torch.jit.trace``, either ONNX exporter). The tracer keeps
-process-wide state: two traces at once (an export while the prediction pane's background preload
-builds its ONNX cache) corrupt each other and fail with "Tracing failed sanity checks"."""
+TRACING = threading.RLock()
+"""Held while torch traces a model (``torch.jit.trace``, either ONNX exporter, torch.fx in
+:func:`cnndesk.ml.predict.fold_batchnorm`). Tracers keep process-wide state: two traces at once
+(an export while the prediction pane's background preload folds batch norms or builds its ONNX
+cache) corrupt each other ("Tracing failed sanity checks", "module is not installed as a
+submodule"). Re-entrant, so a traced step may call another."""
 
 
 def _export_onnx(wrapped: torch.nn.Module, example: torch.Tensor, tmp: Path) -> None:

@@ -58,6 +58,7 @@ from cnndesk.domain import (
 )
 from cnndesk.ml.calibration import temperature_of
 from cnndesk.ml.device import AMP_DTYPES, prediction_threads
+from cnndesk.ml.export import TRACING
 from cnndesk.ml.model_io import load_model
 from cnndesk.ml.preprocess import decode_image, normalize, resize_crop, scale_size
 
@@ -90,7 +91,10 @@ def fold_batchnorm(model: torch.nn.Module) -> int:
     left as it is (0). Only for inference: the folded model must not be trained.
     """
     try:
-        graph = _ConvBNTracer().trace(model)
+        # torch.fx patches nn.Module.__call__ process-wide while it traces: never beside a
+        # torch.jit/ONNX trace in another thread ("module is not installed as a submodule").
+        with TRACING:
+            graph = _ConvBNTracer().trace(model)
     except Exception as exc:  # fx cannot trace every model; folding is only an optimisation
         log.debug("Not folding batch norms of %s: %s", type(model).__name__, exc)
         return 0
