@@ -16,7 +16,7 @@ Usage::
 ``--image`` is predicted in the Predict pane and ``--sort-folder`` sorted in the Sort pane (both
 need a trained model in the library); ``--palette`` saves 256-colour PNGs and ``--window-only``
 crops each screenshot to the window (README pictures).
-Needs ``Xvfb`` and the X11 libraries of Qt's xcb plugin (see ``/work/coord/ci_apt.txt`` or the
+Needs ``Xvfb`` and the X11 libraries of Qt's xcb plugin (``.ci/run`` installs them; see the
 README's Linux note).
 """
 
