@@ -73,7 +73,27 @@ BACKENDS = ("torch", "onnxruntime", "openvino")
 
 
 class _ConvBNTracer(fx.Tracer):
-    """Keeps convolutions and batch norms as single nodes, so conv → BN pairs can be found."""
+    """Keeps convolutions and batch norms as single nodes, so conv → BN pairs can be found.
+
+    While it traces, torch.fx patches ``nn.Module.__call__`` and ``__getattr__`` for the whole
+    process: a module called in *another* thread meanwhile (a decode transform, another model
+    predicting or exporting) would be recorded into this graph and fail ("module is not installed
+    as a submodule"). Calls from other threads pass straight through.
+    """
+
+    def trace(self, root: Any, concrete_args: Any = None) -> fx.Graph:  # type: ignore[override]
+        self._thread = threading.get_ident()
+        return super().trace(root, concrete_args)
+
+    def call_module(self, m: torch.nn.Module, forward: Any, args: Any, kwargs: Any) -> Any:
+        if threading.get_ident() != self._thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr: str, attr_val: Any, parameter_proxy_cache: dict) -> Any:
+        if threading.get_ident() != self._thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
     def is_leaf_module(self, m: torch.nn.Module, module_qualified_name: str) -> bool:
         # Adaptive pools too: simple-cnn's skips itself when the grid already fits, which fx
