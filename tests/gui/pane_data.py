@@ -32,3 +32,19 @@ def make_context(library: Library):  # type: ignore[no-untyped-def]
     from cnndesk.gui.context import AppContext
 
     return AppContext(library)
+
+
+def prediction_pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """A prediction pane on an empty library of its own; its jobs cancelled afterwards.
+
+    A fixture body: ``pane_fixture = pytest.fixture(name="pane")(prediction_pane)`` in a test
+    module (the prediction, export and export-format tests share it)."""
+    from cnndesk.gui.prediction_pane import PredictionPane
+
+    library = Library.open(tmp_path / "lib.cnndesk")
+    context = make_context(library)
+    pane = PredictionPane(context)
+    qtbot.addWidget(pane)
+    yield pane
+    context.cancel_jobs()
+    library.close()

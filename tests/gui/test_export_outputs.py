@@ -9,20 +9,10 @@ from pathlib import Path
 import pytest
 
 from cnndesk.gui.prediction_pane import PredictionPane
-from cnndesk.library import Library
-from tests.gui.pane_data import make_context
+from tests.gui.pane_data import prediction_pane
 from tests.model_folders import make_model_folder
 
-
-@pytest.fixture
-def pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    library = Library.open(tmp_path / "lib.cnndesk")
-    context = make_context(library)
-    pane = PredictionPane(context)
-    qtbot.addWidget(pane)
-    yield pane
-    context.cancel_jobs()
-    library.close()
+pane_fixture = pytest.fixture(name="pane")(prediction_pane)
 
 
 def digests(paths: list[Path]) -> list[str]:

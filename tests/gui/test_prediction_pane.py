@@ -11,23 +11,13 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
 from cnndesk.gui.prediction_pane import PredictionPane
-from cnndesk.library import Library
 from tests.conftest import make_image
-from tests.gui.pane_data import make_context
+from tests.gui.pane_data import prediction_pane
 from tests.model_folders import make_model_folder
 
+pane_fixture = pytest.fixture(name="pane")(prediction_pane)
+
 CLASSES = ("ants", "bees", "wasps")
-
-
-@pytest.fixture
-def pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    library = Library.open(tmp_path / "lib.cnndesk")
-    context = make_context(library)
-    pane = PredictionPane(context)
-    qtbot.addWidget(pane)
-    yield pane
-    context.cancel_jobs()
-    library.close()
 
 
 def wait_answer(qtbot, pane: PredictionPane) -> None:  # type: ignore[no-untyped-def]
