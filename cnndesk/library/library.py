@@ -48,7 +48,6 @@ from cnndesk.library.importer import BatchOutcome, NewImage
 from cnndesk.library.ingest import IngestManager
 from cnndesk.library.labels import LabelManager
 from cnndesk.library.predictions import PredictionManager
-from cnndesk.library.removal import remove_images_undoably
 from cnndesk.library.runs import RunManager
 from cnndesk.library.suggestions import SuggestionManager
 
@@ -239,13 +238,6 @@ class Library:
     def mark_unreadable(self, image_ids: Iterable[int]) -> None:
         """Remember that these images could not be decoded (they leave training and counts)."""
         self._images.mark_unreadable(image_ids)
-
-    def remove_images(self, image_ids: Iterable[int]) -> int:
-        """Forget images (their files stay where they are). Returns how many were removed.
-
-        The same removal as :func:`.removal.remove_images_undoably`, without keeping the undo.
-        """
-        return len(remove_images_undoably(self, image_ids))
 
     # -------------------------------------------------------------------------------- queries
 
