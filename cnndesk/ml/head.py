@@ -13,7 +13,6 @@ from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +23,7 @@ from cnndesk.domain import (
     BatchProgress,
     EpochEnd,
     ModelError,
+    TrainConfig,
     TrainingSample,
     TrainPhase,
 )
@@ -35,8 +35,29 @@ from cnndesk.ml.schedule import Meter, class_weights, lr_factor, set_lr
 
 log = logging.getLogger(__name__)
 
-QUICK_HEAD = {"epochs": QUICK_EPOCHS, "batch_size": 64, "lr": 3e-3, "patience": 15}
-"""Quick mode's head settings (epochs, batch size, peak learning rate, early-stop patience)."""
+_CONFIG = TrainConfig()
+
+
+@dataclass(frozen=True, slots=True)
+class HeadSettings:
+    """How :func:`fit_head` fits the head; the defaults are quick mode's (and the config's
+    ``weight_decay``, ``label_smoothing`` and ``seed``)."""
+
+    epochs: int = QUICK_EPOCHS
+    batch_size: int = 64
+    lr: float = 3e-3
+    """Peak learning rate (warm-up over the first 5 % of steps, then cosine)."""
+    patience: int = 15
+    """Early stopping: epochs without a better one before stopping."""
+    weight_decay: float = _CONFIG.weight_decay
+    label_smoothing: float = _CONFIG.label_smoothing
+    seed: int = _CONFIG.seed
+    """Seeds the head's initial state and the order of its batches: the same seed, the same head."""
+
+
+QUICK_HEAD = HeadSettings()
+"""Quick mode's head settings (the defaults of :class:`HeadSettings`); a run's own epochs, batch
+size, learning rate and patience replace them where its config gives them."""
 
 
 def autocast(choice: DeviceChoice):
@@ -155,13 +176,7 @@ def fit_head(
     val: Sequence[TrainingSample],
     *,
     n_classes: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    label_smoothing: float,
-    patience: int,
-    seed: int,
+    settings: HeadSettings,
     device_description: str,
     stage: str = "train",
 ) -> Generator[BatchProgress | EpochEnd, None, HeadFit]:
@@ -170,7 +185,7 @@ def fit_head(
     Epochs run through :func:`cnndesk.ml.loop.fit`; the best one (highest validation accuracy,
     ties broken by the lowest validation loss) is kept and folded into the returned weights.
     """
-    torch.manual_seed(seed)
+    torch.manual_seed(settings.seed)
     x_train, x_val = _tensor(features, train), _tensor(features, val)
     y_train = torch.tensor([s.label for s in train], dtype=torch.long)
     mean = x_train.mean(0)
@@ -181,15 +196,13 @@ def fit_head(
     xs_train = (x_train - mean) / std
     xs_val = (x_val - mean) / std if len(val) else x_val
     train_epoch = _head_epochs(
-        head, xs_train, y_train, n_classes=n_classes, epochs=epochs, batch_size=batch_size,
-        lr=lr, weight_decay=weight_decay, label_smoothing=label_smoothing, seed=seed,
-        device_description=device_description,
-    )  # fmt: skip
+        head, xs_train, y_train, n_classes=n_classes, settings=settings, device=device_description
+    )
     y_val = torch.tensor([s.label for s in val], dtype=torch.long)
     result = yield from fit(
         head,
-        epochs=epochs,
-        patience=patience,
+        epochs=settings.epochs,
+        patience=settings.patience,
         train_epoch=train_epoch,
         validate=_head_validation(head, xs_val, y_val),
         stage=stage,
@@ -213,23 +226,19 @@ def _head_epochs(
     y_train: torch.Tensor,
     *,
     n_classes: int,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float,
-    label_smoothing: float,
-    seed: int,
-    device_description: str,
+    settings: HeadSettings,
+    device: str,
 ) -> Callable[[int], Generator[BatchProgress, None, EpochStats]]:
     """The head's train step for :func:`cnndesk.ml.loop.fit`: one shuffled pass per call, AdamW
     with warm-up + cosine over all epochs, class weights, a progress event per batch."""
-    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=weight_decay)
+    lr, epochs, label_smoothing = settings.lr, settings.epochs, settings.label_smoothing
+    optimizer = torch.optim.AdamW(head.parameters(), lr=lr, weight_decay=settings.weight_decay)
     for group in optimizer.param_groups:
         group["peak_lr"] = lr
     weights = class_weights(y_train.tolist(), n_classes)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(settings.seed)
     n = len(y_train)
-    batch_size = max(1, min(batch_size, n))
+    batch_size = max(1, min(settings.batch_size, n))
     batches = (n + batch_size - 1) // batch_size
     total = epochs * n
     meter = Meter()
@@ -258,7 +267,7 @@ def _head_epochs(
                 done, total, "Training the head", phase=TrainPhase.TRAINING, epoch=epoch,
                 epochs=epochs, batch=b + 1, batches=batches, loss=loss_value,
                 smoothed_loss=meter.smoothed_loss, images_per_second=meter.images_per_second,
-                eta_seconds=meter.eta(total - done), lr=lr_now, device=device_description,
+                eta_seconds=meter.eta(total - done), lr=lr_now, device=device,
             )  # fmt: skip
         return EpochStats(loss=loss_sum / n, accuracy=correct / n, lr=lr_now)
 
@@ -287,10 +296,14 @@ def fit_head_quietly(
     features: dict[str, np.ndarray],
     train: Sequence[TrainingSample],
     val: Sequence[TrainingSample],
-    **settings: Any,
+    *,
+    n_classes: int,
+    settings: HeadSettings,
 ) -> HeadFit:
     """:func:`fit_head` run to its end without its progress events (cross-validation folds)."""
-    fitting = fit_head(features, train, val, device_description="", **settings)
+    fitting = fit_head(
+        features, train, val, n_classes=n_classes, settings=settings, device_description=""
+    )
     while True:
         try:
             next(fitting)

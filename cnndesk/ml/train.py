@@ -57,7 +57,14 @@ from cnndesk.ml.data import FeatureStore, PixelCache, featurizer_id, geometry
 from cnndesk.ml.device import DeviceChoice, pick_device
 from cnndesk.ml.evaluate import evaluation_from_logits
 from cnndesk.ml.full import as_preparing, fine_tune, model_logits, read_pixels, require_readable
-from cnndesk.ml.head import QUICK_HEAD, embed, fit_head, head_logits, install_head
+from cnndesk.ml.head import (
+    QUICK_HEAD,
+    HeadSettings,
+    embed,
+    fit_head,
+    head_logits,
+    install_head,
+)
 from cnndesk.ml.loop import snapshot
 from cnndesk.ml.memory import training_memory
 from cnndesk.ml.model_io import save_model
@@ -67,7 +74,7 @@ log = logging.getLogger(__name__)
 
 Event = Progress | EpochEnd
 
-QUICK = QUICK_HEAD
+QUICK = {name: getattr(QUICK_HEAD, name) for name in ("epochs", "batch_size", "lr", "patience")}
 FULL_PRETRAINED = {"epochs": FULL_PRETRAINED_EPOCHS, "batch_size": 32, "lr": 5e-4, "patience": 3}
 FULL_SCRATCH = {"epochs": FULL_SCRATCH_EPOCHS, "batch_size": 64, "lr": 2e-3, "patience": 8}
 
@@ -409,17 +416,12 @@ def _quick(
     usable = [s for s in train_set if s.key in features], [s for s in val_set if s.key in features]
     require_readable(run, usable[0], len(train_set))
     quick = mode is TrainMode.QUICK
+    settings = _head_settings(run.config, run.settings if quick else QUICK)
     fit = yield from fit_head(
         features,
         *usable,
         n_classes=len(run.data.classes),
-        epochs=run.settings["epochs"] if quick else QUICK["epochs"],
-        batch_size=run.settings["batch_size"] if quick else QUICK["batch_size"],
-        lr=run.settings["lr"] if quick else QUICK["lr"],
-        weight_decay=run.config.weight_decay,
-        label_smoothing=run.config.label_smoothing,
-        patience=run.settings["patience"] if quick else QUICK["patience"],
-        seed=run.config.seed,
+        settings=settings,
         device_description=run.choice.description,
         stage="train" if quick else "head",
     )
@@ -427,7 +429,18 @@ def _quick(
     install_head(run.model, fit)
     run.keep_best(fit.best_epoch, fit.val_loss, fit.val_accuracy, stage=fit.history[0].stage)
     if quick:
-        _quick_evaluation(run, fit, features)
+        _quick_evaluation(run, fit, features, settings)
+
+
+def _head_settings(config: TrainConfig, settings: dict[str, Any]) -> HeadSettings:
+    """The head's settings: ``settings``' epochs, batch size, lr and patience, and the config's
+    weight decay, label smoothing and seed."""
+    return HeadSettings(
+        **{name: settings[name] for name in QUICK},
+        weight_decay=config.weight_decay,
+        label_smoothing=config.label_smoothing,
+        seed=config.seed,
+    )
 
 
 def _features_logits(fit: Any, features: dict[str, np.ndarray], samples: Sequence[TrainingSample]):
@@ -436,13 +449,16 @@ def _features_logits(fit: Any, features: dict[str, np.ndarray], samples: Sequenc
     return head_logits(fit, torch.from_numpy(np.stack([features[s.key] for s in samples])).float())
 
 
-def _quick_evaluation(run: _Run, fit: Any, features: dict[str, np.ndarray]) -> None:
+def _quick_evaluation(
+    run: _Run, fit: Any, features: dict[str, np.ndarray], settings: HeadSettings
+) -> None:
     """Quick mode's measures, all from cached features (about a second for 400 images).
 
-    5-fold cross-validation of the same head over every labeled image gives each one an
-    out-of-fold prediction; the temperature is fitted on those, the held-out evaluation (or,
-    by the rule, the cross-validation itself) is reported calibrated, and every library image
-    gets the model's view: labeled ones their out-of-fold prediction, unlabeled ones the head's.
+    5-fold cross-validation of the same head (fitted with the same ``settings``) over every
+    labeled image gives each one an out-of-fold prediction; the temperature is fitted on those,
+    the held-out evaluation (or, by the rule, the cross-validation itself) is reported
+    calibrated, and every library image gets the model's view: labeled ones their out-of-fold
+    prediction, unlabeled ones the head's.
     """
     data = run.data
     on, held = run.held
@@ -460,14 +476,7 @@ def _quick_evaluation(run: _Run, fit: Any, features: dict[str, np.ndarray]) -> N
             n_classes=len(data.classes),
             folds=heldout.CV_FOLDS,
             seed=run.config.seed,
-            head={
-                "epochs": run.settings["epochs"],
-                "batch_size": run.settings["batch_size"],
-                "lr": run.settings["lr"],
-                "patience": run.settings["patience"],
-                "weight_decay": run.config.weight_decay,
-                "label_smoothing": run.config.label_smoothing,
-            },
+            head=settings,
         )
     held_logits = _features_logits(fit, features, held)
     if cv is not None:
