@@ -1,4 +1,5 @@
-"""Every menu command and keyboard shortcut of the app, as one table with stable ids.
+"""Every menu command and keyboard shortcut of the app, as one table with stable ids; the
+status-bar tips are a second table, :data:`TIPS`, keyed by the same ids.
 
 The ids never change (settings store the user's shortcut overrides under them, tests look
 actions up by them). ``window_actions`` builds a ``QAction`` per row, and ``main_window`` says
@@ -13,7 +14,7 @@ text field has the focus, so typing a search never labels an image.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PySide6.QtGui import QKeySequence
 
@@ -40,43 +41,37 @@ class ActionSpec:
         )
 
 
-ACTIONS: tuple[ActionSpec, ...] = (
-    ActionSpec("file.new", "&New Library…", "Ctrl+N", "File", "Create an empty library file"),
-    ActionSpec("file.open", "&Open Library…", "Ctrl+O", "File", "Open another library file"),
-    ActionSpec("file.import", "&Import Folder…", "Ctrl+I", "File", "Add a folder of images"),
-    ActionSpec(
-        "file.import_files", "Import &Files…", "Ctrl+Shift+I", "File", "Add single image files"
-    ),
-    ActionSpec(
-        "file.check",
-        "&Check Library",
-        "",
-        "File",
-        "Re-read every image's file: missing, changed (check the label), readable again",
-    ),
+TIPS: dict[str, str] = {
+    "file.new": "Create an empty library file",
+    "file.open": "Open another library file",
+    "file.import": "Add a folder of images",
+    "file.import_files": "Add single image files",
+    "file.check": "Re-read every image's file: missing, changed (check the label), readable again",
+    **{
+        f"label.class.{n}": f"Label the current image (or the selection) with the {n}. class and go on"
+        for n in range(1, 10)
+    },
+    "label.accept": "Make the model's suggestion the label and go on",
+    "view.heatmap": "Show where the model found its top class in the current image (Grad-CAM)",
+    "model.train": "Train a model on the labeled images now",
+    "model.stop": "Stop and keep the best model",
+}
+"""Action id → the status-bar tip of that action (actions without one show none)."""
+
+_ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("file.new", "&New Library…", "Ctrl+N", "File"),
+    ActionSpec("file.open", "&Open Library…", "Ctrl+O", "File"),
+    ActionSpec("file.import", "&Import Folder…", "Ctrl+I", "File"),
+    ActionSpec("file.import_files", "Import &Files…", "Ctrl+Shift+I", "File"),
+    ActionSpec("file.check", "&Check Library", "", "File"),
     ActionSpec("file.quit", "&Quit", "Ctrl+Q", "File"),
     ActionSpec("edit.undo", "&Undo", "Ctrl+Z", "Edit"),
     ActionSpec("edit.redo", "&Redo", "Ctrl+Shift+Z", "Edit"),
     ActionSpec("edit.find", "&Find by File Name", "Ctrl+F", "Edit"),
     ActionSpec("edit.select_all", "Select &All Shown", "Ctrl+A", "Edit"),
     ActionSpec("edit.shortcuts", "Keyboard &Shortcuts…", "", "Edit"),
-    *(
-        ActionSpec(
-            f"label.class.{n}",
-            f"Label as Class {n}",
-            str(n),
-            "Label",
-            f"Label the current image (or the selection) with the {n}. class and go on",
-        )
-        for n in range(1, 10)
-    ),
-    ActionSpec(
-        "label.accept",
-        "&Accept Suggestion",
-        "Return",
-        "Label",
-        "Make the model's suggestion the label and go on",
-    ),
+    *(ActionSpec(f"label.class.{n}", f"Label as Class {n}", str(n), "Label") for n in range(1, 10)),
+    ActionSpec("label.accept", "&Accept Suggestion", "Return", "Label"),
     ActionSpec("label.clear", "&Remove Label", "Backspace", "Label"),
     ActionSpec("go.next", "&Next Image", "Right", "Go"),
     ActionSpec("go.previous", "&Previous Image", "Left", "Go"),
@@ -86,18 +81,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("view.zoom_in", "&Larger Thumbnails", "Ctrl+=", "View"),
     ActionSpec("view.zoom_out", "&Smaller Thumbnails", "Ctrl+-", "View"),
     ActionSpec("view.refresh", "&Refresh", "Ctrl+R", "View"),
-    ActionSpec(
-        "view.heatmap",
-        "Toggle &Heat Map",
-        "H",
-        "View",
-        "Show where the model found its top class in the current image (Grad-CAM)",
-    ),
-    ActionSpec(
-        "model.train", "&Train", "Ctrl+T", "Model", "Train a model on the labeled images now"
-    ),
-    ActionSpec("model.stop", "&Stop Training", "Ctrl+.", "Model", "Stop and keep the best model"),
+    ActionSpec("view.heatmap", "Toggle &Heat Map", "H", "View"),
+    ActionSpec("model.train", "&Train", "Ctrl+T", "Model"),
+    ActionSpec("model.stop", "&Stop Training", "Ctrl+.", "Model"),
 )
+
+ACTIONS: tuple[ActionSpec, ...] = tuple(
+    replace(spec, tip=TIPS.get(spec.id, "")) for spec in _ACTIONS
+)
+"""Every action of the window (the pane actions aside, see :func:`pane_action`), with its tip."""
 
 ACTIONS_BY_ID: dict[str, ActionSpec] = {a.id: a for a in ACTIONS}
 
