@@ -17,7 +17,7 @@ The package:
 - :mod:`~cnndesk.cli.training`: ``train``, ``runs``;
 - :mod:`~cnndesk.cli.health`: ``explain``, ``audit``;
 - :mod:`~cnndesk.cli.progress` (the one job driver and its progress bars),
-  :mod:`~cnndesk.cli.args` (argument types, shared options, ``--library``) and
+  :mod:`~cnndesk.cli.args` (``command``, argument types, shared options, ``--library``) and
   :mod:`~cnndesk.cli.terminal` (escaped output).
 
 Adding a command is one new module plus one table row. Say ``cnndesk hello``::
@@ -27,21 +27,33 @@ Adding a command is one new module plus one table row. Say ``cnndesk hello``::
 
     import argparse
 
-    from cnndesk.cli.args import open_library
-    from cnndesk.cli.terminal import plural
+    from cnndesk.cli.args import add_json_option, command, open_library
+    from cnndesk.cli.terminal import plural, print_json
 
 
     def cmd_hello(args: argparse.Namespace) -> int:
+        \"\"\"say hello
+
+        Say how many images the library has.
+        \"\"\"
         with open_library(args) as library:
-            print(f"Hello, {plural(library.stats().images, 'image')}!")
+            images = library.stats().images
+        if args.json:
+            print_json({"images": images})
+        else:
+            print(f"Hello, {plural(images, 'image')}!")
         return 0
 
 
     def register(sub: argparse._SubParsersAction) -> None:
-        sub.add_parser("hello", help="say hello").set_defaults(func=cmd_hello)
+        add_json_option(command(sub, "hello", cmd_hello))
 
-and the row ``"hello",`` in :data:`cnndesk.cli.program.COMMAND_GROUPS`. A command that runs a
-job calls ``run_job(job, label="Hello")`` (:mod:`cnndesk.cli.progress`) and prints its result.
+and the row ``"hello",`` in :data:`cnndesk.cli.program.COMMAND_GROUPS`. The first line of the
+command function's docstring is its line in ``cnndesk --help``, the rest its description
+(:func:`cnndesk.cli.args.command`); options several commands share have a helper each in
+:mod:`cnndesk.cli.args`, and ``--json`` output of a result dataclass comes from its fields
+(:func:`cnndesk.cli.terminal.record_json`). A command that runs a job calls
+``run_job(job, label="Hello")`` (:mod:`cnndesk.cli.progress`) and prints its result.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Arguments of the ``cnndesk`` command line: value types that say what is allowed, the options
-several commands share, and the library that ``--library`` names.
+"""Arguments of the ``cnndesk`` command line: :func:`command` (a sub-command whose help is its
+function's docstring), value types that say what is allowed, the arguments and options several
+commands share, and the library that ``--library`` names.
 
 argparse prints an :class:`argparse.ArgumentTypeError`'s message as
 ``cnndesk train: error: argument --lr: lr must be a finite number above 0 (got 'inf')`` and
@@ -9,11 +10,40 @@ exits 2, before any library is opened or any file is touched.
 from __future__ import annotations
 
 import argparse
+import inspect
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, Literal
 
 from cnndesk.defaults import PRECISIONS
+
+
+def command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    help: str | None = None,
+    **defaults: Any,
+) -> argparse.ArgumentParser:
+    """Add the sub-command ``name``, run by ``func``, and return its parser for the arguments.
+
+    The first line of ``func``'s docstring is the command's line in ``cnndesk --help`` (``help``
+    replaces it where the line is computed); the paragraphs after it, if any, are the description
+    that ``cnndesk NAME --help`` shows. ``defaults`` are set on the parsed namespace beside
+    ``func``.
+    """
+    summary, _, description = inspect.cleandoc(func.__doc__ or "").partition("\n")
+    parser = sub.add_parser(
+        name,
+        # argparse %-formats a help line (so a literal % is written %%); a description only
+        # when it holds "%(prog)", which no docstring here does.
+        help=(help or summary).replace("%", "%%"),
+        description=description.strip() or None,
+    )
+    parser.set_defaults(func=func, **defaults)
+    return parser
 
 
 def whole(name: str, low: int, high: int) -> Callable[[str], int]:
@@ -103,7 +133,81 @@ def file(name: str) -> Callable[[str], str]:
     return parse
 
 
-# ------------------------------------------------------------------------- shared options
+# ----------------------------------------------------------- shared arguments and options
+
+
+def add_model_argument(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    """``MODEL``: a model folder (``optional``: it may be left out)."""
+    parser.add_argument(
+        "model", nargs="?" if optional else None, metavar="MODEL", help="a model folder"
+    )
+
+
+def add_images_argument(parser: argparse.ArgumentParser) -> None:
+    """``IMAGE [IMAGE ...]``: the image files a command reads."""
+    parser.add_argument("images", nargs="+", metavar="IMAGE")
+
+
+def add_json_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+    """``--json``: machine-readable output on stdout."""
+    parser.add_argument("--json", action="store_true", help=help)
+
+
+def add_force_option(parser: argparse.ArgumentParser, help: str) -> None:
+    """``--force``; ``help`` says which files it lets the command replace."""
+    parser.add_argument("--force", action="store_true", help=help)
+
+
+def add_out_option(
+    parser: argparse.ArgumentParser,
+    kind: Literal["folder", "file"],
+    *,
+    required: bool = False,
+    help: str | None = None,
+) -> None:
+    """``--out DIR`` (a :func:`folder`) or ``--out FILE`` (a :func:`file`): where output goes."""
+    parser.add_argument(
+        "--out",
+        required=required,
+        type=folder("--out") if kind == "folder" else file("--out"),
+        metavar="DIR" if kind == "folder" else "FILE",
+        help=help,
+    )
+
+
+def add_whole_option(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    low: int,
+    high: int,
+    *,
+    default: int | None = None,
+    help: str | None = None,
+) -> None:
+    """``flag N``: a :func:`whole` number from ``low`` to ``high``, named after the flag in
+    messages (``--image-size`` → ``image size must be a whole number …``)."""
+    parser.add_argument(
+        flag, type=whole(_flag_name(flag), low, high), default=default, metavar="N", help=help
+    )
+
+
+def add_probability_option(
+    parser: argparse.ArgumentParser,
+    flag: str,
+    *,
+    metavar: str,
+    help: str,
+    default: float | None = None,
+) -> None:
+    """``flag X``: a :func:`probability` (0..1), named after the flag in messages."""
+    parser.add_argument(
+        flag, type=probability(_flag_name(flag)), default=default, metavar=metavar, help=help
+    )
+
+
+def _flag_name(flag: str) -> str:
+    """``--image-size`` → ``image size``: how a value's messages name its option."""
+    return flag.lstrip("-").replace("-", " ")
 
 
 def add_precision_option(parser: argparse.ArgumentParser) -> None:

@@ -4,13 +4,28 @@ from __future__ import annotations
 
 import argparse
 
-from cnndesk.cli import args as cli_args
-from cnndesk.cli.args import open_library
+from cnndesk.cli.args import (
+    add_force_option,
+    add_images_argument,
+    add_json_option,
+    add_model_argument,
+    add_out_option,
+    add_probability_option,
+    add_whole_option,
+    command,
+    open_library,
+)
 from cnndesk.cli.progress import run_job
-from cnndesk.cli.terminal import print_json
+from cnndesk.cli.terminal import print_json, record_json
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    """Grad-CAM heat maps: where a model saw the evidence for a class
+
+    Write <stem>.<class>.png (the heat map over the image) and <stem>.<class>.npy (the raw map,
+    0-1) for each image: the top class, or --class. Files explain did not write are never
+    replaced without --force.
+    """
     from cnndesk.ml.gradcam import write_explanations
 
     written = run_job(
@@ -21,13 +36,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         label="Explaining",
     )  # fmt: skip
     if args.json:
-        print_json(
-            [
-                {"image": w.image, "class": w.class_name, "probability": w.probability,
-                 "overlay": w.overlay, "map": w.raw}
-                for w in written
-            ]
-        )  # fmt: skip
+        print_json([record_json(w, names={"class_name": "class", "raw": "map"}) for w in written])
         return 0
     from cnndesk.outputs import printable
 
@@ -37,6 +46,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
+    """data health: likely label errors, near-duplicates and leakage, outliers
+
+    Audit the library with the newest model's backbone (or --model): likely label errors by
+    confident learning on cross-validated predictions, near-duplicate groups (and whether they
+    straddle train/val/test), outliers and odd images, and classes with too few images.
+    """
     from cnndesk.health import audit_job
     from cnndesk.outputs import printable
 
@@ -74,49 +89,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``explain`` and ``audit`` to the ``cnndesk`` parser."""
-    p = sub.add_parser(
-        "explain",
-        help="Grad-CAM heat maps: where a model saw the evidence for a class",
-        description="Write <stem>.<class>.png (the heat map over the image) and <stem>.<class>.npy"
-        " (the raw map, 0-1) for each image: the top class, or --class. Files explain did not"
-        " write are never replaced without --force.",
-    )
-    p.add_argument("model", metavar="MODEL", help="a model folder")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = command(sub, "explain", cmd_explain)
+    add_model_argument(p)
+    add_images_argument(p)
     p.add_argument("--class", dest="class_name", metavar="C", help="a class name or index")
-    p.add_argument(
-        "--top",
-        type=cli_args.whole("top", 1, 1000),
-        default=1,
-        metavar="N",
-        help="maps for the N top classes",
-    )
-    p.add_argument("--out", required=True, type=cli_args.folder("--out"), metavar="DIR")
-    p.add_argument("--force", action="store_true", help="replace files explain did not write")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_explain)
+    add_whole_option(p, "--top", 1, 1000, default=1, help="maps for the N top classes")
+    add_out_option(p, "folder", required=True)
+    add_force_option(p, "replace files explain did not write")
+    add_json_option(p)
 
-    p = sub.add_parser(
-        "audit",
-        help="data health: likely label errors, near-duplicates and leakage, outliers",
-        description="Audit the library with the newest model's backbone (or --model): likely"
-        " label errors by confident learning on cross-validated predictions, near-duplicate"
-        " groups (and whether they straddle train/val/test), outliers and odd images, and"
-        " classes with too few images.",
-    )
+    p = command(sub, "audit", cmd_audit)
     p.add_argument("--model", metavar="DIR", help="default: the newest trained model")
-    p.add_argument(
-        "--threshold",
-        type=cli_args.probability("threshold"),
-        metavar="X",
-        help="duplicate cosine similarity (0..1)",
-    )
-    p.add_argument(
-        "--limit",
-        type=cli_args.whole("limit", 1, 100_000),
-        default=10,
-        metavar="N",
-        help="findings shown per kind",
-    )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_audit)
+    add_probability_option(p, "--threshold", metavar="X", help="duplicate cosine similarity (0..1)")
+    add_whole_option(p, "--limit", 1, 100_000, default=10, help="findings shown per kind")
+    add_json_option(p)

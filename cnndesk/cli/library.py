@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnndesk.cli.args import open_library
+from cnndesk.cli.args import add_force_option, add_json_option, command, open_library
 from cnndesk.cli.progress import run_job
-from cnndesk.cli.terminal import confirm, plural, print_json, shown
+from cnndesk.cli.terminal import confirm, plural, print_json, record_json, shown
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    """import image files and folders"""
     from cnndesk.jobs import import_job
 
     with open_library(args) as library:
@@ -25,20 +26,13 @@ def cmd_import(args: argparse.Namespace) -> int:
         stats = library.stats()
     if args.json:
         print_json(
-            {
-                "added": result.added,
-                "duplicates": result.duplicates,
-                "unchanged": result.unchanged,
-                "changed": result.changed,
-                "moved": result.moved,
-                "restored": result.restored,
-                "refused": [{"file": r.path, "reason": r.reason} for r in result.refused],
-                "skipped": [{"file": r.path, "reason": r.reason} for r in result.skipped],
-                "classes_created": list(result.classes_created),
-                "labeled": result.labeled,
-                "seconds": round(result.seconds, 3),
-                "library": stats.as_json(),
-            }
+            record_json(
+                result,
+                names={"path": "file"},
+                drop={"added_ids"},
+                seconds=round(result.seconds, 3),
+                library=stats.as_json(),
+            )
         )
     else:
         rate = result.seen / result.seconds if result.seconds > 0 else 0.0
@@ -66,6 +60,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    """re-read every image's file: missing, changed, unreadable, readable again"""
     from cnndesk.jobs import check_job
 
     with open_library(args) as library:
@@ -86,6 +81,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
+    """counts of images, labels and splits"""
     with open_library(args) as library:
         stats = library.stats()
     if args.json:
@@ -105,6 +101,7 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_classes(args: argparse.Namespace) -> int:
+    """list, add, rename or remove classes"""
     with open_library(args) as library:
         action = args.classes_action
         if action == "add":
@@ -132,18 +129,8 @@ def cmd_classes(args: argparse.Namespace) -> int:
             return 0
         classes = library.classes()
     if args.json:
-        print_json(
-            [
-                {
-                    "name": c.name,
-                    "key": c.hotkey,
-                    "colour": c.colour,
-                    "count": c.count,
-                    "position": c.order,
-                }
-                for c in classes
-            ]
-        )
+        names = {"hotkey": "key", "order": "position"}
+        print_json([record_json(c, names=names, drop={"id"}) for c in classes])
     elif not classes:
         print("No classes yet. Add one with: cnndesk classes add NAME")
     else:
@@ -156,6 +143,7 @@ def cmd_classes(args: argparse.Namespace) -> int:
 
 
 def cmd_label(args: argparse.Namespace) -> int:
+    """label images (by file path) or clear their labels"""
     if args.clear == (args.class_name is not None):
         print("cnndesk label: give exactly one of --class NAME or --clear", file=sys.stderr)
         return 2
@@ -169,6 +157,7 @@ def cmd_label(args: argparse.Namespace) -> int:
 
 
 def cmd_export_labels(args: argparse.Namespace) -> int:
+    """write the labels as CSV or an ImageFolder tree"""
     from cnndesk.jobs import export_labels_job
 
     with open_library(args) as library:
@@ -182,50 +171,33 @@ def cmd_export_labels(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the library commands to the ``cnndesk`` parser."""
-    p = sub.add_parser("import", help="import image files and folders")
+    p = command(sub, "import", cmd_import)
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument(
         "--classes-from-folders",
         action="store_true",
         help="each image's folder is its class; train/val/test folders give the split",
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_import)
+    add_json_option(p)
 
-    p = sub.add_parser(
-        "check",
-        help="re-read every image's file: missing, changed, unreadable, readable again",
-    )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_check)
-
-    p = sub.add_parser("stats", help="counts of images, labels and splits")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_stats)
-
+    add_json_option(command(sub, "check", cmd_check))
+    add_json_option(command(sub, "stats", cmd_stats))
     _add_classes_command(sub)
 
-    p = sub.add_parser("label", help="label images (by file path) or clear their labels")
+    p = command(sub, "label", cmd_label)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--class", dest="class_name", metavar="NAME")
     p.add_argument("--clear", action="store_true")
-    p.set_defaults(func=cmd_label)
 
-    p = sub.add_parser("export-labels", help="write the labels as CSV or an ImageFolder tree")
+    p = command(sub, "export-labels", cmd_export_labels)
     p.add_argument("out", metavar="OUT")
     p.add_argument("--format", choices=["csv", "imagefolder"], default="csv")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="replace OUT even if cnndesk did not write it (never the library itself)",
-    )
-    p.set_defaults(func=cmd_export_labels)
+    add_force_option(p, "replace OUT even if cnndesk did not write it (never the library itself)")
 
 
 def _add_classes_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("classes", help="list, add, rename or remove classes")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_classes, classes_action=None)
+    p = command(sub, "classes", cmd_classes, classes_action=None)
+    add_json_option(p)
     classes = p.add_subparsers(metavar="ACTION")
     q = classes.add_parser("add", help="add a class")
     q.add_argument("name")

@@ -14,10 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from cnndesk import heldout, paths
-from cnndesk.cli import args as cli_args
-from cnndesk.cli.args import add_precision_option, add_target_precision_option, open_library
+from cnndesk.cli.args import (
+    add_force_option,
+    add_images_argument,
+    add_json_option,
+    add_model_argument,
+    add_out_option,
+    add_precision_option,
+    add_probability_option,
+    add_target_precision_option,
+    command,
+    open_library,
+)
 from cnndesk.cli.progress import run_job
-from cnndesk.cli.terminal import print_json, printable
+from cnndesk.cli.terminal import print_json, printable, record_json
 from cnndesk.export_formats import EXPORT_FORMATS
 
 
@@ -41,6 +51,7 @@ def target_line(found: Any, target: float) -> str:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    """every class's probability for some images"""
     from cnndesk.jobs import predict_job, target_threshold
 
     found = None
@@ -81,6 +92,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_sort(args: argparse.Namespace) -> int:
+    """sort a folder of images into class folders (or undo a sort)
+
+    Classify every image under SRC and copy (or move) it into DEST/<class>/. Images whose top
+    probability is below the threshold go to DEST/_uncertain/. A report (CSV and JSON) is
+    written into DEST; a sort can be undone as a whole.
+    """
     from cnndesk.jobs import sort_job
 
     if args.undo is not None:
@@ -149,16 +166,7 @@ def _undo_sort(args: argparse.Namespace) -> int:
         args.sort_parser.error("--undo DEST takes no MODEL, SRC or DEST arguments")
     undone = run_job(undo_sort_job(args.undo), label=_phase_labels())
     if args.json:
-        print_json(
-            {
-                "dest": undone.dest,
-                "restored": undone.restored,
-                "removed": undone.removed,
-                "kept": [{"file": k.path, "reason": k.reason} for k in undone.kept],
-                "renamed": [{"file": r.path, "reason": r.reason} for r in undone.renamed],
-                "journal": undone.journal,
-            }
-        )
+        print_json(record_json(undone, names={"path": "file"}, drop={"seconds"}))
     else:
         print(
             f"Undid the last sort into {undone.dest}: {undone.restored} files put back, "
@@ -170,6 +178,7 @@ def _undo_sort(args: argparse.Namespace) -> int:
 
 
 def cmd_suggest(args: argparse.Namespace) -> int:
+    """store the model's guesses for unlabeled images as suggestions"""
     from cnndesk.jobs import suggest_job
 
     with open_library(args) as library:
@@ -182,7 +191,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         print_json(
             {
                 "suggested": result.suggested,
-                "unreadable": [{"file": r.path, "reason": r.reason} for r in result.unreadable],
+                "unreadable": [record_json(r, names={"path": "file"}) for r in result.unreadable],
                 "least_confident": [
                     {
                         "file": r.path,
@@ -207,6 +216,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """export a model in one of EXPORT_FORMATS, checked against PyTorch (help lists the formats)"""
     from cnndesk.filesort import image_files
     from cnndesk.jobs import export_job
     from cnndesk.outputs import library_files
@@ -275,6 +285,13 @@ def evaluation_lines(evaluation: Any, *, per_class: bool = True) -> list[str]:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """how good a model is: accuracy on which images, how many, with its interval
+
+    Print a model's evaluation as the Evaluate pane shows it: the accuracy, the images it rests
+    on and their number, its 95 % (Wilson) interval, per-class recall with intervals,
+    cross-validation (quick mode) and the calibration error before and after temperature
+    scaling.
+    """
     from cnndesk.domain import Evaluation, ModelError
     from cnndesk.jobs import target_threshold
     from cnndesk.model_folder import read_model_info
@@ -318,28 +335,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the prediction commands to the ``cnndesk`` parser."""
-    p = sub.add_parser("predict", help="every class's probability for some images")
-    p.add_argument("model", metavar="MODEL", help="a model folder")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--json", action="store_true")
+    p = command(sub, "predict", cmd_predict)
+    add_model_argument(p)
+    add_images_argument(p)
+    add_json_option(p)
     add_target_precision_option(p, "answer 'unknown'")
     add_precision_option(p)
-    p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser(
-        "sort",
-        help="sort a folder of images into class folders (or undo a sort)",
-        description="Classify every image under SRC and copy (or move) it into DEST/<class>/. "
-        "Images whose top probability is below the threshold go to DEST/_uncertain/. "
-        "A report (CSV and JSON) is written into DEST; a sort can be undone as a whole.",
-    )
-    p.add_argument("model", nargs="?", metavar="MODEL", help="a model folder")
+    p = command(sub, "sort", cmd_sort)
+    p.set_defaults(sort_parser=p)
+    add_model_argument(p, optional=True)
     p.add_argument("src", nargs="?", metavar="SRC", help="the folder of images to sort")
     p.add_argument("dest", nargs="?", metavar="DEST", help="where the class folders go")
     p.add_argument("--move", action="store_true", help="move instead of copy")
-    p.add_argument(
+    add_probability_option(
+        p,
         "--threshold",
-        type=cli_args.probability("threshold"),
         default=0.0,
         metavar="T",
         help="images whose top probability is below T go to _uncertain (0..1; default 0)",
@@ -347,36 +358,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_target_precision_option(p, "send the image to _uncertain (replaces --threshold)")
     p.add_argument("--dry-run", action="store_true", help="only write the report")
     p.add_argument("--undo", metavar="DEST", help="undo the last sort into DEST")
-    p.add_argument("--json", action="store_true")
+    add_json_option(p)
     add_precision_option(p)
-    p.set_defaults(func=cmd_sort, sort_parser=p)
 
-    p = sub.add_parser(
-        "suggest", help="store the model's guesses for unlabeled images as suggestions"
-    )
-    p.add_argument("model", metavar="MODEL", help="a model folder")
-    p.add_argument("--json", action="store_true")
+    p = command(sub, "suggest", cmd_suggest)
+    add_model_argument(p)
+    add_json_option(p)
     add_precision_option(p)
-    p.set_defaults(func=cmd_suggest)
 
-    _add_export_command(sub)
-    _add_evaluate_command(sub)
-
-
-def _add_export_command(sub: argparse._SubParsersAction) -> None:
     formats = list(EXPORT_FORMATS)
-    p = sub.add_parser(
-        "export",
-        help=f"export a model ({', '.join(formats[:-1])} or {formats[-1]}), checked after",
-    )
-    p.add_argument("model", metavar="MODEL", help="a model folder")
+    listed = f"{', '.join(formats[:-1])} or {formats[-1]}"
+    p = command(sub, "export", cmd_export, help=f"export a model ({listed}), checked after")
+    add_model_argument(p)
     p.add_argument("--format", choices=formats, required=True)
-    p.add_argument("--out", required=True, type=cli_args.file("--out"), metavar="FILE")
-    p.add_argument(
-        "--force",
-        action="store_true",
-        help="replace FILE even if cnndesk did not write it (never a model's own files or the "
-        "library)",
+    add_out_option(p, "file", required=True)
+    add_force_option(
+        p,
+        "replace FILE even if cnndesk did not write it (never a model's own files or the library)",
     )
     p.add_argument(
         "--check-images",
@@ -386,20 +384,9 @@ def _add_export_command(sub: argparse._SubParsersAction) -> None:
         help="images or folders to compare the export with PyTorch on "
         "(default: the library's images, else generated ones)",
     )
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_export)
+    add_json_option(p)
 
-
-def _add_evaluate_command(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate",
-        help="how good a model is: accuracy on which images, how many, with its interval",
-        description="Print a model's evaluation as the Evaluate pane shows it: the accuracy, the"
-        " images it rests on and their number, its 95 %% (Wilson) interval, per-class recall"
-        " with intervals, cross-validation (quick mode) and the calibration error before and"
-        " after temperature scaling.",
-    )
-    p.add_argument("model", metavar="MODEL", help="a model folder")
+    p = command(sub, "evaluate", cmd_evaluate)
+    add_model_argument(p)
     add_target_precision_option(p, "the model answers 'unknown': show that threshold's coverage")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
+    add_json_option(p)

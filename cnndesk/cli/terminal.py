@@ -7,16 +7,18 @@ hides what came before it on the line, and a name that is not valid UTF-8 stops 
 :class:`SafeStream` wraps ``sys.stdout``/``sys.stderr`` for the whole CLI run, so everything
 printed passes through the same escaping (keeping the new lines, tabs and carriage returns the
 CLI writes itself); :func:`json_text` escapes the same characters the JSON way (``\\u001b``).
-The few helpers every command prints with (:func:`print_json`, :func:`plural`, :func:`printable`,
-:func:`confirm`) live here too.
+The few helpers every command prints with (:func:`print_json`, :func:`record_json`,
+:func:`plural`, :func:`printable`, :func:`confirm`) live here too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import re
 import sys
+from collections.abc import Collection, Mapping
 from typing import Any, TextIO
 
 _BIDI = "\u200e\u200f\u202a-\u202e\u2066-\u2069"
@@ -52,6 +54,31 @@ def printable(name: str) -> str:
 def print_json(value: Any) -> None:
     """``value`` as one line of JSON on stdout (``--json``), control characters escaped."""
     sys.stdout.write(json_text(json.dumps(value, ensure_ascii=False)) + "\n")
+
+
+def record_json(
+    record: Any, *, names: Mapping[str, str] | None = None, drop: Collection[str] = (), **extra: Any
+) -> dict[str, Any]:
+    """A result dataclass as a JSON object for ``--json``: its fields in order, each under the
+    name ``names`` gives it (else its own), without those in ``drop``; dataclasses inside it
+    (in tuples too) the same way with the same ``names``, tuples as lists. ``extra`` replaces a
+    field's value under its JSON name or adds a key at the end."""
+    names = names or {}
+    data = {
+        names.get(f.name, f.name): _json_value(getattr(record, f.name), names)
+        for f in dataclasses.fields(record)
+        if f.name not in drop
+    }
+    data.update(extra)
+    return data
+
+
+def _json_value(value: Any, names: Mapping[str, str]) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return record_json(value, names=names)
+    if isinstance(value, (tuple, list)):
+        return [_json_value(item, names) for item in value]
+    return value
 
 
 def plural(count: int, noun: str) -> str:

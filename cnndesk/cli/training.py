@@ -8,10 +8,16 @@ from typing import Any
 
 from cnndesk import heldout
 from cnndesk.cli import args as cli_args
-from cnndesk.cli.args import open_library
+from cnndesk.cli.args import (
+    add_json_option,
+    add_out_option,
+    add_whole_option,
+    command,
+    open_library,
+)
 from cnndesk.cli.prediction import evaluation_lines
 from cnndesk.cli.progress import run_job
-from cnndesk.cli.terminal import plural, print_json, shown
+from cnndesk.cli.terminal import plural, print_json, record_json, shown
 from cnndesk.defaults import DEVICES, EPOCHS_DEFAULTS_TEXT, PRECISIONS
 from cnndesk.domain import Progress
 
@@ -69,7 +75,12 @@ def _event_line(event: Any, *, quiet: bool) -> str | None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    """``cnndesk train``: train on the library's labeled images, then say how good the model is."""
+    """train a classifier on the library's labeled images
+
+    Train a model on the human-labeled images of the library. The default, quick mode, freezes
+    a pretrained backbone and trains only its last layer on cached features (seconds); --mode
+    full trains every layer (minutes).
+    """
     from cnndesk.domain import TrainConfig, TrainMode
     from cnndesk.jobs import train_job
 
@@ -118,24 +129,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
+    """list the training runs, or compare two of them"""
     if args.compare:
         return _compare_runs(args)
     runs = open_library(args).runs()
     if args.json:
-        print_json(
-            [
-                {
-                    "id": r.id,
-                    "created": r.created,
-                    "finished": r.finished,
-                    "status": r.status,
-                    "config": r.config,
-                    "metrics": r.metrics,
-                    "model": r.model_path,
-                }
-                for r in runs
-            ]
-        )
+        print_json([record_json(r, names={"model_path": "model"}) for r in runs])
         return 0
     if not runs:
         print("No training runs yet.")
@@ -186,8 +185,8 @@ def run_accuracy_text(metrics: dict[str, Any]) -> str:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the training commands to the ``cnndesk`` parser."""
     _add_train_command(sub)
-    p = sub.add_parser("runs", help="list the training runs, or compare two of them")
-    p.add_argument("--json", action="store_true")
+    p = command(sub, "runs", cmd_runs)
+    add_json_option(p)
     p.add_argument(
         "--compare",
         nargs=2,
@@ -196,19 +195,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="two run ids side by side on the same validation+test images: accuracy with its"
         " 95 %% interval, per class, and the images whose answer changed",
     )
-    p.set_defaults(func=cmd_runs)
 
 
 def _add_train_command(sub: argparse._SubParsersAction) -> None:
     from cnndesk.domain import AUGMENT_PRESETS, TrainConfig
 
-    p = sub.add_parser(
-        "train",
-        help="train a classifier on the library's labeled images",
-        description="Train a model on the human-labeled images of the library. The default, "
-        "quick mode, freezes a pretrained backbone and trains only its last layer on cached "
-        "features (seconds); --mode full trains every layer (minutes).",
-    )
+    p = command(sub, "train", cmd_train)
     p.add_argument(
         "--backbone",
         default=TrainConfig().backbone,
@@ -223,19 +215,11 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
         "--no-pretrained", action="store_true", help="start from random weights (from scratch)"
     )
     p.add_argument("--mode", choices=["quick", "full"], default="quick")
-    p.add_argument(
-        "--epochs",
-        type=cli_args.whole("epochs", 1, 10_000),
-        metavar="N",
-        help=f"1..10000 (default: {EPOCHS_DEFAULTS_TEXT})",
+    add_whole_option(p, "--epochs", 1, 10_000, help=f"1..10000 (default: {EPOCHS_DEFAULTS_TEXT})")
+    add_whole_option(
+        p, "--image-size", 32, 1024, help="32..1024 pixels (default: the backbone's own)"
     )
-    p.add_argument(
-        "--image-size",
-        type=cli_args.whole("image size", 32, 1024),
-        metavar="N",
-        help="32..1024 pixels (default: the backbone's own)",
-    )
-    p.add_argument("--batch-size", type=cli_args.whole("batch size", 1, 4096), metavar="N")
+    add_whole_option(p, "--batch-size", 1, 4096)
     p.add_argument(
         "--lr",
         type=cli_args.number("lr", above=0, high=10),
@@ -244,24 +228,13 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--augment", choices=AUGMENT_PRESETS, default=TrainConfig().augment)
     p.add_argument("--device", choices=list(DEVICES), help="default: the best there is")
-    p.add_argument(
-        "--threads",
-        type=cli_args.whole("threads", 1, 1024),
-        metavar="N",
-        help="CPU threads (default: all cores but one)",
-    )
+    add_whole_option(p, "--threads", 1, 1024, help="CPU threads (default: all cores but one)")
     p.add_argument(
         "--precision",
         choices=list(PRECISIONS),
         help="full mode's training arithmetic (default: AMP on CUDA; on a CPU the faster of"
         " fp32 and bf16, measured on the first steps)",
     )
-    p.add_argument(
-        "--out",
-        type=cli_args.folder("--out"),
-        metavar="DIR",
-        help="the model folder (default: a new one)",
-    )
+    add_out_option(p, "folder", help="the model folder (default: a new one)")
     p.add_argument("--quiet", action="store_true", help="no per-epoch lines")
-    p.add_argument("--json", action="store_true", help="end with one JSON line on stdout")
-    p.set_defaults(func=cmd_train)
+    add_json_option(p, "end with one JSON line on stdout")
