@@ -17,13 +17,11 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QAbstractScrollArea,
     QButtonGroup,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -38,6 +36,7 @@ from PySide6.QtWidgets import (
 from cnndesk import filesort
 from cnndesk.domain import ClassifyProgress, Progress, SortProgress, SortResult, UndoResult
 from cnndesk.gui.progress_style import readable_progress_bar
+from cnndesk.gui.results_table import results_table
 from cnndesk.paths import UNCERTAIN_FOLDER
 
 if TYPE_CHECKING:
@@ -161,15 +160,7 @@ class BatchSortPane(QWidget):
 
     def _build_summary_table(self) -> QTableWidget:
         """How many images went into each folder (double-click opens one)."""
-        self.summary_table = table = QTableWidget(0, 3)
-        table.setHorizontalHeaderLabels(["Folder", "Images", "Share"])
-        table.verticalHeader().hide()
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        self.summary_table = table = results_table(["Folder", "Images", "Share"], stretch=(0, 2))
         table.setSizeAdjustPolicy(QAbstractScrollArea.SizeAdjustPolicy.AdjustToContents)
         table.setToolTip("Double-click a folder to open it")
         table.cellDoubleClicked.connect(self._on_summary_table_cell_double_clicked)

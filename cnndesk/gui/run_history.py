@@ -20,17 +20,16 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from cnndesk.domain import RunRecord
+from cnndesk.gui.results_table import results_table
 from cnndesk.model_folder import run_evaluation_text, run_mode
 from cnndesk.run_compare import RunComparison, compare_library_runs, describe
 
@@ -68,14 +67,8 @@ class RunHistory(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.table = QTableWidget(0, len(COLUMNS))
-        self.table.setHorizontalHeaderLabels(COLUMNS)
-        self.table.verticalHeader().hide()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table = results_table(COLUMNS, stretch_last=True)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
         self.table.setToolTip(
             "Double-click a run to make its model the current one (marked ●).\n"
             "Accuracy: on held-out images by one rule for every run (see the Evaluate pane),\n"
