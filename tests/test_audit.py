@@ -51,6 +51,21 @@ def test_clean_confident_labels_give_no_issues() -> None:
     assert audit.label_issues(probs, np.array([0, 0, 1, 1]), n_classes=2) == []
 
 
+def test_unsure_images_do_not_inflate_the_number_of_issues() -> None:
+    # Two labeled "a" sit confidently in "b"; four "a" images lean to "b" but reach neither
+    # class's threshold. Calibrating the joint to the class sizes (row "a" counts 6 of its 10
+    # images) would estimate 3 issues and list one of the unsure four; the audit lists exactly
+    # the two images another class claims.
+    probs = np.array(
+        [[0.95, 0.05]] * 4 + [[0.45, 0.55]] * 4 + [[0.1, 0.9], [0.15, 0.85]] + [[0.15, 0.85]] * 6
+    )
+    labels = np.array([0] * 10 + [1] * 6)
+    assert audit.estimated_issue_count(probs, labels, 2) == 2
+    issues = audit.label_issues(probs, labels, n_classes=2)
+    assert [i.index for i in issues] == [8, 9]
+    assert [(i.given, i.suggested) for i in issues] == [(0, 1), (0, 1)]
+
+
 def test_blocked_search_gives_the_same_pairs_as_brute_force() -> None:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((301, 24)).astype(np.float32)

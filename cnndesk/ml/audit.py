@@ -7,11 +7,16 @@ returns row indices; :func:`cnndesk.jobs.audit_job` turns them into files, label
   threshold of class ``j`` is the mean out-of-fold probability of ``j`` over the images labeled
   ``j``; an image "confidently belongs" to every class whose probability reaches its threshold
   (the most probable of those when several do), which fills the confident joint
-  ``C[given, guessed]``. Calibrated so each row sums to its class's image count, its
-  off-diagonal total estimates *how many* labels are wrong, ``n``; the issues are the ``n``
-  images with the lowest self-confidence ``p[given]`` (the paper's ranking; ``score`` is
-  ``1 - p[given]``), worst first, less those whose most probable class is the given one. On the bench (``bench/audit.py``) this rule beat pruning by
-  noise rate and normalized-margin ranking on CIFAR-10 and ants/bees alike.
+  ``C[given, guessed]``. Its off-diagonal total, the images confidently in another class than
+  their label, estimates *how many* labels are wrong, ``n``; the issues are the ``n`` images
+  with the lowest self-confidence ``p[given]`` (the paper's ranking; ``score`` is
+  ``1 - p[given]``), worst first, less those whose most probable class is the given one.
+  The joint is used as counted, not calibrated to the class sizes (the paper's eq. 3), which
+  spreads the images confident in no class over their row: on ``bench/audit.py`` (5 % flipped)
+  calibration estimated 827 wrong labels where 250 of 5,000 CIFAR-10 labels were flipped, the raw
+  count 511. The raw count's mean F1 over five flip seeds beat cleanlab's default
+  ``find_label_issues`` on CIFAR-10 and ants/bees at 2, 5, 10 and 20 % flipped (0.572 vs 0.402
+  and 0.730 vs 0.683 at 5 %).
 - **Near-duplicates**: cosine similarity of centred, L2-normalised embeddings above a threshold,
   computed in float32 block by block (never an ``N × N`` matrix: 50,000 × 1280 needs the
   embeddings plus one ``block × block`` tile) and grouped with union-find. Projecting on the top
@@ -113,18 +118,10 @@ def confident_joint(
     return joint, guess
 
 
-def calibrated_joint(joint: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """The confident joint rescaled so row ``i`` sums to the number of images labeled ``i``."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    rows = joint.sum(1, keepdims=True).astype(np.float64)
-    return np.where(rows > 0, joint / np.maximum(rows, 1) * counts[:, None], 0.0)
-
-
 def estimated_issue_count(probs: np.ndarray, labels: np.ndarray, n_classes: int) -> int:
-    """How many labels look wrong: the off-diagonal total of the calibrated confident joint."""
+    """How many labels look wrong: the off-diagonal total of the confident joint, as counted."""
     joint, _ = confident_joint(probs, labels, n_classes)
-    calibrated = calibrated_joint(joint, labels, n_classes)
-    return round(float(calibrated.sum() - np.trace(calibrated)))
+    return int(joint.sum() - np.trace(joint))
 
 
 def label_issues(probs: np.ndarray, labels: np.ndarray, *, n_classes: int) -> list[LabelIssue]:
