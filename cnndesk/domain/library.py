@@ -19,12 +19,18 @@ class Split(str, enum.Enum):
 
 
 class ImageStatus(str, enum.Enum):
+    """What the library last found at an image's path (``cnndesk check`` reads every file again)."""
+
     OK = "ok"
     MISSING = "missing"
+    """No file at the path (moved, deleted, or its bytes now belong to another image's record)."""
     UNREADABLE = "unreadable"
+    """A file is there but cannot be used: not a regular file, too large, or not decodable."""
 
 
 class LabelSource(str, enum.Enum):
+    """Who gave a label: the user, or the model as a suggestion (replaced by every training)."""
+
     HUMAN = "human"
     MODEL = "model"
 

@@ -26,12 +26,17 @@ class TrainMode(str, enum.Enum):
 
 
 class TrainPhase(str, enum.Enum):
+    """Which part of a training run a :class:`BatchProgress` event reports."""
+
     PREPARING = "preparing"
     """Loading weights, decoding and caching images."""
     EMBEDDING = "embedding"
     """Quick mode: computing backbone features of images not yet in the feature cache."""
     TRAINING = "training"
+    """Epochs: batches of the head (quick mode) or of every layer (full mode)."""
     EVALUATING = "evaluating"
+    """Full mode: the model scoring images (validation after each epoch, the held-out images at
+    the end, then every library image for its predictions)."""
 
 
 @dataclass(frozen=True, slots=True)

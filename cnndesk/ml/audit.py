@@ -64,6 +64,9 @@ OUTLIER_Z = 4.0
 
 @dataclass(frozen=True)
 class LabelIssue:
+    """An image whose label looks wrong: row ``index`` is labeled ``given``; the out-of-fold
+    probabilities favour ``suggested`` (the most probable other class)."""
+
     index: int
     given: int
     suggested: int
@@ -73,6 +76,8 @@ class LabelIssue:
 
 @dataclass(frozen=True)
 class DuplicateGroup:
+    """Rows whose embeddings are near-duplicates of each other (joined pair by pair), ascending."""
+
     indices: tuple[int, ...]
     similarity: float
     """The lowest similarity among the pairs that joined the group."""
@@ -80,12 +85,17 @@ class DuplicateGroup:
 
 @dataclass(frozen=True)
 class Outlier:
+    """An image far from every class or odd by its own statistics; ``reason`` says how, in words
+    ("tiny (20×18 px); very dark"), joined by "; " when several apply."""
+
     index: int
     reason: str
 
 
 @dataclass(frozen=True)
 class ClassBalance:
+    """A class with too few labeled images (``count``), and the reason in words."""
+
     class_index: int
     count: int
     reason: str
