@@ -4,6 +4,8 @@ Like ``cnndesk --screenshot FILE --pane health``, but it runs the audit first an
 so the picture shows findings. Usage (the ants/bees photos, a quick lite0 model)::
 
     cnndesk --library L import COPY_OF_HYMENOPTERA --classes-from-folders
+    cnndesk --library L label --class bees TEN_ANTS...   # the README's: 10 of each, flipped
+    cnndesk --library L label --class ants TEN_BEES...   # (random.seed(0), random.sample)
     cnndesk --library L train --backbone tf_efficientnet_lite0 --weights LITE0.safetensors
     python resources/screenshots/make_health_screenshot.py L OUT.png
 """
