@@ -136,19 +136,28 @@ def file(name: str) -> Callable[[str], str]:
 # ----------------------------------------------------------- shared arguments and options
 
 
-def add_model_argument(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
-    """``MODEL``: a model folder (``optional``: it may be left out)."""
+def add_model_argument(parser: argparse.ArgumentParser, *, optional: str = "") -> None:
+    """``MODEL``: a model folder; ``optional`` (e.g. ``"with --undo"``) says when it may be left
+    out."""
     parser.add_argument(
-        "model", nargs="?" if optional else None, metavar="MODEL", help="a model folder"
+        "model",
+        nargs="?" if optional else None,
+        metavar="MODEL",
+        help="a model folder, as cnndesk train writes it"
+        + (f"; left out {optional}" if optional else ""),
     )
 
 
-def add_images_argument(parser: argparse.ArgumentParser) -> None:
-    """``IMAGE [IMAGE ...]``: the image files a command reads."""
-    parser.add_argument("images", nargs="+", metavar="IMAGE")
+def add_images_argument(parser: argparse.ArgumentParser, help: str, metavar: str = "IMAGE") -> None:
+    """``IMAGE [IMAGE ...]`` (or ``PATH``, ``FILE`` …): the image files a command reads, as the
+    list ``args.images`` (``args.paths``, ``args.files`` …)."""
+    parser.add_argument(f"{metavar.lower()}s", nargs="+", metavar=metavar, help=help)
 
 
-def add_json_option(parser: argparse.ArgumentParser, help: str | None = None) -> None:
+def add_json_option(
+    parser: argparse.ArgumentParser,
+    help: str = "print the result as one line of JSON on stdout instead of text",
+) -> None:
     """``--json``: machine-readable output on stdout."""
     parser.add_argument("--json", action="store_true", help=help)
 
@@ -163,7 +172,7 @@ def add_out_option(
     kind: Literal["folder", "file"],
     *,
     required: bool = False,
-    help: str | None = None,
+    help: str,
 ) -> None:
     """``--out DIR`` (a :func:`folder`) or ``--out FILE`` (a :func:`file`): where output goes."""
     parser.add_argument(
@@ -182,10 +191,13 @@ def add_whole_option(
     high: int,
     *,
     default: int | None = None,
-    help: str | None = None,
+    help: str,
 ) -> None:
     """``flag N``: a :func:`whole` number from ``low`` to ``high``, named after the flag in
-    messages (``--image-size`` → ``image size must be a whole number …``)."""
+    messages (``--image-size`` → ``image size must be a whole number …``); a ``default`` is
+    added to ``help``."""
+    if default is not None:
+        help = f"{help} (default: {default})"
     parser.add_argument(
         flag, type=whole(_flag_name(flag), low, high), default=default, metavar="N", help=help
     )

@@ -91,15 +91,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add ``explain`` and ``audit`` to the ``cnndesk`` parser."""
     p = command(sub, "explain", cmd_explain)
     add_model_argument(p)
-    add_images_argument(p)
+    add_images_argument(p, "image files to explain (not folders)")
     p.add_argument("--class", dest="class_name", metavar="C", help="a class name or index")
     add_whole_option(p, "--top", 1, 1000, default=1, help="maps for the N top classes")
-    add_out_option(p, "folder", required=True)
+    add_out_option(
+        p,
+        "folder",
+        required=True,
+        help="the folder for the maps (made if missing); maps explain wrote there are replaced",
+    )
     add_force_option(p, "replace files explain did not write")
     add_json_option(p)
 
     p = command(sub, "audit", cmd_audit)
-    p.add_argument("--model", metavar="DIR", help="default: the newest trained model")
-    add_probability_option(p, "--threshold", metavar="X", help="duplicate cosine similarity (0..1)")
+    p.add_argument("--model", metavar="DIR", help="the model folder (default: the newest run's)")
+    add_probability_option(
+        p,
+        "--threshold",
+        metavar="X",
+        help="images at least this alike (cosine similarity, 0..1; default 0.8) are"
+        " near-duplicates",
+    )
     add_whole_option(p, "--limit", 1, 100_000, default=10, help="findings shown per kind")
     add_json_option(p)

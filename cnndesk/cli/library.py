@@ -9,7 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cnndesk.cli.args import add_force_option, add_json_option, command, open_library
+from cnndesk.cli.args import (
+    add_force_option,
+    add_images_argument,
+    add_json_option,
+    command,
+    open_library,
+)
 from cnndesk.cli.progress import run_job
 from cnndesk.cli.terminal import confirm, plural, print_json, record_json, shown
 
@@ -172,7 +178,7 @@ def cmd_export_labels(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the library commands to the ``cnndesk`` parser."""
     p = command(sub, "import", cmd_import)
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    add_images_argument(p, "image files, and folders to search (hidden files skipped)", "PATH")
     p.add_argument(
         "--classes-from-folders",
         action="store_true",
@@ -185,29 +191,60 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_classes_command(sub)
 
     p = command(sub, "label", cmd_label)
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--class", dest="class_name", metavar="NAME")
-    p.add_argument("--clear", action="store_true")
+    add_images_argument(p, "imported image files (others are listed; exit status 1)", "FILE")
+    p.add_argument(
+        "--class", dest="class_name", metavar="NAME", help="the class to give them (it must exist)"
+    )
+    p.add_argument(
+        "--clear", action="store_true", help="remove their labels instead (not with --class)"
+    )
 
     p = command(sub, "export-labels", cmd_export_labels)
-    p.add_argument("out", metavar="OUT")
-    p.add_argument("--format", choices=["csv", "imagefolder"], default="csv")
-    add_force_option(p, "replace OUT even if cnndesk did not write it (never the library itself)")
+    p.add_argument(
+        "out",
+        metavar="OUT",
+        help="the CSV file to write, or for imagefolder a new or empty folder",
+    )
+    p.add_argument(
+        "--format",
+        choices=["csv", "imagefolder"],
+        default="csv",
+        help="csv (the default): a row per labeled, readable image (path, class, split, sha256,"
+        " width, height); imagefolder: copies of the images in OUT/SPLIT/CLASS/",
+    )
+    add_force_option(
+        p,
+        "csv: replace OUT even if cnndesk did not write it (never the library itself); an"
+        " imagefolder export never writes into a folder that has files",
+    )
 
 
 def _add_classes_command(sub: argparse._SubParsersAction) -> None:
     p = command(sub, "classes", cmd_classes, classes_action=None)
-    add_json_option(p)
+    add_json_option(p, "list the classes as one line of JSON on stdout instead of text")
     classes = p.add_subparsers(metavar="ACTION")
     q = classes.add_parser("add", help="add a class")
-    q.add_argument("name")
-    q.add_argument("--key", help="a hotkey that labels with this class (one letter, say)")
+    q.add_argument(
+        "name", metavar="NAME", help="its name, stored as typed (no tabs or other control codes)"
+    )
+    q.add_argument(
+        "--key",
+        help="a hotkey that labels with this class: one letter, the digit 0, a symbol or F1-F12"
+        " (keys 1-9 always label the 1st-9th class)",
+    )
     q.set_defaults(classes_action="add")
     q = classes.add_parser("rename", help="rename a class")
-    q.add_argument("old")
-    q.add_argument("new")
+    q.add_argument("old", metavar="OLD", help="the class's name now")
+    q.add_argument(
+        "new", metavar="NEW", help="its new name (not another class's); its images keep the label"
+    )
     q.set_defaults(classes_action="rename")
     q = classes.add_parser("remove", help="remove a class (its images become unlabeled)")
-    q.add_argument("name")
-    q.add_argument("--yes", action="store_true", help="do not ask")
+    q.add_argument("name", metavar="NAME", help="the class to remove")
+    q.add_argument(
+        "--yes",
+        action="store_true",
+        help="do not ask first (without it, a class that labels images is removed only when"
+        " you answer yes on a terminal)",
+    )
     q.set_defaults(classes_action="remove")

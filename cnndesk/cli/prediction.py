@@ -337,14 +337,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     """Add the prediction commands to the ``cnndesk`` parser."""
     p = command(sub, "predict", cmd_predict)
     add_model_argument(p)
-    add_images_argument(p)
+    add_images_argument(
+        p, "image files (not folders); one that cannot be read is listed and the exit status is 1"
+    )
     add_json_option(p)
     add_target_precision_option(p, "answer 'unknown'")
     add_precision_option(p)
 
     p = command(sub, "sort", cmd_sort)
     p.set_defaults(sort_parser=p)
-    add_model_argument(p, optional=True)
+    add_model_argument(p, optional="with --undo")
     p.add_argument("src", nargs="?", metavar="SRC", help="the folder of images to sort")
     p.add_argument("dest", nargs="?", metavar="DEST", help="where the class folders go")
     p.add_argument("--move", action="store_true", help="move instead of copy")
@@ -370,8 +372,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     listed = f"{', '.join(formats[:-1])} or {formats[-1]}"
     p = command(sub, "export", cmd_export, help=f"export a model ({listed}), checked after")
     add_model_argument(p)
-    p.add_argument("--format", choices=formats, required=True)
-    add_out_option(p, "file", required=True)
+    p.add_argument(
+        "--format",
+        choices=formats,
+        required=True,
+        help=", ".join(f"{f.name} ({f.description})" for f in EXPORT_FORMATS.values()),
+    )
+    add_out_option(
+        p,
+        "file",
+        required=True,
+        help=f"the file to write ({', '.join('model' + f.suffix for f in EXPORT_FORMATS.values())}"
+        "), and FILE.json beside it (the classes and preprocessing)",
+    )
     add_force_option(
         p,
         "replace FILE even if cnndesk did not write it (never a model's own files or the library)",

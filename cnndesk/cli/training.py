@@ -214,19 +214,44 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-pretrained", action="store_true", help="start from random weights (from scratch)"
     )
-    p.add_argument("--mode", choices=["quick", "full"], default="quick")
-    add_whole_option(p, "--epochs", 1, 10_000, help=f"1..10000 (default: {EPOCHS_DEFAULTS_TEXT})")
+    p.add_argument(
+        "--mode",
+        choices=["quick", "full"],
+        default="quick",
+        help="quick (the default): train only the last layer, on a frozen backbone's cached"
+        " features; full: train every layer",
+    )
+    add_whole_option(
+        p,
+        "--epochs",
+        1,
+        10_000,
+        help="the most epochs, 1..10000 (early stopping may end sooner; default:"
+        f" {EPOCHS_DEFAULTS_TEXT})",
+    )
     add_whole_option(
         p, "--image-size", 32, 1024, help="32..1024 pixels (default: the backbone's own)"
     )
-    add_whole_option(p, "--batch-size", 1, 4096)
+    add_whole_option(
+        p,
+        "--batch-size",
+        1,
+        4096,
+        help="images per training step, 1..4096 (default: 64 quick, 32 full, 64 full from scratch)",
+    )
     p.add_argument(
         "--lr",
         type=cli_args.number("lr", above=0, high=10),
         metavar="X",
         help="peak learning rate (above 0, at most 10)",
     )
-    p.add_argument("--augment", choices=AUGMENT_PRESETS, default=TrainConfig().augment)
+    p.add_argument(
+        "--augment",
+        choices=AUGMENT_PRESETS,
+        default=TrainConfig().augment,
+        help="how full mode varies the training images: none, light (flips and crops), standard"
+        " (and colour), strong (and rotation, erasing); default: " + TrainConfig().augment,
+    )
     p.add_argument("--device", choices=list(DEVICES), help="default: the best there is")
     add_whole_option(p, "--threads", 1, 1024, help="CPU threads (default: all cores but one)")
     p.add_argument(
