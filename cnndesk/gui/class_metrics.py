@@ -10,9 +10,7 @@ from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QBoxLayout,
-    QHeaderView,
     QLabel,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -21,6 +19,7 @@ from PySide6.QtWidgets import (
 from cnndesk.domain import Evaluation
 from cnndesk.gui.evaluation_text import metric_cells, most_confused_html
 from cnndesk.gui.reliability import ReliabilityPlot
+from cnndesk.gui.results_table import results_table
 
 COLUMNS = ["Class", "Precision", "Recall", "F1", "Images"]
 
@@ -32,13 +31,8 @@ class ClassMetricsBox(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.table = table = QTableWidget(0, len(COLUMNS))
-        table.setHorizontalHeaderLabels(COLUMNS)
-        table.verticalHeader().hide()
-        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
-        table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table = table = results_table(COLUMNS, stretch=(0,))
+        table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)  # nothing to act on
         # On a narrow window the table scrolls sideways (class names elide) instead of making
         # the whole window wider than a 1024-px screen.
         table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)

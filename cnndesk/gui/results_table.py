@@ -1,4 +1,5 @@
-"""A read-only table of results, as the batch sort summary and the run history show them.
+"""A read-only table of results, as the batch sort summary, the run history and the Evaluate
+pane's per-class metrics show them.
 
 Rows are picked whole and never edited, there are no row numbers, and columns fit their contents
 except the ones named to stretch. A widget helper, not a pane: any pane may use it.
