@@ -3,7 +3,7 @@
 The menu is built for the images a command would apply to (the selection, or the current
 image): Label as ▸ (one entry per class), Clear label, Open, Show in file manager, Copy path(s),
 Set split ▸, Remove from library…. Labeling and removing go through the browser (they are
-undoable and move on); the rest are the small functions below.
+undoable and move on); the rest are the small functions below (setting a split is undoable too).
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from PySide6.QtCore import QUrl
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QMenu, QWidget
 
-from cnndesk.domain import ClassInfo, CnndeskError, ImageRecord, Split
+from cnndesk.domain import ClassInfo, ImageRecord, Split
 from cnndesk.gui.context import AppContext
+from cnndesk.gui.undo import push_split
 
 
 class ImageCommands(Protocol):
@@ -90,15 +91,9 @@ def copy_paths(records: list[ImageRecord]) -> str:
 
 
 def set_split(context: AppContext, ids: list[int], split: Split) -> bool:
-    """Put these images into a split by hand (training then keeps them there)."""
-    if not ids:
+    """Put these images into a split by hand (training then keeps them there); undoable."""
+    if not push_split(context, ids, split):
         return False
-    try:
-        context.library.set_split(ids, split)
-    except CnndeskError as exc:
-        context.status_message.emit(f"Split not changed: {exc}")
-        return False
-    context.labels_changed.emit(list(ids))  # views read the records again
     context.status_message.emit(
         f"{len(ids):,} image{'s' if len(ids) != 1 else ''} now in the {split.value} split."
     )

@@ -4,7 +4,8 @@
 images in the browser (``AppContext.show_images``, as the Evaluate pane does). In the label list,
 ``A`` accepts the suggested label (undoable, like any label) and ``K`` keeps the given one and
 marks it reviewed, so the audit does not bring it back; the keys act only while the list has the
-focus. "One split" puts a duplicate group into the split most of it is in (train on a tie).
+focus. "One split" puts a duplicate group into the split most of it is in (train on a tie;
+undoable).
 """
 
 from __future__ import annotations
@@ -245,7 +246,12 @@ class HealthPane(QWidget):
         self.put_current_group_in_one_split()
 
     def put_current_group_in_one_split(self) -> Split | None:
-        """Move the current duplicate group into the split most of it is in (train on a tie)."""
+        """Move the current duplicate group into the split most of it is in (train on a tie).
+
+        Undoable (Edit → Undo) like any split set by hand; ``None`` if nothing moved.
+        """
+        from cnndesk.gui.undo import push_split
+
         item = self.duplicates_list.currentItem()
         if item is None:
             return None
@@ -253,7 +259,11 @@ class HealthPane(QWidget):
         counts = Counter(group.splits)
         best = max(counts.values())
         split = next(s for s in (Split.TRAIN, Split.VAL, Split.TEST) if counts[s.value] == best)
-        self.context.library.set_split(list(group.image_ids), split)
+        n = len(group.image_ids)
+        if not push_split(
+            self.context, list(group.image_ids), split, text=f"Put {n} duplicates in {split.value}"
+        ):
+            return None
         self.duplicates_list.takeItem(self.duplicates_list.row(item))
         self.context.status_message.emit(f"{len(group.image_ids)} duplicates now in {split.value}")
         self.finding_resolved.emit("one split")

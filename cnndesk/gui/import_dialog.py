@@ -325,11 +325,14 @@ class ImportController(QObject):
             from cnndesk.gui.undo import ImportCommand
 
             n = len(result.added_ids)
+            library = self._context.library
+            made = [library.class_by_name(name) for name in result.classes_created]
             self._context.undo_stack.push(
                 ImportCommand(
                     self._context,
                     list(result.added_ids),
                     text=f"Import ({n:,} image{'s' if n != 1 else ''})",
+                    class_ids=[info.id for info in made if info is not None],
                 )
             )
         self.import_finished.emit(result)

@@ -1,6 +1,8 @@
-"""Undoable edits: labels (``Library.set_labels`` / ``restore_labels``), removing images from the
-library and importing them (``library.removal``: a removal keeps everything needed to put the
-images back with the same ids, labels and predictions).
+"""Undoable edits: labels (``Library.set_labels`` / ``restore_labels``), splits set by hand
+(``Library.set_split`` / ``restore_splits``: each image's split and who chose it come back),
+removing images from the library and importing them (``library.removal``: a removal keeps
+everything needed to put the images back with the same ids, labels and predictions; undoing an
+import also removes the classes it created that nothing uses, and redo brings them back).
 
 Each command is one committed transaction in each direction (a crash loses nothing the user saw
 applied), and tells the app what changed through the context (``labels_set`` then
@@ -16,7 +18,7 @@ from collections import defaultdict
 
 from PySide6.QtGui import QUndoCommand
 
-from cnndesk.domain import CnndeskError
+from cnndesk.domain import CnndeskError, Split
 from cnndesk.gui.context import AppContext
 from cnndesk.library.removal import RemovedImages, remove_images_undoably, restore_images
 
@@ -82,6 +84,61 @@ def push_labels(context: AppContext, labels: dict[int, int | None], *, text: str
     return not errors
 
 
+class SplitCommand(QUndoCommand):
+    """Put images into a split by hand; undo gives each its earlier split and who chose it."""
+
+    def __init__(
+        self,
+        context: AppContext,
+        image_ids: list[int],
+        split: Split,
+        *,
+        text: str,
+        errors: list[str] | None = None,
+    ) -> None:
+        super().__init__(text)
+        self._context = context
+        self._ids = list(dict.fromkeys(image_ids))
+        self._split = split
+        self._previous: dict[int, tuple[Split, str]] = {}
+        self._errors = errors if errors is not None else []
+        """Where a refused edit says why (the stack deletes an obsolete command at once)."""
+
+    def redo(self) -> None:
+        try:
+            self._previous = self._context.library.set_split(self._ids, self._split)
+        except CnndeskError as exc:
+            self._errors.append(str(exc))
+            self.setObsolete(True)
+            self._context.status_message.emit(f"Split not changed: {exc}")
+            return
+        self._context.labels_changed.emit(list(self._previous))  # views read the records again
+
+    def undo(self) -> None:
+        try:
+            self._context.library.restore_splits(self._previous)
+        except CnndeskError as exc:
+            self._context.status_message.emit(f"Split not put back: {exc}")
+            return
+        self._context.labels_changed.emit(list(self._previous))
+
+
+def push_split(
+    context: AppContext, image_ids: list[int], split: Split, *, text: str | None = None
+) -> bool:
+    """Put images into a split through the undo stack; ``False`` (and a status message) if refused.
+
+    ``text`` names the step in Edit → Undo (default: "Set split of N images to SPLIT").
+    """
+    if not image_ids:
+        return False
+    n = len(set(image_ids))
+    text = text or f"Set split of {n} image{'s' if n != 1 else ''} to {split.value}"
+    errors: list[str] = []
+    context.undo_stack.push(SplitCommand(context, image_ids, split, text=text, errors=errors))
+    return not errors
+
+
 class _ImagesCommand(QUndoCommand):
     """Removes images in one direction and puts them back in the other."""
 
@@ -90,15 +147,22 @@ class _ImagesCommand(QUndoCommand):
         self._context = context
         self._ids = list(dict.fromkeys(image_ids))
         self._removed: RemovedImages | None = None
+        self._class_ids: list[int] = []
+        """Classes made with these images (an import's): removed with them while unused."""
 
     def _remove(self) -> None:
         try:
-            self._removed = remove_images_undoably(self._context.library, self._ids)
+            self._removed = remove_images_undoably(
+                self._context.library, self._ids, classes=self._class_ids
+            )
         except CnndeskError as exc:
             self._context.status_message.emit(f"Not removed: {exc}")
             self.setObsolete(True)
             return
+        self._class_ids = []  # a class that stayed was used: it is the user's from now on
         self._context.images_removed.emit(self._removed.ids)
+        if self._removed.classes:
+            self._context.classes_changed.emit()
 
     def _restore(self) -> None:
         if self._removed is None:
@@ -109,8 +173,11 @@ class _ImagesCommand(QUndoCommand):
             self._context.status_message.emit(f"Not put back: {exc}")
             return
         self._removed = None
+        self._class_ids = back.classes
+        if back.classes:
+            self._context.classes_changed.emit()
         self._context.images_added.emit()
-        self._context.labels_changed.emit(back)
+        self._context.labels_changed.emit(back.ids)
 
 
 class RemoveImagesCommand(_ImagesCommand):
@@ -124,10 +191,22 @@ class RemoveImagesCommand(_ImagesCommand):
 
 
 class ImportCommand(_ImagesCommand):
-    """An import that already happened: undo removes the images it added, redo adds them back."""
+    """An import that already happened: undo removes the images it added, redo adds them back.
 
-    def __init__(self, context: AppContext, image_ids: list[int], *, text: str) -> None:
+    ``class_ids``: the classes the import created; undo removes those no label uses any more
+    (a class the user has labeled with since stays), and redo brings them back.
+    """
+
+    def __init__(
+        self,
+        context: AppContext,
+        image_ids: list[int],
+        *,
+        text: str,
+        class_ids: list[int] | None = None,
+    ) -> None:
         super().__init__(context, image_ids, text=text)
+        self._class_ids = list(class_ids or [])
         self._first = True
 
     def redo(self) -> None:

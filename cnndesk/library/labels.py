@@ -108,15 +108,32 @@ class LabelManager:
         self.set(found.values(), class_id)
         return len(found), missing
 
-    def set_split(self, image_ids: Iterable[int], split: Split) -> None:
-        """Put images into a split by hand (they keep it from then on)."""
+    def set_split(self, image_ids: Iterable[int], split: Split) -> dict[int, tuple[Split, str]]:
+        """Put images into a split by hand (they keep it from then on).
+
+        Returns each image's previous split and ``split_source`` (``"user"``: chosen by hand,
+        ``"auto"``: by the stratified auto-split), for :meth:`restore_splits`.
+        """
+        ids = list(dict.fromkeys(image_ids))
+        previous: dict[int, tuple[Split, str]] = {}
         with write_transaction(self.engine) as c:
-            for chunk in chunks(list(image_ids)):
-                c.execute(
-                    update(ImageRow)
-                    .where(ImageRow.id.in_(chunk))
-                    .values(split=split.value, split_source="user")
+            for chunk in chunks(ids):
+                rows = c.execute(
+                    select(ImageRow.id, ImageRow.split, ImageRow.split_source).where(
+                        ImageRow.id.in_(chunk)
+                    )
                 )
+                previous.update({row.id: (Split(row.split), row.split_source) for row in rows})
+            _write_splits(c, {i: (split, "user") for i in previous})
+        return previous
+
+    def restore_splits(self, previous: dict[int, tuple[Split, str]]) -> None:
+        """Undo :meth:`set_split`: each image's earlier split and who chose it (one transaction).
+
+        Images no longer in the library are passed over.
+        """
+        with write_transaction(self.engine) as c:
+            _write_splits(c, previous)
 
     def status_counts(self) -> dict[str, int]:
         """How many human-labeled images there are in each status (``ok``, ``missing``, …)."""
@@ -203,6 +220,20 @@ def split_counts(
     if exclude:
         query = query.where(ImageRow.id.not_in(exclude))
     return {Split(split): n for split, n in c.execute(query).all()}
+
+
+def _write_splits(c: Connection, splits: dict[int, tuple[Split, str]]) -> None:
+    """Give each image (id → (split, split_source)) its split, grouped into few updates."""
+    groups: dict[tuple[Split, str], list[int]] = defaultdict(list)
+    for image_id, (split, source) in splits.items():
+        groups[(Split(split), source)].append(image_id)
+    for (split, source), ids in groups.items():
+        for chunk in chunks(ids):
+            c.execute(
+                update(ImageRow)
+                .where(ImageRow.id.in_(chunk))
+                .values(split=split.value, split_source=source)
+            )
 
 
 def _restratify(c: Connection, image_ids: list[int], class_id: int) -> None:

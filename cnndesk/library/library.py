@@ -185,9 +185,14 @@ class Library:
         """Label images by file path (CLI). Returns (labeled count, paths not in the library)."""
         return self._labels.label_files(files, class_name)
 
-    def set_split(self, image_ids: Iterable[int], split: Split) -> None:
-        """Put images into a split by hand (they keep it from then on)."""
-        self._labels.set_split(image_ids, split)
+    def set_split(self, image_ids: Iterable[int], split: Split) -> dict[int, tuple[Split, str]]:
+        """Put images into a split by hand (they keep it from then on); for undo, each one's
+        previous split and ``split_source`` (``"user"`` or ``"auto"``)."""
+        return self._labels.set_split(image_ids, split)
+
+    def restore_splits(self, previous: dict[int, tuple[Split, str]]) -> None:
+        """Undo :meth:`set_split`: each image's earlier split and who chose it."""
+        self._labels.restore_splits(previous)
 
     def labeled_status_counts(self) -> dict[str, int]:
         """How many human-labeled images there are in each status (``ok``, ``missing``, …)."""
