@@ -8,7 +8,6 @@ undoable and move on); the rest are the small functions below (setting a split i
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Protocol
 
 from PySide6.QtCore import QUrl
@@ -17,6 +16,7 @@ from PySide6.QtWidgets import QMenu, QWidget
 
 from cnndesk.domain import ClassInfo, ImageRecord, Split
 from cnndesk.gui.context import AppContext
+from cnndesk.gui.reveal import show_in_file_manager
 from cnndesk.gui.undo import push_split
 
 
@@ -78,8 +78,8 @@ def open_file(record: ImageRecord) -> bool:
 
 
 def show_folder(record: ImageRecord) -> bool:
-    """Open the image's folder in the file manager."""
-    return QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(record.path).parent)))
+    """Show the image selected in the file manager (or open its folder, see ``gui.reveal``)."""
+    return show_in_file_manager(record.path)
 
 
 def copy_paths(records: list[ImageRecord]) -> str:

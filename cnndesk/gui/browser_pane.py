@@ -363,7 +363,7 @@ class BrowserPane(QWidget):
         return bool(records) and browser_menu.open_file(records[0])
 
     def show_in_file_manager(self) -> bool:
-        """Open the folder of the current image in the file manager."""
+        """Show the current image selected in the file manager (or open its folder)."""
         records = self._target_records()
         return bool(records) and browser_menu.show_folder(records[0])
 
