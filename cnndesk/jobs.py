@@ -81,9 +81,13 @@ def import_job(
     return (yield from import_paths(library, paths, classes_from_folders=classes_from_folders))
 
 
-def check_job(library: Library) -> Generator[Progress, None, CheckResult]:
-    """Re-read every image's file: missing, changed, unreadable, readable again (``cnndesk check``)."""
-    return (yield from library.check())
+def check_job(library: Library, *, verify: bool = False) -> Generator[Progress, None, CheckResult]:
+    """Re-read every image's file: missing, changed, unreadable, readable again (``cnndesk check``).
+
+    Files whose size and mtime are unchanged are trusted unread, unless ``verify``
+    (``cnndesk check --verify``): then every file is read and re-hashed (sha256).
+    """
+    return (yield from library.check(verify=verify))
 
 
 def export_labels_job(

@@ -47,6 +47,7 @@ TIPS: dict[str, str] = {
     "file.import": "Add a folder of images",
     "file.import_files": "Add single image files",
     "file.check": "Re-read every image's file: missing, changed (check the label), readable again",
+    "file.verify": "Read and re-hash every file, even one whose size and time are unchanged (slower)",
     **{
         f"label.class.{n}": f"Label the current image (or the selection) with the {n}. class and go on"
         for n in range(1, 10)
@@ -64,6 +65,7 @@ _ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("file.import", "&Import Folder…", "Ctrl+I", "File"),
     ActionSpec("file.import_files", "Import &Files…", "Ctrl+Shift+I", "File"),
     ActionSpec("file.check", "&Check Library", "", "File"),
+    ActionSpec("file.verify", "&Verify Library Contents", "", "File"),
     ActionSpec("file.quit", "&Quit", "Ctrl+Q", "File"),
     ActionSpec("edit.undo", "&Undo", "Ctrl+Z", "Edit"),
     ActionSpec("edit.redo", "&Redo", "Ctrl+Shift+Z", "Edit"),

@@ -1,5 +1,6 @@
-"""File → Check Library: re-read every image's file on the worker (``cnndesk check``), then say
-what changed in the status bar and offer the images whose files changed."""
+"""File → Check Library (stat-based, ``cnndesk check``) and File → Verify Library Contents (every
+file read and re-hashed, ``cnndesk check --verify``) on the worker; then say what changed in the
+status bar and offer the images whose files changed."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from cnndesk.gui.error_dialog import show_error
 from cnndesk.gui.status_bar import WindowStatus
 
 
-def check_summary(result: CheckResult) -> str:
+def check_summary(result: CheckResult, *, verified: bool = False) -> str:
     """File → Check Library's status message: "Checked 398 images: 3 changed, 2 missing, 1
-    readable again" (only the counts that are not zero)."""
+    readable again" (only the counts that are not zero). ``verified`` (Verify Library Contents)
+    says what it rests on: "Verified 398 files byte by byte: 1 changed" (the files read)."""
     counts = (
         (result.changed, "changed"),
         (result.missing, "missing"),
@@ -24,6 +26,9 @@ def check_summary(result: CheckResult) -> str:
         (result.restored, "readable again"),
     )
     found = ", ".join(f"{n:,} {what}" for n, what in counts if n)
+    if verified:
+        noun = "file" if result.ok == 1 else "files"
+        return f"Verified {result.ok:,} {noun} byte by byte: {found or 'none changed'}"
     noun = "image" if result.checked == 1 else "images"
     return f"Checked {result.checked:,} {noun}: {found or 'all readable, none changed'}"
 
@@ -45,23 +50,36 @@ class CheckLibraryFlow(QObject):
         self._status = status
         self._reload_images = reload_images
         self._parent_widget = parent_widget
+        self._verify = False
 
-    def start(self) -> None:
-        """Start checking the open library (the status bar shows the job's progress)."""
+    def start(self, *, verify: bool = False) -> None:
+        """Start checking the open library (the status bar shows the job's progress and its
+        Cancel); ``verify`` reads and re-hashes every file instead of trusting size and mtime."""
         from cnndesk.jobs import check_job
 
         library = self._context.library
-        worker = self._context.run_job(lambda: check_job(library), title="Checking the library")
+        title = "Verifying the library's contents" if verify else "Checking the library"
+        worker = self._context.run_job(lambda: check_job(library, verify=verify), title=title)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
+        worker.cancelled.connect(self._on_worker_cancelled)
         self._worker = worker
+        self._verify = verify
 
     @Slot(object)
     def _on_worker_finished(self, result: object) -> None:
         if isinstance(result, CheckResult):
-            self._context.status_message.emit(check_summary(result))
+            self._context.status_message.emit(check_summary(result, verified=self._verify))
             # The offer goes with its message (hidden by the next message or the timeout).
             self._status.offer_changed_images(result.changed > 0)
+        self._context.refresh()
+        self._reload_images()
+
+    @Slot()
+    def _on_worker_cancelled(self) -> None:
+        # What was checked before the cancel is committed: show it.
+        what = "Verification" if self._verify else "Check"
+        self._context.status_message.emit(f"{what} cancelled; the files read so far are updated")
         self._context.refresh()
         self._reload_images()
 

@@ -216,6 +216,7 @@ class MainWindow(QMainWindow):
             "file.open": self.opener.open_library,
             "file.import": self.import_flow.import_folder,
             "file.check": lambda: self.check_flow.start(),
+            "file.verify": lambda: self.check_flow.start(verify=True),
             "file.import_files": self.import_flow.import_files,
             "file.quit": self.close,
             "edit.undo": self.context.undo_stack.undo,

@@ -221,15 +221,20 @@ class Library:
         return self._ingest.add_images(images)
 
     def check(
-        self, image_ids: Iterable[int] | None = None, *, failed: Collection[int] = ()
+        self,
+        image_ids: Iterable[int] | None = None,
+        *,
+        failed: Collection[int] = (),
+        verify: bool = False,
     ) -> Generator[Progress, None, CheckResult]:
         """Re-read the status of every image (or of ``image_ids``) from its file; a generator.
 
         See :func:`.file_check.check_files`: gone files become ``missing``, undecodable ones
         ``unreadable``, new content is re-hashed and ``changed``; ``failed`` images (they failed
-        to decode in training) that are unchanged become unreadable.
+        to decode in training) that are unchanged become unreadable. Files with unchanged size
+        and mtime are trusted unread unless ``verify`` (then every file is read and hashed).
         """
-        return check_files(self.engine, image_ids, failed=failed)
+        return check_files(self.engine, image_ids, failed=failed, verify=verify)
 
     def refresh_status(self, image_ids: Iterable[int] | None = None) -> CheckResult:
         """:meth:`check`, run to the end (for callers that need no progress)."""
