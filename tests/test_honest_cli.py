@@ -58,6 +58,8 @@ def test_after_train_every_image_is_predicted_and_evaluate_says_on_what(
     assert main(["evaluate", model]) == 0
     text = capsys.readouterr().out
     assert "on 22 labeled (5-fold cross-validation) images" in text
+    cv_line = next(line for line in text.splitlines() if line.startswith("5-fold cross-validation"))
+    assert cv_line.endswith(" on 22 labeled images")  # said once, not twice in one line
     assert "95 % CI" in text and "only 22 images: this number can be far off" in text
     assert "calibration error (ECE)" in text
 

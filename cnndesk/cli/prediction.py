@@ -263,7 +263,7 @@ def evaluation_lines(evaluation: Any, *, per_class: bool = True) -> list[str]:
         correct = round(evaluation.cv_accuracy * evaluation.cv_images)
         lines.append(
             "5-fold cross-validation: "
-            + heldout.headline(correct, evaluation.cv_images, "cross-validation")
+            + heldout.headline(correct, evaluation.cv_images, "labeled")  # the prefix says how
         )
     c = evaluation.calibration
     if c is not None:
