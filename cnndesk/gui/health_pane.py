@@ -2,7 +2,7 @@
 
 "Run audit" runs :func:`cnndesk.health.audit_job` on the worker. A click on a finding shows its
 images in the browser (``AppContext.show_images``, as the Evaluate pane does). In the label list,
-``A`` accepts the suggested label (undoable, like any label) and ``K`` keeps the given one and
+``A`` accepts the suggested label (undoable, like any label; the undo brings the finding back) and ``K`` keeps the given one and
 marks it reviewed, so the audit does not bring it back; the keys act only while the list has the
 focus. "One split" puts a duplicate group into the split most of it is in (train on a tie;
 undoable).
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QEvent, QObject, Qt, Signal, Slot
@@ -33,12 +34,25 @@ from cnndesk.outputs import printable
 
 log = logging.getLogger(__name__)
 
+NOT_RUN = "Run the audit to check the data (uses the newest model)."
 ACCEPT_KEY = Qt.Key.Key_A
 KEEP_KEY = Qt.Key.Key_K
 
 
 def _name(path: str) -> str:
     return printable(path.replace("\\", "/").rsplit("/", 1)[-1])
+
+
+@dataclass
+class _Taken:
+    """A finding taken out of its list by the undo step that ended at ``step`` on the stack."""
+
+    step: int
+    view: QListWidget
+    row: int
+    item: QListWidgetItem
+    back: bool = False
+    """Whether the step is undone, so the finding is in its list again."""
 
 
 class HealthPane(QWidget):
@@ -53,7 +67,7 @@ class HealthPane(QWidget):
         self.report: Any = None
         self.run_button = QPushButton("Run audit", self)
         self.run_button.setToolTip("Look for likely label errors, duplicates and odd images")
-        self.summary = QLabel("Run the audit to check the data (uses the newest model).", self)
+        self.summary = QLabel(NOT_RUN, self)
         self.summary.setWordWrap(True)
         self.tabs = QTabWidget(self)
         self.labels_list = QListWidget(self)
@@ -88,6 +102,9 @@ class HealthPane(QWidget):
         self.one_split_button.clicked.connect(self._on_one_split_clicked)
         self.labels_list.installEventFilter(self)
         self._worker = None
+        self._taken: list[_Taken] = []
+        context.undo_stack.indexChanged.connect(self._on_undo_index_changed)
+        context.library_opened.connect(self._on_library_opened)
 
     # --------------------------------------------------------------------------- running
 
@@ -126,10 +143,25 @@ class HealthPane(QWidget):
         self.run_button.setEnabled(True)
         self.summary.setText("Audit cancelled.")
 
+    @Slot()
+    def _on_library_opened(self) -> None:
+        """Another library: the findings were about the old one, so they all go."""
+        self.report = None
+        self._taken = []
+        for i, view in enumerate(self._views()):
+            view.clear()
+            self.tabs.setTabText(i, self.tabs.tabText(i).split(" (")[0])
+        self.one_split_button.setEnabled(False)
+        self.summary.setText(NOT_RUN)
+
+    def _views(self) -> tuple[QListWidget, ...]:
+        return (self.labels_list, self.duplicates_list, self.outliers_list, self.balance_list)
+
     # --------------------------------------------------------------------------- showing
 
     def show_report(self, report: Any) -> None:
         self.report = report
+        self._taken = []  # a new audit: what earlier steps resolved is measured afresh
         leaks = sum(1 for d in report.near_duplicates if d.leaks)
         cv = f"; out-of-fold accuracy {report.cv_accuracy:.0%}" if report.cv_accuracy else ""
         self.summary.setText(
@@ -208,13 +240,37 @@ class HealthPane(QWidget):
         item = self.labels_list.takeItem(row)
         return item.data(Qt.ItemDataRole.UserRole)
 
+    def _resolved_by_undoable_step(self, view: QListWidget, item: QListWidgetItem) -> None:
+        """Take ``item`` out of ``view`` after the undo step just pushed; it comes back when that
+        step is undone (and goes again on redo)."""
+        row = view.row(item)
+        view.takeItem(row)
+        self._taken.append(_Taken(self.context.undo_stack.index(), view, row, item))
+
+    @Slot(int)
+    def _on_undo_index_changed(self, index: int) -> None:
+        if not self.context.undo_stack.count():  # cleared (another library): nothing to undo
+            self._taken = []
+            return
+        for taken in reversed(self._taken):  # the latest first, so rows land where they were
+            if taken.step > index and not taken.back:
+                taken.view.insertItem(min(taken.row, taken.view.count()), taken.item)
+                taken.view.setCurrentItem(taken.item)
+                taken.back = True
+        for taken in self._taken:
+            if taken.step <= index and taken.back:
+                taken.view.takeItem(taken.view.row(taken.item))
+                taken.back = False
+
     def accept_current(self) -> bool:
-        """Give the current finding's image the suggested label (undoable); next finding."""
+        """Give the current finding's image the suggested label (undoable: Edit → Undo brings
+        the finding back); next finding."""
         from cnndesk.gui.undo import push_labels
 
-        finding = self._take_current_label_finding()
-        if finding is None:
+        item = self.labels_list.currentItem()
+        if item is None:
             return False
+        finding = item.data(Qt.ItemDataRole.UserRole)
         target = self.context.library.class_by_name(finding.suggested)
         if target is None:
             return False
@@ -223,6 +279,7 @@ class HealthPane(QWidget):
             {finding.image_id: target.id},
             text=f"Relabel {_name(finding.file)} as {finding.suggested}",
         )
+        self._resolved_by_undoable_step(self.labels_list, item)
         self.finding_resolved.emit("accepted")
         return True
 
@@ -248,7 +305,8 @@ class HealthPane(QWidget):
     def put_current_group_in_one_split(self) -> Split | None:
         """Move the current duplicate group into the split most of it is in (train on a tie).
 
-        Undoable (Edit → Undo) like any split set by hand; ``None`` if nothing moved.
+        Undoable (Edit → Undo) like any split set by hand, and the undo brings the group back
+        into the list; ``None`` if nothing moved.
         """
         from cnndesk.gui.undo import push_split
 
@@ -264,7 +322,7 @@ class HealthPane(QWidget):
             self.context, list(group.image_ids), split, text=f"Put {n} duplicates in {split.value}"
         ):
             return None
-        self.duplicates_list.takeItem(self.duplicates_list.row(item))
+        self._resolved_by_undoable_step(self.duplicates_list, item)
         self.context.status_message.emit(f"{len(group.image_ids)} duplicates now in {split.value}")
         self.finding_resolved.emit("one split")
         return split
