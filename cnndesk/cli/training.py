@@ -113,7 +113,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.evaluation is not None:
         for line in evaluation_lines(result.evaluation, per_class=False):
             print(line)
-    if result.val_accuracy is not None:
+    if result.kept_warmup_head:
+        words = result.best_epoch_words()
+        print(f"Kept the head warm-up: {words[0].upper()}{words[1:]}.")
+    elif result.val_accuracy is not None:
         print(f"Best epoch {result.best_epoch} by validation accuracy {result.val_accuracy:.1%}")
     print(f"Predicted every image: {len(result.library_predictions)} images")
     if result.mode == "quick":

@@ -449,6 +449,30 @@ class TrainResult:
     """The model's calibrated view of every image it was given (``TrainingSet`` train, val,
     test and unlabeled; ``label`` -1 for unlabeled ones). Labeled images carry their
     out-of-fold prediction in quick mode, so a disagreement is a real one."""
+    best_stage: str = "train"
+    """Which stage's epoch the model is: ``"train"``, or ``"head"`` when a full run's fine-tuning
+    never beat its warm-up head (the model is then the pretrained backbone with that head)."""
+
+    @property
+    def kept_warmup_head(self) -> bool:
+        """A full run whose every-layer epochs all lost to the head warm-up before them."""
+        return self.mode == TrainMode.FULL.value and self.best_stage == "head"
+
+    def best_epoch_words(self) -> str:
+        """Which epoch the model is, in words: ``best epoch 3 of 18``, or, when a full run kept
+        its warm-up head, that fine-tuning did not beat it and by how much."""
+        if not self.kept_warmup_head:
+            return f"best epoch {self.best_epoch} of {self.epochs}"
+        tuned = [e.val_accuracy for e in self.history if e.stage == "train"]
+        tuned = [a for a in tuned if a is not None]
+        by = ""
+        if tuned and self.val_accuracy is not None:
+            by = f" (its best {max(tuned):.1%} vs {self.val_accuracy:.1%} on the validation images)"
+        epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
+        return (
+            f"fine-tuning every layer did not beat the head warm-up in {epochs}{by}, so the model"
+            f" is the pretrained backbone with the warm-up's head (its epoch {self.best_epoch})"
+        )
 
     def as_json(self) -> dict[str, Any]:
         evaluation = self.evaluation.summary() if self.evaluation is not None else None
@@ -461,6 +485,7 @@ class TrainResult:
             "device": self.device,
             "epochs": self.epochs,
             "best_epoch": self.best_epoch,
+            "best_stage": self.best_stage,
             "val_accuracy": self.val_accuracy,
             "val_loss": self.val_loss,
             "test_accuracy": self.test_accuracy,

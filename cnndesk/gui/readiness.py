@@ -207,6 +207,5 @@ def result_text(result: TrainResult) -> str:
     if result.cancelled:
         return f"Stopped; kept the best epoch ({result.best_epoch}): {measured}."
     return (
-        f"Trained in {format_duration(result.seconds)}: {measured}"
-        f" (best epoch {result.best_epoch} of {result.epochs})."
+        f"Trained in {format_duration(result.seconds)}: {measured} ({result.best_epoch_words()})."
     )

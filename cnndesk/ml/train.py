@@ -255,6 +255,7 @@ class _Run:
             device=self.choice.description,
             epochs=sum(1 for e in self.history if e.stage == "train"),
             best_epoch=self.best_epoch,
+            best_stage=self.best_stage,
             val_accuracy=self.val_accuracy,
             val_loss=self.val_loss,
             test_accuracy=(

@@ -1,0 +1,42 @@
+"""A full run whose fine-tuning never beat its head warm-up says so, in the CLI and the app."""
+
+from __future__ import annotations
+
+from cnndesk.domain import EpochEnd, TrainResult
+from cnndesk.gui.readiness import result_text
+
+
+def _epoch(stage: str, epoch: int, accuracy: float) -> EpochEnd:
+    return EpochEnd(
+        epoch=epoch, epochs=6, train_loss=0.3, train_accuracy=0.9, val_loss=0.2,
+        val_accuracy=accuracy, lr=1e-4, seconds=1.0, best_epoch=3, improved=False, stage=stage,
+    )  # fmt: skip
+
+
+def _full_run(best_stage: str) -> TrainResult:
+    head = [_epoch("head", e, a) for e, a in enumerate((0.92, 0.95, 0.961, 0.94), start=1)]
+    tuned = [_epoch("train", e, a) for e, a in enumerate((0.922, 0.935, 0.935), start=1)]
+    return TrainResult(
+        model_path="/m", backbone="tf_efficientnet_lite0", mode="full", classes=("ants", "bees"),
+        device="cpu", epochs=3, best_epoch=3, val_accuracy=0.961, val_loss=0.18,
+        test_accuracy=None, seconds=109.0, history=(*head, *tuned), best_stage=best_stage,
+    )  # fmt: skip
+
+
+def test_a_full_run_that_kept_its_warm_up_head_says_so_and_by_how_much() -> None:
+    result = _full_run("head")
+    assert result.kept_warmup_head
+    words = result.best_epoch_words()
+    assert "did not beat the head warm-up in 3 epochs" in words
+    assert "its best 93.5% vs 96.1% on the validation images" in words
+    text = result_text(result)
+    assert "best epoch 3 of 3" not in text  # the old words: epoch 3 of the warm-up, not of 3
+    assert "did not beat the head warm-up" in text
+    assert result.as_json()["best_stage"] == "head"
+
+
+def test_a_run_whose_fine_tuning_won_names_its_epoch_as_before() -> None:
+    result = _full_run("train")
+    assert not result.kept_warmup_head
+    assert result.best_epoch_words() == "best epoch 3 of 3"
+    assert "(best epoch 3 of 3)." in result_text(result)
