@@ -2,10 +2,11 @@
 
 "Run audit" runs :func:`cnndesk.health.audit_job` on the worker. A click on a finding shows its
 images in the browser (``AppContext.show_images``, as the Evaluate pane does). In the label list,
-``A`` accepts the suggested label (undoable, like any label; the undo brings the finding back) and ``K`` keeps the given one and
+``A`` accepts the suggested label (undoable, like any label) and ``K`` keeps the given one and
 marks it reviewed, so the audit does not bring it back; the keys act only while the list has the
 focus. "One split" puts a duplicate group into the split most of it is in (train on a tie;
-undoable).
+undoable). Undoing an accept or a split puts its finding back in the list; opening another
+library clears the findings.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ class _Taken:
     """A finding taken out of its list by the undo step that ended at ``step`` on the stack."""
 
     step: int
+    command: object
+    """The undo step itself: a new edit after an undo replaces it at the same index."""
     view: QListWidget
     row: int
     item: QListWidgetItem
@@ -243,15 +246,22 @@ class HealthPane(QWidget):
     def _resolved_by_undoable_step(self, view: QListWidget, item: QListWidgetItem) -> None:
         """Take ``item`` out of ``view`` after the undo step just pushed; it comes back when that
         step is undone (and goes again on redo)."""
+        stack = self.context.undo_stack
         row = view.row(item)
         view.takeItem(row)
-        self._taken.append(_Taken(self.context.undo_stack.index(), view, row, item))
+        step = stack.index()
+        self._taken.append(_Taken(step, stack.command(step - 1), view, row, item))
 
     @Slot(int)
     def _on_undo_index_changed(self, index: int) -> None:
-        if not self.context.undo_stack.count():  # cleared (another library): nothing to undo
-            self._taken = []
-            return
+        stack = self.context.undo_stack
+        # A step undone and then replaced by a new edit is gone for good (its finding stays in
+        # the list); so is every step of a cleared stack (another library).
+        self._taken = [
+            t
+            for t in self._taken
+            if t.step <= stack.count() and stack.command(t.step - 1) is t.command
+        ]
         for taken in reversed(self._taken):  # the latest first, so rows land where they were
             if taken.step > index and not taken.back:
                 taken.view.insertItem(min(taken.row, taken.view.count()), taken.item)
@@ -274,11 +284,12 @@ class HealthPane(QWidget):
         target = self.context.library.class_by_name(finding.suggested)
         if target is None:
             return False
-        push_labels(
+        if not push_labels(
             self.context,
             {finding.image_id: target.id},
             text=f"Relabel {_name(finding.file)} as {finding.suggested}",
-        )
+        ):
+            return False  # refused (the status bar says why): the finding stays
         self._resolved_by_undoable_step(self.labels_list, item)
         self.finding_resolved.emit("accepted")
         return True

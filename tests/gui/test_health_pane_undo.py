@@ -75,3 +75,36 @@ def test_opening_another_library_clears_the_findings_of_the_old_one(
     ]
     assert pane.summary.text().startswith("Run the audit")
     assert not pane.one_split_button.isEnabled()
+
+
+def test_a_finding_undone_and_then_overwritten_by_a_new_edit_stays_listed(
+    pane: HealthPane,
+) -> None:
+    from cnndesk.gui.undo import push_labels
+
+    stack, library = pane.context.undo_stack, pane.context.library
+    pane.labels_list.setCurrentRow(_row_of(pane.labels_list, "oops.png"))
+    assert pane.accept_current()
+    stack.undo()  # the finding is back...
+    other = next(r for r in library.images() if Path(r.path).name != "oops.png")
+    assert push_labels(pane.context, {other.id: None}, text="Clear one label")
+    # ...and a new edit at the same place on the stack does not take it away again: its
+    # relabel can no longer be redone.
+    assert "oops.png" in _names(pane.labels_list)
+    assert not stack.canRedo()
+
+
+def test_a_refused_accept_leaves_the_finding_where_it_is(
+    pane: HealthPane, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cnndesk.domain import LibraryError
+
+    def refuse(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+        raise LibraryError("the library file is read-only")
+
+    before = _names(pane.labels_list)
+    monkeypatch.setattr(pane.context.library, "set_labels", refuse)
+    pane.labels_list.setCurrentRow(0)
+    assert pane.accept_current() is False
+    assert _names(pane.labels_list) == before
+    assert pane.context.undo_stack.count() == 0
