@@ -5,6 +5,7 @@ status bar and offer the images whose files changed."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from PySide6.QtCore import QObject, Slot
 from PySide6.QtWidgets import QWidget
@@ -50,7 +51,6 @@ class CheckLibraryFlow(QObject):
         self._status = status
         self._reload_images = reload_images
         self._parent_widget = parent_widget
-        self._verify = False
 
     def start(self, *, verify: bool = False) -> None:
         """Start checking the open library (the status bar shows the job's progress and its
@@ -60,25 +60,28 @@ class CheckLibraryFlow(QObject):
         library = self._context.library
         title = "Verifying the library's contents" if verify else "Checking the library"
         worker = self._context.run_job(lambda: check_job(library, verify=verify), title=title)
-        worker.finished.connect(self._on_worker_finished)
+        # Each job's own settings travel with its signals: a second check started meanwhile, or
+        # another library opened, must not change what this one reports.
+        worker.finished.connect(partial(self._on_worker_finished, verify, library))
         worker.failed.connect(self._on_worker_failed)
-        worker.cancelled.connect(self._on_worker_cancelled)
+        worker.cancelled.connect(partial(self._on_worker_cancelled, verify, library))
         self._worker = worker
-        self._verify = verify
 
-    @Slot(object)
-    def _on_worker_finished(self, result: object) -> None:
+    def _on_worker_finished(self, verify: bool, library: object, result: object) -> None:
+        if library is not self._context.library:
+            return  # about a library that is no longer open
         if isinstance(result, CheckResult):
-            self._context.status_message.emit(check_summary(result, verified=self._verify))
+            self._context.status_message.emit(check_summary(result, verified=verify))
             # The offer goes with its message (hidden by the next message or the timeout).
             self._status.offer_changed_images(result.changed > 0)
         self._context.refresh()
         self._reload_images()
 
-    @Slot()
-    def _on_worker_cancelled(self) -> None:
+    def _on_worker_cancelled(self, verify: bool, library: object) -> None:
+        if library is not self._context.library:
+            return  # cancelled because another library was opened: nothing to say about it
         # What was checked before the cancel is committed: show it.
-        what = "Verification" if self._verify else "Check"
+        what = "Verification" if verify else "Check"
         self._context.status_message.emit(f"{what} cancelled; the files read so far are updated")
         self._context.refresh()
         self._reload_images()
