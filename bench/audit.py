@@ -256,7 +256,7 @@ def label_bench(name: str, features: np.ndarray, labels: np.ndarray, flip: float
 def label_summary(sets, flips: list[float], seeds: int) -> None:
     """F1 at each method's own threshold, mean (and lowest) over ``seeds`` flip seeds per rate.
 
-    One flip seed moves F1 by several points on 397 photos (20 flipped labels); the mean over
+    One flip seed moves F1 by several points on 398 photos (20 flipped labels); the mean over
     seeds, each with its own out-of-fold probabilities shared by every method, is what to compare.
     """
     from cnndesk.ml.audit import softmax

@@ -32,7 +32,25 @@ def test_a_full_run_that_kept_its_warm_up_head_says_so_and_by_how_much() -> None
     text = result_text(result)
     assert "best epoch 3 of 3" not in text  # the old words: epoch 3 of the warm-up, not of 3
     assert "did not beat the head warm-up" in text
+    depth = [0]
+    for ch in text:
+        depth.append(depth[-1] + (ch == "(") - (ch == ")"))
+    assert max(depth) == 1 and depth[-1] == 0  # one aside, no parenthesis inside another
     assert result.as_json()["best_stage"] == "head"
+
+
+def test_a_tie_on_accuracy_is_called_a_tie() -> None:
+    result = _full_run("head")
+    tied = TrainResult(**{**_fields(result), "val_accuracy": 0.935})
+    assert "its best 93.5% only tied on the validation images, at a higher loss" in (
+        tied.best_epoch_words()
+    )
+
+
+def _fields(result: TrainResult) -> dict:  # type: ignore[type-arg]
+    from dataclasses import fields
+
+    return {f.name: getattr(result, f.name) for f in fields(result)}
 
 
 def test_a_run_whose_fine_tuning_won_names_its_epoch_as_before() -> None:

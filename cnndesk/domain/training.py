@@ -463,15 +463,18 @@ class TrainResult:
         its warm-up head, that fine-tuning did not beat it and by how much."""
         if not self.kept_warmup_head:
             return f"best epoch {self.best_epoch} of {self.epochs}"
-        tuned = [e.val_accuracy for e in self.history if e.stage == "train"]
-        tuned = [a for a in tuned if a is not None]
+        tuned = [e for e in self.history if e.stage == "train" and e.val_accuracy is not None]
         by = ""
         if tuned and self.val_accuracy is not None:
-            by = f" (its best {max(tuned):.1%} vs {self.val_accuracy:.1%} on the validation images)"
+            best = max(e.val_accuracy for e in tuned)
+            if best >= self.val_accuracy:  # a tie on accuracy, lost on the validation loss
+                by = f": its best {best:.1%} only tied on the validation images, at a higher loss"
+            else:
+                by = f": its best {best:.1%} vs {self.val_accuracy:.1%} on the validation images"
         epochs = f"{self.epochs} epoch{'s' if self.epochs != 1 else ''}"
         return (
-            f"fine-tuning every layer did not beat the head warm-up in {epochs}{by}, so the model"
-            f" is the pretrained backbone with the warm-up's head (its epoch {self.best_epoch})"
+            f"fine-tuning every layer did not beat the head warm-up in {epochs}{by}; the model is"
+            f" the pretrained backbone with the warm-up's head, from its epoch {self.best_epoch}"
         )
 
     def as_json(self) -> dict[str, Any]:

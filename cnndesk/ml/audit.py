@@ -94,7 +94,8 @@ class Outlier:
 
 @dataclass(frozen=True)
 class ClassBalance:
-    """A class with too few labeled images (``count``), and the reason in words."""
+    """A class with too few labeled images (``count``) for a trustworthy estimate, or far fewer
+    than the largest class; ``reason`` says which, in words."""
 
     class_index: int
     count: int
