@@ -1,8 +1,10 @@
 """Undoable edits: labels (``Library.set_labels`` / ``restore_labels``), splits set by hand
 (``Library.set_split`` / ``restore_splits``: each image's split and who chose it come back),
 removing images from the library and importing them (``library.removal``: a removal keeps
-everything needed to put the images back with the same ids, labels and predictions; undoing an
-import also removes the classes it created that nothing uses, and redo brings them back).
+everything needed to put the images back with the same ids, labels, kept-label reviews and
+predictions; undoing an import also removes the classes it created that nothing uses, and redo
+brings them back). What cannot come back (a label of a class deleted meanwhile) or a refused
+write is said in the status bar.
 
 Each command is one committed transaction in each direction (a crash loses nothing the user saw
 applied), and tells the app what changed through the context (``labels_set`` then
@@ -178,6 +180,10 @@ class _ImagesCommand(QUndoCommand):
             self._context.classes_changed.emit()
         self._context.images_added.emit()
         self._context.labels_changed.emit(back.ids)
+        if back.lost:  # what the library did meanwhile made part of the undo impossible
+            n = len(back.ids)
+            put = f"Put back {n:,} image{'s' if n != 1 else ''}"
+            self._context.status_message.emit(f"{put}; {'; '.join(back.lost)}.")
 
 
 class RemoveImagesCommand(_ImagesCommand):

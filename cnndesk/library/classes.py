@@ -98,11 +98,11 @@ class ClassManager:
         info = self.require(old)
         if old == new:
             return info
-        try:
-            with write_transaction(self.engine) as c:
+        with write_transaction(self.engine) as c:
+            try:
                 c.execute(update(ClassRow).where(ClassRow.id == info.id).values(name=new))
-        except IntegrityError as exc:
-            raise LibraryError(f"A class named {new!r} already exists.") from exc
+            except IntegrityError as exc:
+                raise LibraryError(f"A class named {new!r} already exists.") from exc
         return self.require(new)
 
     def update(
@@ -116,13 +116,13 @@ class ClassManager:
         if colour is not None:
             values["colour"] = colour
         if values:
-            try:
-                with write_transaction(self.engine) as c:
+            with write_transaction(self.engine) as c:
+                try:
                     c.execute(update(ClassRow).where(ClassRow.id == info.id).values(**values))
-            except IntegrityError as exc:
-                raise LibraryError(
-                    f"The key {values.get('hotkey')!r} already labels another class."
-                ) from exc
+                except IntegrityError as exc:
+                    raise LibraryError(
+                        f"The key {values.get('hotkey')!r} already labels another class."
+                    ) from exc
         return self.require(name)
 
     def move(self, name: str, position: int) -> list[ClassInfo]:

@@ -29,7 +29,13 @@ from pathlib import Path
 from urllib.parse import quote
 
 from sqlalchemy import Connection, Engine, create_engine, event, select, text
-from sqlalchemy.exc import ArgumentError, DatabaseError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+)
 
 from cnndesk import __version__
 from cnndesk.domain import LibraryError
@@ -253,7 +259,11 @@ def _install_sqlite_events(engine: Engine, *, read_only: bool = False) -> None:
 
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
-    """One committed write transaction: everything inside lands together or not at all."""
+    """One committed write transaction: everything inside lands together or not at all.
+
+    A write the database refuses (busy, disk full, a broken constraint) is a
+    :class:`~cnndesk.domain.LibraryError` saying so, and nothing of the transaction lands.
+    """
     if is_read_only(engine):
         raise LibraryError(
             f"this library is read-only: {engine.url.database or engine.url} cannot be changed"
@@ -266,6 +276,11 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
                 yield connection
     except OperationalError as exc:
         raise LibraryError(_explain(exc)) from exc
+    except IntegrityError as exc:
+        raise LibraryError(
+            f"The library refused a change that conflicts with what it holds ({exc.orig});"
+            " nothing was changed."
+        ) from exc
 
 
 @contextmanager

@@ -9,7 +9,8 @@ file by what the library already holds:
   marked missing instead (its content is no longer at its path);
 - known content at a new path: if the known path no longer holds a file, the image moved (path
   updated, label kept); otherwise the new file is a duplicate;
-- otherwise a new image, labeled by its folder and split automatically unless the import gave one.
+- otherwise a new image, labeled by its folder and split automatically unless the import gave one;
+  its id is above every id a removal took away (:mod:`.image_ids`), so an undo gets its ids back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from cnndesk.domain import ImageStatus, RefusedFile, Split
 from cnndesk.library.classes import ClassManager
 from cnndesk.library.database import read_transaction, write_transaction
+from cnndesk.library.image_ids import next_image_id
 from cnndesk.library.importer import BatchOutcome, NewImage
 from cnndesk.library.labels import split_counts
 from cnndesk.library.schema import ImageRow, KnownFile, LabelRow, utcnow
@@ -218,11 +220,13 @@ def _insert_fresh(
     now = utcnow()
     added_ids: list[int] = []
     labels = []
-    for new in fresh:
+    first = next_image_id(c)
+    for image_id, new in enumerate(fresh, start=first):
         p = new.probed
         split, source = (new.split, "given") if new.split else (splits[p.sha256], "auto")
-        image_id = c.execute(
+        c.execute(
             insert(ImageRow).values(
+                id=image_id,
                 path=p.path,
                 sha256=p.sha256,
                 **_facts(new),
@@ -230,7 +234,7 @@ def _insert_fresh(
                 split_source=source,
                 added=now,
             )
-        ).inserted_primary_key[0]
+        )
         added_ids.append(image_id)
         if new.class_name is not None:
             labels.append(

@@ -2,21 +2,31 @@
 
 :func:`remove_images_undoably` forgets images (their files stay where they are) and returns a
 :class:`RemovedImages` holding everything the library knew about them (the image rows, the files
-the import had read, the human labels and model suggestions, the stored predictions, and the
-classes an undone import had created that no label uses any more);
-:func:`restore_images` puts it all back with the same ids, so an undo is exact. Both are one
+the import had read, the human labels and model suggestions, the "kept label" reviews, the
+stored predictions, the names of the classes these name, and the classes an undone import had
+created that no label uses any more); :func:`restore_images` puts it all back. Both are one
 transaction each. Nothing here reads image files.
+
+An undo is exact while the library did not change meanwhile: the images get their ids back (no
+new image takes a removed id, see :mod:`.image_ids`), labels, reviews and predictions their
+values. What the library did meanwhile can make a part impossible, and then it is left out and
+said (:attr:`RestoredImages.lost`): a label, suggestion or review of a class deleted meanwhile
+(nothing of that name exists) does not come back, nor does an image whose file was imported
+again (same path or content: the image stays as it is now). A prediction row gets a new row id
+(nothing refers to it), and its run is forgotten if the run was deleted.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, or_, select
 
 from cnndesk.library.database import write_transaction
+from cnndesk.library.image_ids import reserve_image_ids
 from cnndesk.library.schema import (
     ClassRow,
     ImageRow,
@@ -26,7 +36,7 @@ from cnndesk.library.schema import (
     ReviewRow,
     RunRow,
 )
-from cnndesk.library.sql import chunks
+from cnndesk.library.sql import HUMAN, chunks
 
 if TYPE_CHECKING:
     from cnndesk.library.library import Library
@@ -50,6 +60,11 @@ class RemovedImages:
     predictions: tuple[dict, ...]
     classes: tuple[dict, ...] = ()
     """Class rows removed with the images (see ``classes`` of :func:`remove_images_undoably`)."""
+    reviews: tuple[dict, ...] = ()
+    """The images' ``reviews`` rows ("reviewed — keep label")."""
+    class_names: dict[int, tuple[str, Any]] = field(default_factory=dict)
+    """Class id → (name, created) of each class a label or review named at the removal: which
+    class a label goes back to when the id means another class by then."""
 
     @property
     def ids(self) -> list[int]:
@@ -73,17 +88,28 @@ def remove_images_undoably(
         paths = [row["path"] for row in images]
         known_files = _rows(c, KnownFile.__table__, KnownFile.path, paths)
         labels = _rows(c, LabelRow.__table__, LabelRow.image_id, ids)
+        reviews = _rows(c, ReviewRow.__table__, ReviewRow.image_id, ids)
         predictions = _rows(c, PredictionRow.__table__, PredictionRow.image_id, ids)
+        named = list({r["class_id"] for r in labels + reviews if r["class_id"] is not None})
+        class_names = {
+            row["id"]: (row["name"], row["created"])
+            for row in _rows(c, ClassRow.__table__, ClassRow.id, named)
+        }
         for chunk in chunks(ids):
-            c.execute(delete(PredictionRow).where(PredictionRow.image_id.in_(chunk)))
-            c.execute(delete(LabelRow).where(LabelRow.image_id.in_(chunk)))
-            c.execute(delete(ImageRow).where(ImageRow.id.in_(chunk)))
+            for table, column in (
+                (PredictionRow, PredictionRow.image_id),
+                (ReviewRow, ReviewRow.image_id),
+                (LabelRow, LabelRow.image_id),
+                (ImageRow, ImageRow.id),
+            ):
+                c.execute(delete(table).where(column.in_(chunk)))
         for chunk in chunks(paths):
             c.execute(delete(KnownFile).where(KnownFile.path.in_(chunk)))
+        reserve_image_ids(c, [int(row["id"]) for row in images])
         unused = [i for i in dict.fromkeys(int(k) for k in classes) if not _class_used(c, i)]
         class_rows = _rows(c, ClassRow.__table__, ClassRow.id, unused)
         c.execute(delete(ClassRow).where(ClassRow.id.in_(unused)))
-    return RemovedImages(images, known_files, labels, predictions, class_rows)
+    return RemovedImages(images, known_files, labels, predictions, class_rows, reviews, class_names)
 
 
 def _class_used(c: Any, class_id: int) -> bool:
@@ -120,16 +146,47 @@ def _restore_classes(c: Any, rows: tuple[dict, ...]) -> tuple[dict[int, int], li
     return now, created
 
 
+def _classes_now(c: Any, removed: RemovedImages, restored: dict[int, int]) -> dict[int, int | None]:
+    """Class id at the removal → the same class now, or ``None`` where it was deleted.
+
+    The same class is the one with that id if its name or its creation time is the same (a
+    rename keeps the class), else the class of that name (made again), else none: a new class
+    that took a deleted class's freed id is another class.
+    """
+    current = {
+        row.id: (row.name, row.created)
+        for row in c.execute(select(ClassRow.id, ClassRow.name, ClassRow.created))
+    }
+    by_name = {name: class_id for class_id, (name, _created) in current.items()}
+    result: dict[int, int | None] = {}
+    for old in {r["class_id"] for r in removed.labels + removed.reviews} - {None}:
+        if old in restored:
+            result[old] = restored[old]
+            continue
+        then = removed.class_names.get(old)
+        now = current.get(old)
+        if now is not None and (then is None or now[0] == then[0] or now[1] == then[1]):
+            result[old] = old
+        else:
+            result[old] = by_name.get(then[0]) if then is not None else None
+    return result
+
+
 @dataclass(frozen=True, slots=True)
 class RestoredImages:
     """What :func:`restore_images` put back: image ids, and the ids of the classes made again."""
 
     ids: list[int]
     classes: list[int]
+    lost: tuple[str, ...] = ()
+    """What could not be put back, one sentence each (e.g. "3 labels of the deleted class
+    'bees' were not restored"); empty when everything came back."""
 
 
-def _free_images(c: Any, removed: RemovedImages) -> list[dict]:
-    """The removed image rows whose id, path and content no image in the library has now."""
+def _free_images(c: Any, removed: RemovedImages) -> tuple[list[dict], int]:
+    """The removed image rows whose id, path and content no image in the library has now, and
+    how many others are held back only by their id (taken by a cnndesk that did not reserve it).
+    """
     paths = [row["path"] for row in removed.images]
     hashes = [row["sha256"] for row in removed.images]
     taken_ids, taken_paths, taken_hashes = set(), set(), set()
@@ -148,33 +205,53 @@ def _free_images(c: Any, removed: RemovedImages) -> list[dict]:
             taken_ids.add(row.id)
             taken_paths.add(row.path)
             taken_hashes.add(row.sha256)
-    return [
-        row
-        for row in removed.images
-        if row["id"] not in taken_ids
-        and row["path"] not in taken_paths
-        and row["sha256"] not in taken_hashes
+    fresh = [
+        r
+        for r in removed.images
+        if r["path"] not in taken_paths and r["sha256"] not in taken_hashes
     ]
+    free = [r for r in fresh if r["id"] not in taken_ids]
+    return free, len(fresh) - len(free)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _lost_labels(removed: RemovedImages, dropped: list[dict]) -> list[str]:
+    """One sentence per deleted class whose labels or suggestions could not come back."""
+    counts = Counter(
+        (removed.class_names.get(r["class_id"], (f"#{r['class_id']}", None))[0], r["source"])
+        for r in dropped
+    )
+    sentences = []
+    for name in dict.fromkeys(name for name, _source in counts):
+        parts = [_plural(n, "label") for n in [counts[name, HUMAN]] if n]
+        parts += [_plural(n, "model suggestion") for n in [counts[name, "model"]] if n]
+        verb = "was" if sum(counts[name, s] for s in (HUMAN, "model")) == 1 else "were"
+        sentences.append(f"{' and '.join(parts)} of the deleted class {name!r} {verb} not restored")
+    return sentences
 
 
 def restore_images(library: Library, removed: RemovedImages) -> RestoredImages:
-    """Put removed images back with their ids, labels, predictions and removed classes.
+    """Put removed images back with their ids, labels, reviews, predictions and removed classes.
 
     An image whose file was imported again meanwhile (same path or same content) stays as it is
-    now; a label of a class deleted meanwhile is dropped; a removed class comes back only with
-    an image (see :func:`_restore_classes`).
+    now; a label, suggestion or review whose class was deleted meanwhile goes to a class of the
+    same name if there is one, else is left out and said in :attr:`RestoredImages.lost`; a
+    removed class comes back only with an image (see :func:`_restore_classes`).
     """
     if not removed.images:
         return RestoredImages([], [])
     with write_transaction(library.engine) as c:
-        images = _free_images(c, removed)
+        images, held = _free_images(c, removed)
+        lost = [f"{_plural(held, 'image')} not restored: images added since hold their ids"]
+        lost = lost if held else []
         if not images:
-            return RestoredImages([], [])
+            return RestoredImages([], [], tuple(lost))
         back = {int(row["id"]) for row in images}
         back_paths = {row["path"] for row in images}
         class_now, created = _restore_classes(c, removed.classes)
-        classes = set(c.execute(select(ClassRow.id)).scalars())
-        runs = set(c.execute(select(RunRow.id)).scalars())
         c.execute(insert(ImageRow), images)
         known = [
             row
@@ -185,19 +262,38 @@ def restore_images(library: Library, removed: RemovedImages) -> RestoredImages:
         ]
         if known:
             c.execute(insert(KnownFile), known)
-        labels = [
-            {**r, "class_id": class_now.get(r["class_id"], r["class_id"])}
-            for r in removed.labels
-            if r["image_id"] in back
+        dropped = _restore_rows(c, removed, back, _classes_now(c, removed, class_now))
+    return RestoredImages(sorted(back), created, tuple(lost + _lost_labels(removed, dropped)))
+
+
+def _restore_rows(
+    c: Any, removed: RemovedImages, back: set[int], classes: dict[int, int | None]
+) -> list[dict]:
+    """Insert the labels, reviews and predictions of the images put back (``back``), each label
+    and review with its class now (``classes``); the labels left out (their class is gone)."""
+    labels = [r for r in removed.labels if r["image_id"] in back]
+    for table, rows in (
+        (LabelRow, labels),
+        (ReviewRow, [r for r in removed.reviews if r["image_id"] in back]),
+    ):
+        rows = [
+            {**r, "class_id": classes[r["class_id"]] if r["class_id"] is not None else None}
+            for r in rows
+            if r["class_id"] is None or classes[r["class_id"]] is not None
         ]
-        labels = [r for r in labels if r["class_id"] in classes]
-        if labels:
-            c.execute(insert(LabelRow), labels)
-        predictions = [
-            {**r, "run_id": r["run_id"] if r["run_id"] in runs else None}
-            for r in removed.predictions
-            if r["image_id"] in back
-        ]
-        if predictions:
-            c.execute(insert(PredictionRow), predictions)
-    return RestoredImages(sorted(back), created)
+        if rows:
+            c.execute(insert(table), rows)
+    runs = set(c.execute(select(RunRow.id)).scalars())
+    predictions = [
+        {**_without_id(r), "run_id": r["run_id"] if r["run_id"] in runs else None}
+        for r in removed.predictions
+        if r["image_id"] in back
+    ]
+    if predictions:
+        c.execute(insert(PredictionRow), predictions)
+    return [r for r in labels if classes[r["class_id"]] is None]
+
+
+def _without_id(row: dict) -> dict:
+    """A prediction row without its row id: nothing refers to it, and a newer row may hold it."""
+    return {key: value for key, value in row.items() if key != "id"}
