@@ -5,9 +5,8 @@ status bar and offer the images whose files changed."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 
-from PySide6.QtCore import QObject, Slot
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QWidget
 
 from cnndesk.domain import CheckResult
@@ -36,7 +35,10 @@ def check_summary(result: CheckResult, *, verified: bool = False) -> str:
 
 class CheckLibraryFlow(QObject):
     """Runs the check job; ``reload_images`` is called when it is done (the shown records'
-    statuses and "changed" marks are stale then)."""
+    statuses and "changed" marks are stale then). ``job_handled`` is emitted once a job's end
+    (finished, cancelled or failed) has been dealt with, reported or not."""
+
+    job_handled = Signal()
 
     def __init__(
         self,
@@ -51,6 +53,8 @@ class CheckLibraryFlow(QObject):
         self._status = status
         self._reload_images = reload_images
         self._parent_widget = parent_widget
+        self._jobs: dict[QObject, tuple[bool, object]] = {}
+        """Each running job's own settings (verify, the library it checks), by its worker."""
 
     def start(self, *, verify: bool = False) -> None:
         """Start checking the open library (the status bar shows the job's progress and its
@@ -60,32 +64,49 @@ class CheckLibraryFlow(QObject):
         library = self._context.library
         title = "Verifying the library's contents" if verify else "Checking the library"
         worker = self._context.run_job(lambda: check_job(library, verify=verify), title=title)
-        # Each job's own settings travel with its signals: a second check started meanwhile, or
-        # another library opened, must not change what this one reports.
-        worker.finished.connect(partial(self._on_worker_finished, verify, library))
+        # Each job's own settings stay with its worker: a second check started meanwhile, or
+        # another library opened, must not change what this one reports. The slots are bound
+        # methods of this GUI-thread object, so they run in the GUI thread (NOTES.md: a partial
+        # or lambda connected to a worker's signal would run in the worker's thread).
+        self._jobs[worker] = (verify, library)
+        worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
-        worker.cancelled.connect(partial(self._on_worker_cancelled, verify, library))
+        worker.cancelled.connect(self._on_worker_cancelled)
         self._worker = worker
 
-    def _on_worker_finished(self, verify: bool, library: object, result: object) -> None:
-        if library is not self._context.library:
-            return  # about a library that is no longer open
-        if isinstance(result, CheckResult):
-            self._context.status_message.emit(check_summary(result, verified=verify))
-            # The offer goes with its message (hidden by the next message or the timeout).
-            self._status.offer_changed_images(result.changed > 0)
-        self._context.refresh()
-        self._reload_images()
+    def _job_of_sender(self) -> tuple[bool, bool]:
+        """(verify, whether its library is still the open one) of the job whose signal this is."""
+        verify, library = self._jobs.pop(self.sender(), (False, None))
+        return verify, library is self._context.library
 
-    def _on_worker_cancelled(self, verify: bool, library: object) -> None:
-        if library is not self._context.library:
-            return  # cancelled because another library was opened: nothing to say about it
-        # What was checked before the cancel is committed: show it.
-        what = "Verification" if verify else "Check"
-        self._context.status_message.emit(f"{what} cancelled; the files read so far are updated")
-        self._context.refresh()
-        self._reload_images()
+    @Slot(object)
+    def _on_worker_finished(self, result: object) -> None:
+        verify, current = self._job_of_sender()
+        if current:  # else: about a library that is no longer open
+            if isinstance(result, CheckResult):
+                self._context.status_message.emit(check_summary(result, verified=verify))
+                # The offer goes with its message (hidden by the next message or the timeout).
+                self._status.offer_changed_images(result.changed > 0)
+            self._context.refresh()
+            self._reload_images()
+        self.job_handled.emit()
+
+    @Slot()
+    def _on_worker_cancelled(self) -> None:
+        verify, current = self._job_of_sender()
+        if current:  # else: cancelled because another library was opened; nothing to say
+            # What was checked before the cancel is committed: show it.
+            what = "Verification" if verify else "Check"
+            self._context.status_message.emit(
+                f"{what} cancelled; the files read so far are updated"
+            )
+            self._context.refresh()
+            self._reload_images()
+        self.job_handled.emit()
 
     @Slot(str, str)
     def _on_worker_failed(self, message: str, _details: str) -> None:
-        show_error(self._parent_widget, "Cannot check the library", message)
+        _verify, current = self._job_of_sender()
+        if current:
+            show_error(self._parent_widget, "Cannot check the library", message)
+        self.job_handled.emit()
