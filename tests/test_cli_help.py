@@ -97,5 +97,14 @@ def test_train_and_audit_help_state_the_defaults_the_code_uses(capsys) -> None:
     batches = (train.QUICK, train.FULL_PRETRAINED, train.FULL_SCRATCH)
     quick, full, scratch = (settings["batch_size"] for settings in batches)
     assert f"(default: {quick} quick, {full} full, {scratch} full from scratch)" in text
+    from cnndesk.ml.full import BACKBONE_LR_FACTOR
+
+    quick, full, scratch = (float(settings["lr"]) for settings in batches)
+    flat = " ".join(text.split())  # argparse wraps the help
+    assert BACKBONE_LR_FACTOR == 0.2  # "a fifth"
+    assert (
+        f"(default: {quick} quick; {full} full, the backbone at a fifth of it;"
+        f" {scratch} full from scratch)"
+    ) in flat
     text = _help(["audit", "--help"], capsys)
     assert f"default {audit.DUPLICATE_THRESHOLD:g}) are near-duplicates" in text
