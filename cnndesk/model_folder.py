@@ -513,6 +513,22 @@ def run_mode(run: RunRecord) -> str:
     return str(mode)
 
 
+KEPT_HEAD_LABEL = "full, head kept"
+KEPT_HEAD_MEANING = (
+    "fine-tuning every layer did not beat the warm-up head, so the model is the pretrained"
+    " backbone with that head"
+)
+
+
+def run_mode_label(run: RunRecord) -> str:
+    """The runs tables' Mode cell: :func:`run_mode`, or :data:`KEPT_HEAD_LABEL` for a full run
+    whose model is its warm-up head (``best_stage`` "head" in its metrics)."""
+    mode = run_mode(run)
+    if mode == TrainMode.FULL.value and (run.metrics or {}).get("best_stage") == "head":
+        return KEPT_HEAD_LABEL
+    return mode
+
+
 def epoch_history(metrics: dict[str, Any]) -> tuple[EpochEnd, ...]:
     """The epochs a saved model was trained with (``model.json``'s ``metrics.history``), as the
     :class:`EpochEnd` events training emitted; entries that cannot be read are left out."""

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from cnndesk.domain import EpochEnd, TrainResult
+import argparse
+
+import pytest
+
+from cnndesk.domain import EpochEnd, RunRecord, TrainResult
 from cnndesk.gui.readiness import result_text
 
 
@@ -58,3 +62,41 @@ def test_a_run_whose_fine_tuning_won_names_its_epoch_as_before() -> None:
     assert not result.kept_warmup_head
     assert result.best_epoch_words() == "best epoch 3 of 3"
     assert "(best epoch 3 of 3)." in result_text(result)
+
+
+def _run(run_id: int, mode: str, best_stage: str | None, backbone: str = "lite0") -> RunRecord:
+    metrics = {"mode": mode} | ({"best_stage": best_stage} if best_stage else {})
+    return RunRecord(
+        id=run_id, created="2026-12-01T13:00:00", status="done",
+        config={"backbone": backbone, "mode": mode}, metrics=metrics, model_path=f"/m{run_id}",
+    )  # fmt: skip
+
+
+def test_the_runs_tables_mark_a_full_run_that_kept_its_warm_up_head(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnndesk.cli import training
+    from cnndesk.gui.run_history import run_row
+    from cnndesk.model_folder import KEPT_HEAD_LABEL, run_mode_label
+
+    runs = [
+        _run(1, "quick", "train"),
+        _run(2, "full", "train"),
+        _run(3, "full", "head"),
+        _run(4, "quick", None, backbone="simple-cnn"),  # always trains every layer
+    ]
+    assert [run_mode_label(r) for r in runs] == ["quick", "full", KEPT_HEAD_LABEL, "full"]
+    assert run_row(runs[2], current=True)[3] == KEPT_HEAD_LABEL
+
+    class _Library:
+        def runs(self) -> list[RunRecord]:
+            return runs
+
+    monkeypatch.setattr(training, "open_library", lambda args: _Library())
+    args = argparse.Namespace(compare=None, json=False)
+    assert training.cmd_runs(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = {r.split()[0]: r for r in (line.lstrip("* ") for line in lines[1:]) if r}
+    assert f"  {KEPT_HEAD_LABEL}  " in rows["3"]
+    assert rows["4"].split()[4] == "full"
+    assert lines[-1].startswith(f"{KEPT_HEAD_LABEL}: fine-tuning every layer did not beat")

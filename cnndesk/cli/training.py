@@ -142,20 +142,26 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not runs:
         print("No training runs yet.")
         return 0
+    from cnndesk.model_folder import KEPT_HEAD_LABEL, KEPT_HEAD_MEANING, run_mode_label
+
     current = next((r.model_path for r in reversed(runs) if r.model_path), None)
+    modes = [run_mode_label(r) or "?" for r in runs]
+    wide = max(5, *(len(m) for m in modes))
     print(
-        f"  {'ID':>4}  {'CREATED':<19}  {'STATUS':<9}  {'BACKBONE':<22}  {'MODE':<5}  "
+        f"  {'ID':>4}  {'CREATED':<19}  {'STATUS':<9}  {'BACKBONE':<22}  {'MODE':<{wide}}  "
         f"{'ACCURACY [95 % CI] n ON':<38}  MODEL"
     )
-    for r in runs:
+    for r, mode in zip(runs, modes):
         mark = "*" if current is not None and r.model_path == current else " "
         print(
             f"{mark} {r.id:>4}  {str(r.created)[:19]:<19}  {r.status:<9}  "
-            f"{str(r.config.get('backbone', '?'))[:22]:<22}  {r.config.get('mode', '?')!s:<5}  "
+            f"{str(r.config.get('backbone', '?'))[:22]:<22}  {mode:<{wide}}  "
             f"{run_accuracy_text(r.metrics):<38}  {r.model_path or '-'}"
         )
     if current is not None:
         print("* the current model (the newest run's)")
+    if KEPT_HEAD_LABEL in modes:
+        print(f"{KEPT_HEAD_LABEL}: {KEPT_HEAD_MEANING}")
     return 0
 
 

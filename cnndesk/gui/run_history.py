@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.domain import RunRecord
 from cnndesk.gui.results_table import results_table
-from cnndesk.model_folder import run_evaluation_text, run_mode
+from cnndesk.model_folder import run_evaluation_text, run_mode_label
 from cnndesk.run_compare import RunComparison, compare_library_runs, describe
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def run_row(run: RunRecord, *, current: bool) -> list[str]:
         f"#{run.id}" + (" ●" if current else ""),
         (run.created or "")[:16].replace("T", " "),
         str((run.config or {}).get("backbone", "")),
-        run_mode(run),
+        run_mode_label(run),
         run_evaluation_text(run),
         STATUS_WORDS.get(run.status, run.status),
     ]
