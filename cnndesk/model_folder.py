@@ -22,7 +22,7 @@ import os
 import stat
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -531,7 +531,10 @@ def run_mode_label(run: RunRecord) -> str:
 
 def epoch_history(metrics: dict[str, Any]) -> tuple[EpochEnd, ...]:
     """The epochs a saved model was trained with (``model.json``'s ``metrics.history``), as the
-    :class:`EpochEnd` events training emitted; entries that cannot be read are left out."""
+    :class:`EpochEnd` events training emitted; entries that cannot be read are left out.
+
+    The kept epoch is marked ``improved``: the one of ``metrics.best_stage`` (a full run's
+    warm-up head when fine-tuning never beat it), else the last one with that number."""
     best = int(metrics.get("best_epoch") or 0)
     history = metrics.get("history") or []
     events = []
@@ -540,4 +543,8 @@ def epoch_history(metrics: dict[str, Any]) -> tuple[EpochEnd, ...]:
             events.append(EpochEnd.from_json(entry, epochs=len(history), best_epoch=best))
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
+    stage = metrics.get("best_stage")
+    kept = [i for i, e in enumerate(events) if e.epoch == best and stage in (None, e.stage)]
+    if kept:
+        events[kept[-1]] = replace(events[kept[-1]], improved=True)
     return tuple(events)

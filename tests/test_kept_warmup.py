@@ -100,3 +100,35 @@ def test_the_runs_tables_mark_a_full_run_that_kept_its_warm_up_head(
     assert f"  {KEPT_HEAD_LABEL}  " in rows["3"]
     assert rows["4"].split()[4] == "full"
     assert lines[-1].startswith(f"{KEPT_HEAD_LABEL}: fine-tuning every layer did not beat")
+
+
+def test_the_curves_mark_the_warm_up_epoch_when_fine_tuning_never_beat_it(qtbot) -> None:
+    from dataclasses import replace
+
+    from cnndesk.gui.curves import TrainingCurves
+    from cnndesk.model_folder import epoch_history
+
+    result = _full_run("head")  # head epochs 1-4 (best 3), then 3 fine-tuning epochs
+    live = [
+        replace(e, improved=(e.stage == "head" and e.epoch <= 3), best_epoch=min(e.epoch, 3))
+        if e.stage == "head"
+        else e
+        for e in result.history
+    ]
+    curves = TrainingCurves()
+    qtbot.addWidget(curves)
+    for event in live:  # as training streams them
+        curves.add_epoch(event)
+    assert curves.best_epoch_lines[0].value() == 3.0  # the warm-up's epoch 3, not 4 + 3
+
+    metrics = {
+        "best_epoch": 3,
+        "best_stage": "head",
+        "history": [e.as_json() for e in result.history],
+    }
+    saved = epoch_history(metrics)  # as the pane replays a saved model
+    assert [(e.stage, e.epoch) for e in saved if e.improved] == [("head", 3)]
+    curves.reset()
+    for event in saved:
+        curves.add_epoch(event)
+    assert curves.best_epoch_lines[0].value() == 3.0

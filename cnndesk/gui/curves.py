@@ -103,6 +103,8 @@ class TrainingCurves(QWidget):
         self._stage = ""
         self._last_epoch = 0
         """The last epoch number seen (each stage counts from 1 again)."""
+        self._best_x: float | None = None
+        """Where the kept epoch is: the last one that improved (it may be an earlier stage's)."""
         for curve in self.curves():
             curve.setData([], [])
         # The batch curve's legend entry appears with its first point (saved runs have none).
@@ -169,9 +171,16 @@ class TrainingCurves(QWidget):
             self._val_accuracy.append(event.val_accuracy or 0.0)
             self.val_loss_curve.setData(self._val_epochs, self._val_loss)
             self.val_accuracy_curve.setData(self._val_epochs, self._val_accuracy)
+        if event.improved:
+            self._best_x = x
         if event.best_epoch:
+            # A full run's fine-tuning that never beats its warm-up head keeps the head's epoch:
+            # the line stays there, not at the same number of the current stage.
+            best_x = (
+                self._best_x if self._best_x is not None else x - event.epoch + event.best_epoch
+            )
             for line in self.best_epoch_lines:
-                line.setPos(self._epoch_offset + event.best_epoch)
+                line.setPos(best_x)
                 line.setVisible(True)
 
     @property
