@@ -3,8 +3,10 @@
 removing images from the library and importing them (``library.removal``: a removal keeps
 everything needed to put the images back with the same ids, labels, kept-label reviews and
 predictions; undoing an import also removes the classes it created that nothing uses, and redo
-brings them back). What cannot come back (a label of a class deleted meanwhile) or a refused
-write is said in the status bar.
+brings them back). What cannot come back (a label of a class deleted meanwhile and not made
+again: a class re-created with the same name gets its labels back) or a refused write is said in
+the status bar. An undo the library refused keeps what it would put back: Redo then leaves the
+images out, and the next Undo tries again with the same labels.
 
 Each command is one committed transaction in each direction (a crash loses nothing the user saw
 applied), and tells the app what changed through the context (``labels_set`` then
@@ -153,6 +155,11 @@ class _ImagesCommand(QUndoCommand):
         """Classes made with these images (an import's): removed with them while unused."""
 
     def _remove(self) -> None:
+        if self._removed is not None:
+            # An undo was refused: the images are still out, and ``_removed`` is all there is
+            # of their labels. Say they are out; a later undo tries to put the same back.
+            self._context.images_removed.emit(self._removed.ids)
+            return
         try:
             self._removed = remove_images_undoably(
                 self._context.library, self._ids, classes=self._class_ids
@@ -175,6 +182,7 @@ class _ImagesCommand(QUndoCommand):
             self._context.status_message.emit(f"Not put back: {exc}")
             return
         self._removed = None
+        self._ids = back.ids  # redo removes what came back, never an image holding a held id
         self._class_ids = back.classes
         if back.classes:
             self._context.classes_changed.emit()
