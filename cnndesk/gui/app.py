@@ -70,12 +70,15 @@ def tune_interpreter() -> None:
 def _application():  # type: ignore[no-untyped-def]
     from PySide6.QtWidgets import QApplication
 
+    from cnndesk.gui.gui_gc import collect_in_gui_thread
+
     tune_interpreter()
     app = QApplication.instance()
     if app is None:
         app = QApplication(sys.argv[:1])
         app.setApplicationName("cnndesk")
         app.setOrganizationName("cnndesk")
+    collect_in_gui_thread(app)  # never in a worker thread (see gui_gc)
     return app
 
 
