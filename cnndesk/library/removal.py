@@ -214,6 +214,14 @@ def _free_images(c: Any, removed: RemovedImages) -> tuple[list[dict], int]:
     return free, len(fresh) - len(free)
 
 
+def _existing(c: Any, column: Any, values: list[Any]) -> set[Any]:
+    """Those of ``values`` that ``column`` holds now (one query per chunk)."""
+    found: set[Any] = set()
+    for chunk in chunks(values):
+        found.update(c.execute(select(column).where(column.in_(chunk))).scalars())
+    return found
+
+
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
@@ -253,13 +261,9 @@ def restore_images(library: Library, removed: RemovedImages) -> RestoredImages:
         back_paths = {row["path"] for row in images}
         class_now, created = _restore_classes(c, removed.classes)
         c.execute(insert(ImageRow), images)
-        known = [
-            row
-            for row in removed.known_files
-            if row["path"] in back_paths
-            and c.execute(select(KnownFile.path).where(KnownFile.path == row["path"])).first()
-            is None
-        ]
+        known = [row for row in removed.known_files if row["path"] in back_paths]
+        known_now = _existing(c, KnownFile.path, [row["path"] for row in known])
+        known = [row for row in known if row["path"] not in known_now]
         if known:
             c.execute(insert(KnownFile), known)
         dropped = _restore_rows(c, removed, back, _classes_now(c, removed, class_now))
