@@ -522,9 +522,13 @@ KEPT_HEAD_MEANING = (
 
 def run_mode_label(run: RunRecord) -> str:
     """The runs tables' Mode cell: :func:`run_mode`, or :data:`KEPT_HEAD_LABEL` for a full run
-    whose model is its warm-up head (``best_stage`` "head" in its metrics)."""
+    whose model is its warm-up head although fine-tuning ran (``best_stage`` "head" and
+    ``epochs``, the fine-tuning epochs, above 0; a run stopped during its warm-up is "full")."""
     mode = run_mode(run)
-    if mode == TrainMode.FULL.value and (run.metrics or {}).get("best_stage") == "head":
+    metrics = run.metrics or {}
+    epochs = metrics.get("epochs")
+    tuned = isinstance(epochs, int) and epochs > 0
+    if mode == TrainMode.FULL.value and metrics.get("best_stage") == "head" and tuned:
         return KEPT_HEAD_LABEL
     return mode
 

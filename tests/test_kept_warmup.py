@@ -57,6 +57,16 @@ def _fields(result: TrainResult) -> dict:  # type: ignore[type-arg]
     return {f.name: getattr(result, f.name) for f in fields(result)}
 
 
+def test_a_full_run_stopped_during_its_warm_up_does_not_claim_fine_tuning_lost() -> None:
+    result = _full_run("head")
+    stopped = TrainResult(
+        **{**_fields(result), "epochs": 0, "cancelled": True,
+           "history": tuple(e for e in result.history if e.stage == "head")}
+    )  # fmt: skip
+    assert not stopped.kept_warmup_head
+    assert "did not beat" not in stopped.best_epoch_words()
+
+
 def test_a_run_whose_fine_tuning_won_names_its_epoch_as_before() -> None:
     result = _full_run("train")
     assert not result.kept_warmup_head
@@ -64,8 +74,10 @@ def test_a_run_whose_fine_tuning_won_names_its_epoch_as_before() -> None:
     assert "(best epoch 3 of 3)." in result_text(result)
 
 
-def _run(run_id: int, mode: str, best_stage: str | None, backbone: str = "lite0") -> RunRecord:
-    metrics = {"mode": mode} | ({"best_stage": best_stage} if best_stage else {})
+def _run(
+    run_id: int, mode: str, best_stage: str | None, backbone: str = "lite0", epochs: int = 3
+) -> RunRecord:
+    metrics = {"mode": mode, "epochs": epochs} | ({"best_stage": best_stage} if best_stage else {})
     return RunRecord(
         id=run_id, created="2026-12-01T13:00:00", status="done",
         config={"backbone": backbone, "mode": mode}, metrics=metrics, model_path=f"/m{run_id}",
@@ -86,6 +98,8 @@ def test_the_runs_tables_mark_a_full_run_that_kept_its_warm_up_head(
         _run(4, "quick", None, backbone="simple-cnn"),  # always trains every layer
     ]
     assert [run_mode_label(r) for r in runs] == ["quick", "full", KEPT_HEAD_LABEL, "full"]
+    # Stopped during the warm-up: no fine-tuning lost to anything, so no "head kept" either.
+    assert run_mode_label(_run(5, "full", "head", epochs=0)) == "full"
     assert run_row(runs[2], current=True)[3] == KEPT_HEAD_LABEL
 
     class _Library:

@@ -455,8 +455,13 @@ class TrainResult:
 
     @property
     def kept_warmup_head(self) -> bool:
-        """A full run whose every-layer epochs all lost to the head warm-up before them."""
-        return self.mode == TrainMode.FULL.value and self.best_stage == "head"
+        """A full run whose every-layer epochs (at least one ran) all lost to the head warm-up
+        before them; a run stopped during its warm-up is not one."""
+        return (
+            self.mode == TrainMode.FULL.value
+            and self.best_stage == "head"
+            and any(e.stage == "train" for e in self.history)
+        )
 
     def best_epoch_words(self) -> str:
         """Which epoch the model is, in words: ``best epoch 3 of 18``, or, when a full run kept

@@ -65,9 +65,8 @@ class CheckLibraryFlow(QObject):
         title = "Verifying the library's contents" if verify else "Checking the library"
         worker = self._context.run_job(lambda: check_job(library, verify=verify), title=title)
         # Each job's own settings stay with its worker: a second check started meanwhile, or
-        # another library opened, must not change what this one reports. The slots are bound
-        # methods of this GUI-thread object, so they run in the GUI thread (NOTES.md: a partial
-        # or lambda connected to a worker's signal would run in the worker's thread).
+        # another library opened, must not change what this one reports. The slots read them
+        # through sender() (bound @Slot methods, as NOTES.md asks for worker signals).
         self._jobs[worker] = (verify, library)
         worker.finished.connect(self._on_worker_finished)
         worker.failed.connect(self._on_worker_failed)
