@@ -187,11 +187,16 @@ class _ImagesCommand(QUndoCommand):
         if back.classes:
             self._context.classes_changed.emit()
         self._context.images_added.emit()
-        self._context.labels_changed.emit(back.ids)
-        if back.lost:  # what the library did meanwhile made part of the undo impossible
-            n = len(back.ids)
-            put = f"Put back {n:,} image{'s' if n != 1 else ''}"
-            self._context.status_message.emit(f"{put}; {'; '.join(back.lost)}.")
+        self._context.labels_changed.emit(back.ids + back.relabeled)
+        if back.lost or back.relabeled:  # the library changed meanwhile: say what happened
+            n, k = len(back.ids), len(back.relabeled)
+            said = [f"Put back {n:,} image{'s' if n != 1 else ''}"] if n or not k else []
+            if k:  # imported again since the removal: the same files, now labeled as then
+                again, back_ = (
+                    ("image", "has its label") if k == 1 else ("images", "have their labels")
+                )
+                said.append(f"{k:,} {again} imported again since {back_} back")
+            self._context.status_message.emit(f"{'; '.join(said + list(back.lost))}.")
 
 
 class RemoveImagesCommand(_ImagesCommand):

@@ -10,10 +10,13 @@ transaction each. Nothing here reads image files.
 An undo is exact while the library did not change meanwhile: the images get their ids back (no
 new image takes a removed id, see :mod:`.image_ids`), labels, reviews and predictions their
 values. What the library did meanwhile can make a part impossible, and then it is left out and
-said (:attr:`RestoredImages.lost`): a label, suggestion or review of a class deleted meanwhile
-(nothing of that name exists) does not come back, nor does an image whose file was imported
-again (same path or content: the image stays as it is now). A prediction row gets a new row id
-(nothing refers to it), and its run is forgotten if the run was deleted.
+said (:attr:`RestoredImages.lost`): a label, suggestion or kept-label review of a class deleted
+meanwhile goes to a class re-created with the same name, and does not come back where no class
+has that name. An image whose file was imported again (same path or content) is not added a
+second time: the image that holds the file now gets the removed image's human label and
+kept-label review if it has no human label (:attr:`RestoredImages.relabeled`), else keeps the
+label it has and that is said. A prediction row gets a new row id (nothing refers to it), and
+its run is forgotten if the run was deleted.
 """
 
 from __future__ import annotations
@@ -181,15 +184,21 @@ class RestoredImages:
     lost: tuple[str, ...] = ()
     """What could not be put back, one sentence each (e.g. "3 labels of the deleted class
     'bees' were not restored"); empty when everything came back."""
+    relabeled: list[int] = field(default_factory=list)
+    """Images imported again since (same path or content as a removed one) that had no label
+    and got the removed image's label (and kept-label review) back."""
 
 
-def _free_images(c: Any, removed: RemovedImages) -> tuple[list[dict], int]:
-    """The removed image rows whose id, path and content no image in the library has now, and
-    how many others are held back only by their id (taken by a cnndesk that did not reserve it).
+def _free_images(c: Any, removed: RemovedImages) -> tuple[list[dict], int, dict[int, int]]:
+    """The removed image rows whose id, path and content no image in the library has now; how
+    many others are held back only by their id (taken by a cnndesk that did not reserve it);
+    and removed id → the image that holds its path or content now (imported again since).
     """
     paths = [row["path"] for row in removed.images]
     hashes = [row["sha256"] for row in removed.images]
-    taken_ids, taken_paths, taken_hashes = set(), set(), set()
+    taken_ids: set[int] = set()
+    taken_paths: dict[str, int] = {}
+    taken_hashes: dict[str, int] = {}
     for p_chunk, h_chunk, i_chunk in zip(
         chunks(paths), chunks(hashes), chunks(removed.ids), strict=True
     ):
@@ -203,15 +212,16 @@ def _free_images(c: Any, removed: RemovedImages) -> tuple[list[dict], int]:
             )
         ):
             taken_ids.add(row.id)
-            taken_paths.add(row.path)
-            taken_hashes.add(row.sha256)
-    fresh = [
-        r
+            taken_paths[row.path] = row.id
+            taken_hashes[row.sha256] = row.id
+    again = {
+        int(r["id"]): taken_paths.get(r["path"], taken_hashes.get(r["sha256"]))
         for r in removed.images
-        if r["path"] not in taken_paths and r["sha256"] not in taken_hashes
-    ]
+        if r["path"] in taken_paths or r["sha256"] in taken_hashes
+    }
+    fresh = [r for r in removed.images if r["id"] not in again]
     free = [r for r in fresh if r["id"] not in taken_ids]
-    return free, len(fresh) - len(free)
+    return free, len(fresh) - len(free), again
 
 
 def _existing(c: Any, column: Any, values: list[Any]) -> set[Any]:
@@ -226,60 +236,124 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'s' if n != 1 else ''}"
 
 
+_DROPPED_WORDS = ((HUMAN, "label"), ("model", "model suggestion"), (None, "kept-label review"))
+"""How :func:`_lost_labels` names a dropped row by its ``source`` (a review has none)."""
+
+
 def _lost_labels(removed: RemovedImages, dropped: list[dict]) -> list[str]:
-    """One sentence per deleted class whose labels or suggestions could not come back."""
+    """One sentence per deleted class whose labels, suggestions or reviews could not come back."""
     counts = Counter(
-        (removed.class_names.get(r["class_id"], (f"#{r['class_id']}", None))[0], r["source"])
+        (removed.class_names.get(r["class_id"], (f"#{r['class_id']}", None))[0], r.get("source"))
         for r in dropped
     )
     sentences = []
     for name in dict.fromkeys(name for name, _source in counts):
-        parts = [_plural(n, "label") for n in [counts[name, HUMAN]] if n]
-        parts += [_plural(n, "model suggestion") for n in [counts[name, "model"]] if n]
-        verb = "was" if sum(counts[name, s] for s in (HUMAN, "model")) == 1 else "were"
-        sentences.append(f"{' and '.join(parts)} of the deleted class {name!r} {verb} not restored")
+        parts = [_plural(counts[name, s], word) for s, word in _DROPPED_WORDS if counts[name, s]]
+        listed = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+        verb = "was" if sum(counts[name, s] for s, _word in _DROPPED_WORDS) == 1 else "were"
+        sentences.append(f"{listed} of the deleted class {name!r} {verb} not restored")
     return sentences
 
 
 def restore_images(library: Library, removed: RemovedImages) -> RestoredImages:
     """Put removed images back with their ids, labels, reviews, predictions and removed classes.
 
-    An image whose file was imported again meanwhile (same path or same content) stays as it is
-    now; a label, suggestion or review whose class was deleted meanwhile goes to a class of the
-    same name if there is one, else is left out and said in :attr:`RestoredImages.lost`; a
-    removed class comes back only with an image (see :func:`_restore_classes`).
+    An image whose file was imported again meanwhile (same path or same content) is not added
+    again: the image holding the file gets the removed one's human label and kept-label review
+    if it has no human label, else keeps its own (said); a label, suggestion or review whose
+    class was deleted meanwhile goes to a class of the same name if there is one, else is left
+    out and said in :attr:`RestoredImages.lost`; a removed class comes back only with an image
+    or a label (see :func:`_restore_classes`).
     """
     if not removed.images:
         return RestoredImages([], [])
     with write_transaction(library.engine) as c:
-        images, held = _free_images(c, removed)
+        images, held, again = _free_images(c, removed)
         lost = [f"{_plural(held, 'image')} not restored: images added since hold their ids"]
         lost = lost if held else []
-        if not images:
+        if not images and not _labeled(removed, again):
             return RestoredImages([], [], tuple(lost))
         back = {int(row["id"]) for row in images}
         back_paths = {row["path"] for row in images}
         class_now, created = _restore_classes(c, removed.classes)
-        c.execute(insert(ImageRow), images)
+        if images:
+            c.execute(insert(ImageRow), images)
         known = [row for row in removed.known_files if row["path"] in back_paths]
         known_now = _existing(c, KnownFile.path, [row["path"] for row in known])
         known = [row for row in known if row["path"] not in known_now]
         if known:
             c.execute(insert(KnownFile), known)
-        dropped = _restore_rows(c, removed, back, _classes_now(c, removed, class_now))
-    return RestoredImages(sorted(back), created, tuple(lost + _lost_labels(removed, dropped)))
+        classes = _classes_now(c, removed, class_now)
+        dropped = _restore_rows(c, removed, back, classes)
+        relabeled, kept, dropped_again = _relabel_again(c, removed, again, classes)
+    if kept:
+        lost.append(
+            f"{_plural(kept, 'image')} {'was' if kept == 1 else 'were'} imported again since;"
+            f" {'its label was' if kept == 1 else 'their labels were'} kept as"
+            f" {'it is' if kept == 1 else 'they are'} now"
+        )
+    lost += _lost_labels(removed, dropped + dropped_again)
+    return RestoredImages(sorted(back), created, tuple(lost), relabeled)
+
+
+def _labeled(removed: RemovedImages, again: dict[int, int]) -> bool:
+    """Whether a removed image imported again since had a human label."""
+    return any(r["image_id"] in again and r["source"] == HUMAN for r in removed.labels)
+
+
+def _relabel_again(
+    c: Any, removed: RemovedImages, again: dict[int, int], classes: dict[int, int | None]
+) -> tuple[list[int], int, list[dict]]:
+    """Give each image imported again since (``again``: removed id → its image now) that has no
+    human label the removed image's label and kept-label review: (the images labeled, how many
+    kept another label they have now, the labels and reviews left out as their class is gone).
+    """
+    labels = [r for r in removed.labels if r["image_id"] in again and r["source"] == HUMAN]
+    now: dict[int, int] = {}
+    for chunk in chunks(sorted({again[r["image_id"]] for r in labels})):
+        query = select(LabelRow.image_id, LabelRow.class_id).where(
+            LabelRow.source == HUMAN, LabelRow.image_id.in_(chunk)
+        )
+        now.update((row.image_id, row.class_id) for row in c.execute(query))
+    relabeled: dict[int, int] = {}
+    kept, dropped = 0, []
+    for row in labels:
+        holder, class_id = again[row["image_id"]], classes[row["class_id"]]
+        if class_id is None:
+            dropped.append(row)
+        elif holder not in now:
+            now[holder] = relabeled[holder] = class_id
+            c.execute(insert(LabelRow).values({**row, "image_id": holder, "class_id": class_id}))
+        elif now[holder] != class_id:
+            kept += 1
+    given = {
+        r["image_id"]: again[r["image_id"]] for r in labels if again[r["image_id"]] in relabeled
+    }
+    reviews = [
+        {**r, "image_id": given[r["image_id"]], "class_id": classes.get(r["class_id"])}
+        for r in removed.reviews
+        if r["image_id"] in given and classes.get(r["class_id"]) == relabeled[given[r["image_id"]]]
+    ]
+    if reviews:  # a review the image has now of that kind was of no label: the removed one wins
+        kinds = {r["kind"] for r in reviews}
+        c.execute(
+            delete(ReviewRow).where(
+                ReviewRow.image_id.in_(list(relabeled)), ReviewRow.kind.in_(kinds)
+            )
+        )
+        c.execute(insert(ReviewRow), reviews)
+    return sorted(relabeled), kept, dropped
 
 
 def _restore_rows(
     c: Any, removed: RemovedImages, back: set[int], classes: dict[int, int | None]
 ) -> list[dict]:
     """Insert the labels, reviews and predictions of the images put back (``back``), each label
-    and review with its class now (``classes``); the labels left out (their class is gone)."""
+    and review with its class now (``classes``); the labels and reviews left out (their class
+    is gone)."""
     labels = [r for r in removed.labels if r["image_id"] in back]
-    for table, rows in (
-        (LabelRow, labels),
-        (ReviewRow, [r for r in removed.reviews if r["image_id"] in back]),
-    ):
+    reviews = [r for r in removed.reviews if r["image_id"] in back]
+    for table, rows in ((LabelRow, labels), (ReviewRow, reviews)):
         rows = [
             {**r, "class_id": classes[r["class_id"]] if r["class_id"] is not None else None}
             for r in rows
@@ -295,7 +369,9 @@ def _restore_rows(
     ]
     if predictions:
         c.execute(insert(PredictionRow), predictions)
-    return [r for r in labels if classes[r["class_id"]] is None]
+    return [
+        r for r in labels + reviews if r["class_id"] is not None and classes[r["class_id"]] is None
+    ]
 
 
 def _without_id(row: dict) -> dict:

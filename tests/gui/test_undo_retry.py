@@ -68,3 +68,19 @@ def test_redo_after_a_partial_undo_leaves_the_image_that_took_a_removed_id(
     assert sorted(r.id for r in library.images()) == sorted([*ants, wasp])
     assert library.image(wasp).path.endswith("wasp.png")
     library.close()
+
+
+def test_undo_after_the_folder_was_imported_again_unlabeled_says_the_labels_came_back(
+    qtbot, tmp_path: Path
+) -> None:
+    library, _ants, bees = bees_library(tmp_path)
+    context = make_context(library)
+    assert push_removal(context, bees)  # removed by mistake
+    for _event in import_paths(library, [tmp_path / "photos" / "bees"]):  # again, unlabeled
+        pass
+    with qtbot.waitSignal(context.status_message, timeout=5000) as said:
+        context.undo_stack.undo()
+    assert said.args == ["3 images imported again since have their labels back."]
+    bees_class = library.class_by_name("bees").id
+    assert [r.class_id for r in library.images()].count(bees_class) == 3
+    library.close()
