@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from cnndesk.domain import ImageStatus, RefusedFile, Split
 from cnndesk.library.classes import ClassManager
 from cnndesk.library.database import read_transaction, write_transaction
-from cnndesk.library.image_ids import next_image_id
+from cnndesk.library.image_ids import advance_id_sequence, next_image_id
 from cnndesk.library.importer import BatchOutcome, NewImage
 from cnndesk.library.labels import split_counts
 from cnndesk.library.schema import ImageRow, KnownFile, LabelRow, utcnow
@@ -245,6 +245,8 @@ def _insert_fresh(
                     "time": now,
                 }
             )
+    if added_ids:
+        advance_id_sequence(c)
     if labels:
         c.execute(insert(LabelRow), labels)
     return added_ids, len(labels)

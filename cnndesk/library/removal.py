@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, insert, or_, select
 
 from cnndesk.library.database import write_transaction
-from cnndesk.library.image_ids import reserve_image_ids
+from cnndesk.library.image_ids import advance_id_sequence, reserve_image_ids
 from cnndesk.library.schema import (
     ClassRow,
     ImageRow,
@@ -278,6 +278,7 @@ def restore_images(library: Library, removed: RemovedImages) -> RestoredImages:
         class_now, created = _restore_classes(c, removed.classes)
         if images:
             c.execute(insert(ImageRow), images)
+            advance_id_sequence(c)
         known = [row for row in removed.known_files if row["path"] in back_paths]
         known_now = _existing(c, KnownFile.path, [row["path"] for row in known])
         known = [row for row in known if row["path"] not in known_now]
