@@ -49,15 +49,8 @@ def test_redo_then_undo_after_a_refused_undo_brings_the_labels_back(qtbot, tmp_p
 def test_redo_after_a_partial_undo_leaves_the_image_that_took_a_removed_id(
     qtbot, tmp_path: Path
 ) -> None:
-    library, ants, bees = bees_library(tmp_path)
-    context = make_context(library)
-    assert push_removal(context, bees)
-    with write_transaction(library.engine) as c:  # as an older cnndesk, which keeps no reserve
-        c.execute(delete(Meta).where(Meta.key == RESERVED_KEY))
-    make_image(tmp_path / "more" / "wasp.png", colour=(5, 250, 250))
-    for _event in import_paths(library, [tmp_path / "more"]):
-        pass
-    (wasp,) = [r.id for r in library.images() if r.id not in ants]
+    library, context, ants, bees = _bees_removed(tmp_path)
+    (wasp,) = _import_as_older_cnndesk(library, tmp_path / "more" / "wasp.png")
     assert wasp in bees  # it took a removed image's id
     with qtbot.waitSignal(context.status_message, timeout=5000):
         context.undo_stack.undo()  # puts back the two whose ids are free
@@ -73,9 +66,7 @@ def test_redo_after_a_partial_undo_leaves_the_image_that_took_a_removed_id(
 def test_undo_after_the_folder_was_imported_again_unlabeled_says_the_labels_came_back(
     qtbot, tmp_path: Path
 ) -> None:
-    library, _ants, bees = bees_library(tmp_path)
-    context = make_context(library)
-    assert push_removal(context, bees)  # removed by mistake
+    library, context, _ants, _bees = _bees_removed(tmp_path)  # removed by mistake
     for _event in import_paths(library, [tmp_path / "photos" / "bees"]):  # again, unlabeled
         pass
     with qtbot.waitSignal(context.status_message, timeout=5000) as said:
@@ -84,3 +75,22 @@ def test_undo_after_the_folder_was_imported_again_unlabeled_says_the_labels_came
     bees_class = library.class_by_name("bees").id
     assert [r.class_id for r in library.images()].count(bees_class) == 3
     library.close()
+
+
+def _bees_removed(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """:func:`bees_library` with the bees removed through the undo stack."""
+    library, ants, bees = bees_library(tmp_path)
+    context = make_context(library)
+    assert push_removal(context, bees)
+    return library, context, ants, bees
+
+
+def _import_as_older_cnndesk(library, photo: Path) -> list[int]:  # type: ignore[no-untyped-def]
+    """Import one new photo as a cnndesk that keeps no reserve of removed ids; its new ids."""
+    with write_transaction(library.engine) as c:
+        c.execute(delete(Meta).where(Meta.key == RESERVED_KEY))
+    before = {r.id for r in library.images()}
+    make_image(photo, colour=(5, 250, 250))
+    for _event in import_paths(library, [photo.parent]):
+        pass
+    return sorted({r.id for r in library.images()} - before)
