@@ -57,11 +57,16 @@ def sort(src: Path, dest: Path, *, move: bool = True, **kwargs: object):  # type
     return result_of(filesort.sort_files(decisions, dest, move=move, sources=[src], **kwargs))
 
 
-def write_journal(dest: Path, records: list[dict], *, sign: bool) -> Path:
-    """A journal in DEST, signed with this installation's key or not signed at all."""
+def journal_path(dest: Path) -> Path:
+    """Where the newest journal of a sort into DEST goes (its folder made)."""
     folder = dest / filesort.JOURNAL_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "sort-29991231T000000-001.jsonl"
+    return folder / "sort-29991231T000000-001.jsonl"
+
+
+def write_journal(dest: Path, records: list[dict], *, sign: bool) -> Path:
+    """A journal in DEST, signed with this installation's key or not signed at all."""
+    path = journal_path(dest)
     if sign:
         journal = filesort.journal.Journal(path, filesort.journal_key())
         for record in records:
@@ -209,9 +214,7 @@ def test_a_journal_that_is_no_regular_file_is_refused_without_hanging(
     tmp_path: Path, kind: str
 ) -> None:
     dest = tmp_path / "out"
-    folder = dest / filesort.JOURNAL_DIR
-    folder.mkdir(parents=True)
-    path = folder / "sort-29991231T000000-001.jsonl"
+    path = journal_path(dest)
     if kind == "fifo":
         os.mkfifo(path)
     else:
@@ -387,9 +390,7 @@ def test_a_journal_a_crash_left_empty_undoes_nothing_and_is_closed(
     src: Path, tmp_path: Path
 ) -> None:
     dest = tmp_path / "out"
-    folder = dest / filesort.JOURNAL_DIR
-    folder.mkdir(parents=True)
-    (folder / "sort-29991231T000000-001.jsonl").write_text('{"type": "beg')  # died mid-line
+    journal_path(dest).write_text('{"type": "beg')  # died mid-line
     before = everything(src)
     undone = result_of(filesort.undo_sort(dest))
     assert undone.restored == undone.removed == 0 and everything(src) == before

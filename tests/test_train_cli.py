@@ -11,6 +11,7 @@ import pytest
 
 from cnndesk.cli import main
 from tests.conftest import make_image
+from tests.fresh_imports import loaded_by
 
 
 @pytest.fixture
@@ -98,10 +99,7 @@ def test_default_backbone_offline_fails_with_the_ways_out_and_no_traceback(
 
 
 def test_importing_jobs_and_cli_does_not_load_torch() -> None:
-    code = "import sys, cnndesk.jobs, cnndesk.cli; print(sorted(m for m in ('torch', 'timm') if m in sys.modules))"
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert loaded_by("import cnndesk.jobs, cnndesk.cli", ("torch", "timm")) == []
 
 
 def test_an_image_damaged_after_import_is_left_out_and_marked_unreadable(

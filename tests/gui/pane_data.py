@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 from cnndesk.library import Library, import_paths
@@ -34,6 +35,20 @@ def make_context(library: Library):  # type: ignore[no-untyped-def]
     return AppContext(library)
 
 
+@contextmanager
+def open_pane(qtbot, library: Library, pane_class):  # type: ignore[no-untyped-def]
+    """``pane_class(context)`` on ``library``, shown to qtbot; afterwards its jobs are cancelled
+    and the library closed."""
+    context = make_context(library)
+    pane = pane_class(context)
+    qtbot.addWidget(pane)
+    try:
+        yield pane
+    finally:
+        context.cancel_jobs()
+        library.close()
+
+
 def prediction_pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     """A prediction pane on an empty library of its own; its jobs cancelled afterwards.
 
@@ -41,10 +56,5 @@ def prediction_pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
     module (the prediction, export and export-format tests share it)."""
     from cnndesk.gui.prediction_pane import PredictionPane
 
-    library = Library.open(tmp_path / "lib.cnndesk")
-    context = make_context(library)
-    pane = PredictionPane(context)
-    qtbot.addWidget(pane)
-    yield pane
-    context.cancel_jobs()
-    library.close()
+    with open_pane(qtbot, Library.open(tmp_path / "lib.cnndesk"), PredictionPane) as pane:
+        yield pane

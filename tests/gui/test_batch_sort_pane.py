@@ -12,19 +12,14 @@ from PySide6.QtWidgets import QApplication
 from cnndesk.gui.batch_sort_pane import BatchSortPane
 from cnndesk.library import Library
 from tests.conftest import make_image
-from tests.gui.pane_data import make_context
+from tests.gui.pane_data import open_pane
 from tests.model_folders import make_model_folder
 
 
 @pytest.fixture
 def pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    library = Library.open(tmp_path / "lib.cnndesk")
-    context = make_context(library)
-    pane = BatchSortPane(context)
-    qtbot.addWidget(pane)
-    yield pane
-    context.cancel_jobs()
-    library.close()
+    with open_pane(qtbot, Library.open(tmp_path / "lib.cnndesk"), BatchSortPane) as pane:
+        yield pane
 
 
 def photos(folder: Path, n: int = 4) -> list[Path]:

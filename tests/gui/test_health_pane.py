@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import Qt
 
 from cnndesk.domain import Split
@@ -32,12 +33,13 @@ def _row_of(view, name: str) -> int:  # type: ignore[no-untyped-def]
     raise AssertionError(f"{name} not listed: {[view.item(r).text() for r in range(view.count())]}")
 
 
-def test_findings_are_listed_and_a_click_shows_them_in_the_browser(
-    qtbot,
-    audited_library: tuple[Path, Path, dict[str, Path]],  # noqa: F811
-) -> None:  # type: ignore[no-untyped-def]
-    library_path, _model, _files = audited_library
-    pane = _pane(qtbot, library_path)
+@pytest.fixture(name="pane")
+def audited_pane(qtbot, audited_library):  # type: ignore[no-untyped-def]  # noqa: F811
+    """A Data health pane that has audited the planted library (``tests.test_audit``)."""
+    return _pane(qtbot, audited_library[0])
+
+
+def test_findings_are_listed_and_a_click_shows_them_in_the_browser(qtbot, pane: HealthPane) -> None:  # type: ignore[no-untyped-def]
     row = _row_of(pane.labels_list, "oops.png")
     assert "red → blue" in pane.labels_list.item(row).text()
     dup_row = _row_of(pane.duplicates_list, "copy-of-0.jpg")
@@ -64,11 +66,9 @@ def test_findings_are_listed_and_a_click_shows_them_in_the_browser(
 
 
 def test_keys_accept_the_suggestion_or_keep_the_label_and_both_persist(
-    qtbot,
-    audited_library: tuple[Path, Path, dict[str, Path]],  # noqa: F811
+    qtbot, pane: HealthPane
 ) -> None:  # type: ignore[no-untyped-def]
-    library_path, _model, _files = audited_library
-    pane = _pane(qtbot, library_path)
+    library_path = pane.context.library.path
     library = pane.context.library
     assert pane.labels_list.count() >= 1
     first = pane.labels_list.item(0).data(Qt.ItemDataRole.UserRole)

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from cnndesk.domain import Split
 from cnndesk.gui.health_pane import HealthPane
 from cnndesk.library import Library
-from tests.gui.test_health_pane import _pane, _row_of
+from tests.gui.test_health_pane import _row_of, audited_pane  # noqa: F401  (a fixture)
 from tests.test_audit import audited_library  # noqa: F401  (a fixture)
 
 
@@ -20,12 +20,6 @@ def _names(view) -> list[str]:  # type: ignore[no-untyped-def]
         finding = view.item(row).data(Qt.ItemDataRole.UserRole)
         names.append(Path((getattr(finding, "files", None) or (finding.file,))[0]).name)
     return names
-
-
-@pytest.fixture(name="pane")
-def audited_pane(qtbot, audited_library):  # type: ignore[no-untyped-def]  # noqa: F811
-    """A Data health pane that has audited the planted library."""
-    return _pane(qtbot, audited_library[0])
 
 
 def test_undoing_an_accepted_suggestion_or_a_split_brings_the_finding_back(

@@ -6,8 +6,6 @@ A synthetic "red detector" (tests/ml/test_gradcam.py) stands in for the model: i
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 
@@ -201,9 +199,12 @@ def test_gallery_thumbnails_get_the_predicted_class_map_and_lose_it_again(
     assert [item.icon().cacheKey() for item, _, _ in items] == plain
 
 
-def test_the_viewer_and_heat_map_helpers_load_no_torch() -> None:
+def test_the_viewer_and_heat_map_helpers_load_no_torch(tmp_path: Path) -> None:
+    from tests.fresh_imports import loaded_by
+
     code = (
-        "import sys\n"
+        "import os, sys\n"
+        "os.environ['QT_QPA_PLATFORM'] = 'offscreen'\n"
         "from PySide6.QtWidgets import QApplication\n"
         "app = QApplication([])\n"
         "from cnndesk.library import Library\n"
@@ -212,21 +213,9 @@ def test_the_viewer_and_heat_map_helpers_load_no_torch() -> None:
         "from cnndesk.gui.heatmap import HeatMapStrip\n"
         "context = AppContext(Library.open(sys.argv[1]))\n"
         "pane, strip = ViewerPane(context), HeatMapStrip(context)\n"
-        "loaded = [m for m in ('torch', 'timm', 'torchvision', 'cnndesk.ml') if m in sys.modules]\n"
-        "print(','.join(loaded))\n"
     )
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as folder:
-        done = subprocess.run(
-            [sys.executable, "-c", code, str(Path(folder) / "t.cnndesk")],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=True,
-            env={**__import__("os").environ, "QT_QPA_PLATFORM": "offscreen"},
-        )
-    assert done.stdout.strip() == ""
+    watched = ("torch", "timm", "torchvision", "cnndesk.ml")
+    assert loaded_by(code, watched, str(tmp_path / "t.cnndesk")) == []
 
 
 def test_the_predict_pane_shows_a_map_per_top_class_of_its_image(

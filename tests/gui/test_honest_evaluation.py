@@ -11,7 +11,7 @@ from cnndesk.gui.evaluation_pane import EvaluationPane
 from cnndesk.gui.training_pane import TrainingPane
 from cnndesk.library import Library, import_paths
 from tests.conftest import make_image
-from tests.gui.pane_data import COLOURS, make_context
+from tests.gui.pane_data import COLOURS, make_context, open_pane
 
 SPLITS = {"train": 10, "val": 14, "test": 2}
 
@@ -88,17 +88,14 @@ def test_a_tiny_held_out_set_gets_a_visible_warning(qtbot, tmp_path: Path) -> No
 
     from cnndesk.domain import ClassMetrics, Evaluation
 
-    library = Library.open(tmp_path / "lib.cnndesk")
-    pane = EvaluationPane(make_context(library))
-    qtbot.addWidget(pane)
     four = Evaluation(
         split="test", classes=("ants", "bees"), accuracy=1.0, loss=0.1,
         per_class=(ClassMetrics("ants", 1, 1, 1, 2), ClassMetrics("bees", 1, 1, 1, 2)),
         confusion=((2, 0), (0, 2)),
     )  # fmt: skip
-    pane.set_evaluation(replace(four))
-    # Not a bare "100 %": the interval is wide and the warning says why.
-    assert "95 % CI 51.0–100.0 %" in pane.accuracy_label.text()
-    assert not pane.warning_label.isHidden()
-    assert "only 4 images: this number can be far off" in pane.warning_label.text()
-    library.close()
+    with open_pane(qtbot, Library.open(tmp_path / "lib.cnndesk"), EvaluationPane) as pane:
+        pane.set_evaluation(replace(four))
+        # Not a bare "100 %": the interval is wide and the warning says why.
+        assert "95 % CI 51.0–100.0 %" in pane.accuracy_label.text()
+        assert not pane.warning_label.isHidden()
+        assert "only 4 images: this number can be far off" in pane.warning_label.text()

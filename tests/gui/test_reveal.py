@@ -121,7 +121,7 @@ def _show_on_a_private_bus(tmp_path: Path, mode: str) -> tuple[dict[str, str], l
 
 needs_dbus = pytest.mark.skipif(
     shutil.which("dbus-run-session") is None,
-    reason="dbus-run-session is not installed (apt package dbus): the freedesktop ShowItems path"
+    reason="dbus-run-session is not installed (apt package dbus-daemon): the freedesktop ShowItems path"
     " is not exercised here; the folder fallback tests below still run",
 )
 

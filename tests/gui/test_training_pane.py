@@ -9,41 +9,31 @@ import pytest
 from cnndesk.domain import EpochEnd, TrainResult
 from cnndesk.gui.training_pane import TrainingPane
 from cnndesk.library import Library
-from tests.gui.pane_data import labeled_library, make_context
+from tests.gui.pane_data import labeled_library, make_context, open_pane
 
 
 @pytest.fixture
 def pane(qtbot, tmp_path: Path):  # type: ignore[no-untyped-def]
-    library = labeled_library(tmp_path, per_class=10)
-    context = make_context(library)
-    pane = TrainingPane(context)
-    qtbot.addWidget(pane)
-    # A tiny network from scratch on 32-pixel images: a couple of seconds on a CPU.
-    pane.backbone_combo.setCurrentText("simple-cnn")
-    pane.image_size_spin.setValue(32)
-    yield pane
-    context.cancel_jobs()
-    library.close()
+    with open_pane(qtbot, labeled_library(tmp_path, per_class=10), TrainingPane) as pane:
+        # A tiny network from scratch on 32-pixel images: a couple of seconds on a CPU.
+        pane.backbone_combo.setCurrentText("simple-cnn")
+        pane.image_size_spin.setValue(32)
+        yield pane
 
 
 def test_an_empty_library_says_what_to_do_and_cannot_train(qtbot, tmp_path: Path) -> None:
-    library = Library.open(tmp_path / "empty.cnndesk")
-    pane = TrainingPane(make_context(library))
-    qtbot.addWidget(pane)
-    assert not pane.train_button.isEnabled()
-    assert "label" in pane.summary_label.text().lower()
-    assert pane.start_training() is None
-    library.close()
+    with open_pane(qtbot, Library.open(tmp_path / "empty.cnndesk"), TrainingPane) as pane:
+        assert not pane.train_button.isEnabled()
+        assert "label" in pane.summary_label.text().lower()
+        assert pane.start_training() is None
 
 
 def test_one_class_is_not_enough(qtbot, tmp_path: Path) -> None:
     library = labeled_library(tmp_path, per_class=3)
     library.remove_class("blue")
-    pane = TrainingPane(make_context(library))
-    qtbot.addWidget(pane)
-    assert not pane.train_button.isEnabled()
-    assert "at least two" in pane.summary_label.text()
-    library.close()
+    with open_pane(qtbot, library, TrainingPane) as pane:
+        assert not pane.train_button.isEnabled()
+        assert "at least two" in pane.summary_label.text()
 
 
 def test_training_draws_the_curves_and_makes_the_model_current(qtbot, pane) -> None:

@@ -267,17 +267,10 @@ def test_an_ended_worker_frees_its_qt_side_but_keeps_its_result(qtbot) -> None:
 
 def test_the_panes_open_without_loading_torch() -> None:
     """Torch (3 s) and timm (6 s) load in the first job that needs them, never with a pane."""
-    import subprocess
-    import sys
+    from tests.fresh_imports import loaded_by
 
     code = (
-        "import sys\n"
         "import cnndesk.gui.worker, cnndesk.gui.training_pane, cnndesk.gui.evaluation_pane\n"
         "import cnndesk.gui.prediction_pane, cnndesk.gui.batch_sort_pane, cnndesk.gui.curves\n"
-        "loaded = [m for m in ('torch', 'timm', 'torchvision', 'cnndesk.ml') if m in sys.modules]\n"
-        "print(','.join(loaded))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
-    )
-    assert done.stdout.strip() == ""
+    assert loaded_by(code, ("torch", "timm", "torchvision", "cnndesk.ml")) == []
