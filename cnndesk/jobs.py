@@ -11,6 +11,7 @@ level: opening the window must not wait for torch.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Generator, Iterable, Sequence
 from dataclasses import replace
@@ -32,6 +33,7 @@ from cnndesk.domain import (
     ImportProgress,
     ImportResult,
     ModelError,
+    OutputError,
     Progress,
     RefusedFile,
     SamplePrediction,
@@ -46,7 +48,7 @@ from cnndesk.domain import (
     UndoResult,
 )
 from cnndesk.library import Library, export_labels, import_paths
-from cnndesk.outputs import library_files
+from cnndesk.outputs import library_files, printable
 
 T = TypeVar("T")
 
@@ -338,6 +340,8 @@ def train_job(
     from cnndesk.ml.model_io import read_info
     from cnndesk.ml.train import new_model_folder, train
 
+    if config.out is not None:
+        _check_model_out(Path(config.out))
     yield from _check_training_files(library)
     data = library.training_set()
     if config.out is None:
@@ -386,6 +390,24 @@ def train_job(
         if result.library_predictions:
             library.set_suggestions((r["image_id"], r["class"], r["confidence"]) for r in rows)
     return replace(result, run_id=run_id)
+
+
+_MODEL_FILES = ("model.json", "weights.safetensors", "evaluation.json")
+
+
+def _check_model_out(folder: Path) -> None:
+    """Refuse an ``--out`` folder that already holds a model's files (another run's or not).
+
+    Training writes these names; replacing them would overwrite a file this run did not write
+    and leave an earlier run pointing at a model that is no longer the one it measured.
+    """
+    folder = folder.expanduser()
+    there = [name for name in _MODEL_FILES if os.path.lexists(folder / name)]
+    if there:
+        raise OutputError(
+            f"{printable(folder)} already holds {', '.join(there)}; training never replaces "
+            "them: choose a new or empty folder for --out (or leave it out for a new one)"
+        )
 
 
 def _check_training_files(library: Library) -> Generator[BatchProgress, None, None]:
