@@ -174,7 +174,7 @@ def cmd_label(args: argparse.Namespace) -> int:
     verb = "Cleared the labels of" if args.clear else f"Labeled {args.class_name!r}:"
     print(f"{verb} {count} images.")
     for path in missing:
-        print(f"  not in the library (import it first): {path}", file=sys.stderr)
+        print(f"  not in the library (import it first): {shown(path)}", file=sys.stderr)
     return 0 if not missing else 1
 
 

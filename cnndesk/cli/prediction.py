@@ -27,7 +27,7 @@ from cnndesk.cli.args import (
     open_library,
 )
 from cnndesk.cli.progress import run_job
-from cnndesk.cli.terminal import print_json, printable, record_json
+from cnndesk.cli.terminal import print_json, printable, record_json, shown
 from cnndesk.export_formats import EXPORT_FORMATS
 
 
@@ -76,17 +76,18 @@ def cmd_predict(args: argparse.Namespace) -> int:
         return 0 if not result.unreadable else 1
     if found is not None:
         print(target_line(found, args.target_precision))
-    width = max([len(p.file) for p in result.predictions] + [4])
+    files = [shown(p.file) for p in result.predictions]  # a name's new line or CR made visible
+    width = max([len(f) for f in files] + [4])
     cwidth = max([len(c) for c in result.classes] + [5])
     print(f"{'FILE':<{width}}  {'CLASS':<{cwidth}}  PROBABILITY")
-    for p in result.predictions:
+    for file, p in zip(files, result.predictions):
         if p.error is not None:
-            print(f"{p.file:<{width}}  cannot be read: {p.error}")
+            print(f"{file:<{width}}  cannot be read: {shown(p.error)}")
             continue
         if answer(p) == "unknown":
-            print(f"{p.file:<{width}}  {'unknown':<{cwidth}}  (best guess below)")
+            print(f"{file:<{width}}  {'unknown':<{cwidth}}  (best guess below)")
         for rank, score in enumerate(p.top):
-            name = p.file if rank == 0 and answer(p) != "unknown" else ""
+            name = file if rank == 0 and answer(p) != "unknown" else ""
             print(f"{name:<{width}}  {score.name:<{cwidth}}  {score.p:8.2%}")
     return 0 if not result.unreadable else 1
 
@@ -149,9 +150,9 @@ def cmd_sort(args: argparse.Namespace) -> int:
     if skipped:
         print(f"{len(skipped)} unreadable files were left where they are:")
         for f in skipped:
-            print(f"  {f.source}: {f.error}")
+            print(f"  {shown(f.source)}: {shown(f.error)}")
     for f in failed:
-        print(f"  not sorted: {f.source}: {f.error}", file=sys.stderr)
+        print(f"  not sorted: {shown(f.source)}: {shown(f.error)}", file=sys.stderr)
     print(f"Report: {result.report_csv} (and {Path(result.report_json or '').name})")
     if not result.dry_run:
         print(f"Undo with: cnndesk sort --undo {result.dest}")
@@ -173,7 +174,7 @@ def _undo_sort(args: argparse.Namespace) -> int:
             f"{undone.removed} copies removed."
         )
         for item in (*undone.renamed, *undone.kept):
-            print(f"  {item.path}: {item.reason}")
+            print(f"  {shown(item.path)}: {shown(item.reason)}")
     return 0
 
 
@@ -205,13 +206,13 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         return 0
     print(f"Suggested a class for {result.suggested} unlabeled images (human labels untouched).")
     for r in result.unreadable:
-        print(f"  cannot read {r.path}: {r.reason}")
+        print(f"  cannot read {shown(r.path)}: {shown(r.reason)}")
     if queue:
         print("Least confident first (label these next):")
         for r in queue[:5]:
             if r.suggestion_confidence is not None:
                 name = names.get(r.suggested_class_id or -1, "?")
-                print(f"  {r.path}  {name} {r.suggestion_confidence:.0%}")
+                print(f"  {shown(r.path)}  {name} {r.suggestion_confidence:.0%}")
     return 0
 
 
