@@ -66,7 +66,9 @@ CLIENT = textwrap.dedent(
         def open(self, url):
             self.opened.append(url.toLocalFile())
 
-    reveal.CALL_TIMEOUT_MS = 500  # a file manager that stays silent times out quickly here
+    # a file manager that stays silent times out quickly here; one that answers gets all the
+    # time a loaded machine may need to pass its answer on
+    reveal.CALL_TIMEOUT_MS = 500 if mode == "silent" else 20_000
     manager = None
     if mode != "none":
         manager = subprocess.Popen(

@@ -158,6 +158,7 @@ LABELER = textwrap.dedent(
         lib.set_labels([record.id], classes[n % len(classes)])
         print(record.id, classes[n % len(classes)], flush=True)
     print("done", flush=True)
+    sys.stdin.readline()  # wait for the kill: a fast machine may finish before it lands
     """
 )
 
@@ -177,7 +178,10 @@ def test_labels_survive_kill_9_at_random_points(tmp_path: Path) -> None:
             library.set_labels([r.id for r in library.images()], None)
         kill_after = rng.randint(1, total - 1)
         child = subprocess.Popen(
-            [sys.executable, "-c", LABELER, str(path)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", LABELER, str(path)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         confirmed: dict[int, int] = {}
         assert child.stdout is not None
@@ -191,6 +195,8 @@ def test_labels_survive_kill_9_at_random_points(tmp_path: Path) -> None:
                 child.send_signal(signal.SIGKILL)
                 break
         child.wait(timeout=60)
+        child.stdin.close()
+        child.stdout.close()
         assert child.returncode == -signal.SIGKILL
         with Library.open(path) as library:
             assert library.integrity_ok()
