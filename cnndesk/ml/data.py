@@ -19,6 +19,7 @@ Everything here may be deleted at any time; it is rebuilt on demand.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -53,15 +54,25 @@ def _tag(config: Mapping[str, Any]) -> str:
     return f"{h}x{w}-{config['interpolation']}-{config['crop_pct']}-{config['crop_mode']}-s2"
 
 
-def _write_atomic(path: Path, save) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomic(path: Path, save) -> bool:
+    """Write a cache file through a temporary name; False (logged) when it could not be written.
+
+    The caches are optional: a full disk or an unwritable cache folder costs the next run the
+    work again, never this one.
+    """
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
             save(handle)
         os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not write the cache file %s (%s); going on without it", path, exc)
+        return False
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return True
 
 
 class PixelCache:
@@ -132,10 +143,13 @@ class PixelCache:
         name = uuid.uuid4().hex
         data = np.stack(arrays)
         key_array = np.asarray(list(keys), dtype=str)
-        _write_atomic(self.folder / f"{name}.npy", lambda h: np.save(h, data, allow_pickle=False))
-        _write_atomic(
-            self.folder / f"{name}.keys.npy", lambda h: np.save(h, key_array, allow_pickle=False)
-        )
+        if _write_atomic(
+            self.folder / f"{name}.npy", lambda h: np.save(h, data, allow_pickle=False)
+        ):  # the keys file last: a shard without it is ignored
+            _write_atomic(
+                self.folder / f"{name}.keys.npy",
+                lambda h: np.save(h, key_array, allow_pickle=False),
+            )
 
     def load(
         self,

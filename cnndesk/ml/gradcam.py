@@ -15,6 +15,7 @@ covers every pixel of the picture it is drawn on. Maps are cached as ``.npy`` un
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -254,14 +255,18 @@ def _to_image_shape(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Cache ``array`` at ``path``; a full disk or unwritable cache is logged, never fatal."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
         os.replace(tmp, path)
+    except OSError as exc:
+        log.warning("could not cache the heat map %s (%s); going on without it", path, exc)
     finally:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 def _file_digest(path: Path) -> str:
