@@ -11,7 +11,9 @@ reproduces it. Loading never unpickles anything.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import json
 import os
 from pathlib import Path
@@ -32,6 +34,7 @@ from cnndesk.model_folder import (
     check_weights_header,
     read_model_info,
 )
+from cnndesk.outputs import printable
 
 _REQUIRED = ("backbone", "classes", "data_config")
 
@@ -56,13 +59,13 @@ def save_model(folder: Path, model: torch.nn.Module, info: dict) -> Path:
     ``training``, ``dataset`` and ``device`` default to empty. Files are written to temporary
     names and renamed, so a crash never leaves half a model behind a complete ``model.json``.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_file
 
     missing = [key for key in _REQUIRED if key not in info]
     if missing:
         raise ModelError(f"cannot save a model without {', '.join(missing)}")
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     meta: dict[str, Any] = {
         "metrics": {},
         "training": {},
@@ -79,11 +82,29 @@ def save_model(folder: Path, model: torch.nn.Module, info: dict) -> Path:
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     weights_tmp = folder / f".{WEIGHTS_FILE}.tmp"
     info_tmp = folder / f".{INFO_FILE}.tmp"
-    save_file(state, str(weights_tmp), metadata={"format": FORMAT, "backbone": meta["backbone"]})
-    info_tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(weights_tmp, folder / WEIGHTS_FILE)
-    os.replace(info_tmp, folder / INFO_FILE)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file(
+            state, str(weights_tmp), metadata={"format": FORMAT, "backbone": meta["backbone"]}
+        )
+        info_tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        os.replace(weights_tmp, folder / WEIGHTS_FILE)
+        os.replace(info_tmp, folder / INFO_FILE)
+    except (OSError, SafetensorError) as exc:  # safetensors wraps an OSError in its own error
+        for tmp in (weights_tmp, info_tmp):
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+        raise ModelError(f"Could not save the model in {printable(folder)}: {_why(exc)}") from exc
     return folder
+
+
+def _why(exc: Exception) -> str:
+    """What a failed model write says: a full disk in words, else the system's reason."""
+    if getattr(exc, "errno", None) in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)) or (
+        "os error 28" in str(exc)  # safetensors reports ENOSPC only in its message
+    ):
+        return "the disk is full; free some space (or give --out on another disk) and train again."
+    return f"{getattr(exc, 'strerror', None) or exc}."
 
 
 def read_info(folder: Path) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from cnndesk import heldout, paths
 from cnndesk.defaults import FULL_PRETRAINED_EPOCHS, FULL_SCRATCH_EPOCHS
 from cnndesk.domain import (
     Calibration,
+    CnndeskError,
     DatasetError,
     EpochEnd,
     Evaluation,
@@ -69,6 +70,7 @@ from cnndesk.ml.loop import snapshot
 from cnndesk.ml.memory import training_memory
 from cnndesk.ml.model_io import save_model
 from cnndesk.ml.weights import create_backbone
+from cnndesk.outputs import replacing
 
 log = logging.getLogger(__name__)
 
@@ -241,7 +243,11 @@ class _Run:
         save_model(self.folder, self.model, info)
         if self.evaluation is not None:
             text = json.dumps(self.evaluation.as_json(with_predictions=True), indent=1)
-            (self.folder / "evaluation.json").write_text(text, encoding="utf-8")
+            try:  # a full disk here keeps the saved model (its predictions are in the library)
+                with replacing(self.folder / "evaluation.json", encoding="utf-8") as handle:
+                    handle.write(text)
+            except (CnndeskError, OSError) as exc:
+                log.warning("the model is saved without its evaluation.json (%s)", exc)
         self.saved = True
         return self.folder
 
