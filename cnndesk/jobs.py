@@ -218,13 +218,21 @@ def sort_job(
         for p in classified.unreadable
     )
     files_out = result.files + skipped
-    csv_path, json_path = filesort.write_report(
-        classified.predictions,
-        classes=classified.classes,
-        folder=target,
-        sorted_files=files_out,
-        threshold=threshold,
-    )
+    try:
+        csv_path, json_path = filesort.write_report(
+            classified.predictions,
+            classes=classified.classes,
+            folder=target,
+            sorted_files=files_out,
+            threshold=threshold,
+        )
+    except OutputError as exc:
+        if dry_run:
+            raise
+        raise SortError(
+            f"The files were sorted into {printable(target)}, but the report was not: {exc} "
+            f"To put the files back: cnndesk sort --undo {printable(target)}"
+        ) from exc
     return replace(
         result,
         files=files_out,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cnndesk.domain import Prediction, SortedFile
-from cnndesk.outputs import printable
+from cnndesk.outputs import printable, replacing
 
 
 def write_report(
@@ -52,7 +52,8 @@ def write_report(
             }
         )
     csv_path = _unique_path(folder, stem, ".csv")
-    with open(csv_path, "x", newline="", encoding="utf-8") as f:
+    # Through a temporary file: a full disk leaves no half report (it says so, as OutputError).
+    with replacing(csv_path, newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(
             [
@@ -78,7 +79,7 @@ def write_report(
                 ]
             )
     json_path = _unique_path(folder, stem, ".json")
-    with open(json_path, "x", encoding="utf-8") as f:
+    with replacing(json_path, encoding="utf-8") as f:
         json.dump(
             {"classes": [printable(c) for c in classes], "threshold": threshold, "files": rows},
             f,

@@ -9,15 +9,25 @@ library (see :mod:`cnndesk.outputs`); it is written to a temporary file renamed 
 from __future__ import annotations
 
 import csv
+import logging
 import os
-import shutil
 from collections.abc import Generator
 from pathlib import Path
 
-from cnndesk.domain import ImageQuery, ImageStatus, LibraryError, OutputError, Progress
+from cnndesk.domain import (
+    ImageError,
+    ImageQuery,
+    ImageStatus,
+    LibraryError,
+    OutputError,
+    Progress,
+)
+from cnndesk.imageio import read_file
 from cnndesk.library.library import Library
 from cnndesk.outputs import check_output, head, library_files, printable, replacing
 from cnndesk.paths import unique_folder_names
+
+log = logging.getLogger(__name__)
 
 FORMATS = ("csv", "imagefolder")
 CSV_HEADER = ("path", "class", "split", "sha256", "width", "height")
@@ -86,10 +96,20 @@ def export_labels(
         target_dir = (root / record.split.value / folders[classes[record.class_id]]).resolve()
         if not target_dir.is_relative_to(root):  # belt and braces: the names are already safe
             raise LibraryError(f"Refusing to write outside {root}.")
-        target_dir.mkdir(parents=True, exist_ok=True)
         target = target_dir / f"{record.sha256[:12]}_{source.name}"
         if not target.exists():
-            shutil.copy2(source, target)
+            try:  # a regular file, bounded: never a link to /dev/zero copied without end
+                data = read_file(source)
+            except ImageError as exc:
+                log.warning("left %s out of the export: %s", printable(source), exc)
+                continue
+            try:
+                target_dir.mkdir(parents=True, exist_ok=True)
+                with replacing(target, "wb") as handle:  # a full disk leaves no partial copy
+                    handle.write(data.data)
+                os.utime(target, ns=(data.mtime_ns, data.mtime_ns))
+            except OSError as exc:
+                raise OutputError(f"Could not write {printable(target)}: {exc}") from exc
         if done % 50 == 0 or done == len(records):
             yield Progress(done=done, total=len(records), message="Copying")
     return out

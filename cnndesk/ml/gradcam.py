@@ -227,7 +227,7 @@ class GradCam:
 
     def _store(self, image_key: str, index: int, heat: np.ndarray) -> np.ndarray:
         if self.model_id:
-            _save_atomic(self._entry(image_key, f"{index}.npy"), heat)
+            _cache(self._entry(image_key, f"{index}.npy"), heat)
         return heat
 
     def _cached_probabilities(self, image_key: str) -> np.ndarray | None:
@@ -241,7 +241,7 @@ class GradCam:
 
     def _store_probabilities(self, image_key: str, probs: np.ndarray) -> None:
         if self.model_id:
-            _save_atomic(self._entry(image_key, "probs.npy"), probs.astype(np.float32))
+            _cache(self._entry(image_key, "probs.npy"), probs.astype(np.float32))
 
 
 def _to_image_shape(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -254,16 +254,21 @@ def _to_image_shape(raw: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return heat.clamp(0, 1).numpy().astype(np.float32)
 
 
-def _save_atomic(path: Path, array: np.ndarray) -> None:
+def _cache(path: Path, array: np.ndarray) -> None:
     """Cache ``array`` at ``path``; a full disk or unwritable cache is logged, never fatal."""
+    try:
+        _save_atomic(path, array)
+    except OSError as exc:
+        log.warning("could not cache the heat map %s (%s); going on without it", path, exc)
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(tmp, "wb") as handle:
             np.save(handle, array, allow_pickle=False)
         os.replace(tmp, path)
-    except OSError as exc:
-        log.warning("could not cache the heat map %s (%s); going on without it", path, exc)
     finally:
         with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
@@ -378,9 +383,12 @@ def write_explanations(
                 png, npy = folder / f"{base}.png", folder / f"{base}.npy"
                 for target in (png, npy):
                     _check_replaceable(target, manifest, force=force)
-                folder.mkdir(parents=True, exist_ok=True)
-                _save_atomic(npy, cmap.heat)
-                _write_png(png, overlay(picture, cmap.heat))
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    _save_atomic(npy, cmap.heat)
+                    _write_png(png, overlay(picture, cmap.heat))
+                except OSError as exc:  # a full disk: the maps written so far stay
+                    raise OutputError(f"Could not write {png.stem} in {folder}: {exc}") from exc
                 for target in (png, npy):
                     manifest[target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
                 written.append(
@@ -390,8 +398,12 @@ def write_explanations(
     finally:
         if written:
             tmp = manifest_path.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
-            tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, manifest_path)
+            try:
+                tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+                os.replace(tmp, manifest_path)
+            except OSError as exc:
+                tmp.unlink(missing_ok=True)
+                log.warning("could not update %s (%s)", manifest_path, exc)
     return written
 
 
