@@ -32,7 +32,7 @@ from PIL import Image
 
 from cnndesk import paths
 from cnndesk.domain import ModelError, Progress
-from cnndesk.ml.preprocess import decode_image, normalize
+from cnndesk.ml.preprocess import decode_file, decode_image, normalize
 
 log = logging.getLogger(__name__)
 
@@ -187,9 +187,8 @@ class GradCam:
 
         Cached per (model, image content, class); a cached map is read, not recomputed.
         """
-        data = Path(path).read_bytes()
-        image_key = hashlib.sha256(data).hexdigest()
-        image = decode_image(path)
+        # One bounded read of a regular file (never a FIFO, a device or an endless file).
+        image, image_key = decode_file(path)
         wanted = [self.class_index(c) for c in classes] if classes else None
         probs: np.ndarray | None = self._cached_probabilities(image_key)
         cached: dict[int, np.ndarray] = {}
