@@ -248,7 +248,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     else:
         print(f"Exported {args.format} to {result.file} (description: {result.sidecar})")
         print(
-            f"Largest probability difference from PyTorch on {result.images_checked} images: "
+            "Largest probability difference from PyTorch on "
+            f"{result.checked_on or f'{result.images_checked} images'}: "
             f"{result.max_abs_diff:.2e}"
         )
     return 0

@@ -167,6 +167,8 @@ class ExportResult:
     images_checked: int
     sidecar: str | None = None
     seconds: float = 0.0
+    checked_on: str = ""
+    """Which images the check ran on, in words: ``"3 real images"`` or ``"8 generated images"``."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -174,6 +176,7 @@ class ExportResult:
             "format": self.format,
             "max_abs_diff": self.max_abs_diff,
             "images_checked": self.images_checked,
+            "checked_on": self.checked_on,
             "sidecar": self.sidecar,
             "seconds": round(self.seconds, 3),
         }

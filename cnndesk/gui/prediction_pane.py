@@ -478,11 +478,13 @@ class PredictionPane(QWidget):
     def _on_export_worker_finished(self, result: object) -> None:
         self.export_button.setEnabled(True)
         file = getattr(result, "file", "")
-        checked = getattr(result, "images_checked", 0)
+        checked = getattr(result, "checked_on", "") or (
+            f"{getattr(result, 'images_checked', 0)} images"
+        )  # "8 generated images" when none of the library's could be read
         diff = getattr(result, "max_abs_diff", 0.0)
         self.export_label.setText(
             f"Exported {Path(file).name} (next to it: how to preprocess images). Checked on"
-            f" {checked} images: probabilities within {diff:.1e} of PyTorch's."
+            f" {checked}: probabilities within {diff:.1e} of PyTorch's."
         )
         self.export_label.setToolTip(str(file))
         self.context.status_message.emit(f"Exported the model to {file}")

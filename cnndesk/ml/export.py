@@ -487,4 +487,5 @@ def export_model(
         images_checked=len(batch),
         sidecar=str(sidecar),
         seconds=time.perf_counter() - started,
+        checked_on=checked,
     )
