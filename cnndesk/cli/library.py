@@ -171,10 +171,18 @@ def cmd_label(args: argparse.Namespace) -> int:
         return 2
     with open_library(args) as library:
         count, missing = library.label_files(args.files, None if args.clear else args.class_name)
+        elsewhere = library.held_elsewhere(missing)
     verb = "Cleared the labels of" if args.clear else f"Labeled {args.class_name!r}:"
     print(f"{verb} {count} images.")
     for path in missing:
-        print(f"  not in the library (import it first): {shown(path)}", file=sys.stderr)
+        if path in elsewhere:  # importing this copy would be refused as a duplicate
+            print(
+                f"  not labeled: {shown(path)} is the same photo as {shown(elsewhere[path])}, "
+                "which is in the library; label that path instead",
+                file=sys.stderr,
+            )
+        else:
+            print(f"  not in the library (import it first): {shown(path)}", file=sys.stderr)
     return 0 if not missing else 1
 
 

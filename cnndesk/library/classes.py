@@ -1,7 +1,8 @@
 """The library's classes: names, hotkeys, colours and display order (:class:`ClassManager`).
 
-A class name is stored exactly as typed (only surrounding whitespace matters, see
-:mod:`.names`); keys 1–9 always label the 1st–9th class, so a class's own hotkey is one letter,
+A class name is stored as typed, in Unicode NFC (see :mod:`.names`: a name typed ``Café`` and a
+macOS folder name ``Café`` are one class; a library that stored a name in another form keeps it,
+and lookups compare both sides in NFC); keys 1–9 always label the 1st–9th class, so a class's own hotkey is one letter,
 the digit 0, a symbol or F1–F12.
 """
 
@@ -14,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from cnndesk.domain import ClassInfo, ImageStatus, LibraryError
 from cnndesk.library.database import read_transaction, write_transaction
-from cnndesk.library.names import class_name_problem
+from cnndesk.library.names import class_name_problem, normal_class_name
 from cnndesk.library.schema import ClassRow, ImageRow, LabelRow, utcnow
 from cnndesk.library.sql import HUMAN
 
@@ -58,7 +59,9 @@ class ClassManager:
             return [_class_info(row, counts.get(row.id, 0)) for row in rows]
 
     def by_name(self, name: str) -> ClassInfo | None:
-        return next((info for info in self.all() if info.name == name), None)
+        """The class named ``name`` (compared in Unicode NFC), or ``None``."""
+        key = normal_class_name(name)
+        return next((info for info in self.all() if normal_class_name(info.name) == key), None)
 
     def require(self, name: str) -> ClassInfo:
         """The class named ``name``; a :class:`LibraryError` listing the classes if none is."""
@@ -69,7 +72,7 @@ class ClassManager:
         return info
 
     def add(self, name: str, *, hotkey: str | None = None, colour: str | None = None) -> ClassInfo:
-        """Add a class; its name is stored exactly as typed (only surrounding whitespace matters)."""
+        """Add a class; its name is stored as typed, in Unicode NFC (see the module docstring)."""
         check_class_name(name)
         hotkey = check_hotkey(hotkey)
         with write_transaction(self.engine) as c:
@@ -79,8 +82,10 @@ class ClassManager:
         self, c: Connection, name: str, *, hotkey: str | None = None, colour: str | None = None
     ) -> ClassInfo:
         """Add a class inside the caller's transaction ``c`` (last in the order; next colour)."""
-        if c.execute(select(ClassRow.id).where(ClassRow.name == name)).first():
-            raise LibraryError(f"A class named {name!r} already exists.")
+        name = normal_class_name(name)
+        existing = _named(c, name)
+        if existing is not None:
+            raise LibraryError(f"A class named {existing[1]!r} already exists.")
         if hotkey and c.execute(select(ClassRow.name).where(ClassRow.hotkey == hotkey)).first():
             owner = c.execute(select(ClassRow.name).where(ClassRow.hotkey == hotkey)).scalar()
             raise LibraryError(f"The key {hotkey!r} already labels the class {owner!r}.")
@@ -94,11 +99,16 @@ class ClassManager:
         return ClassInfo(id=new_id, name=name, hotkey=hotkey, colour=colour, order=position)
 
     def rename(self, old: str, new: str) -> ClassInfo:
+        """Rename a class (the new name in Unicode NFC); an error if another class has it."""
         check_class_name(new)
+        new = normal_class_name(new)
         info = self.require(old)
-        if old == new:
+        if info.name == new:
             return info
         with write_transaction(self.engine) as c:
+            existing = _named(c, new)
+            if existing is not None and existing[0] != info.id:
+                raise LibraryError(f"A class named {existing[1]!r} already exists.")
             try:
                 c.execute(update(ClassRow).where(ClassRow.id == info.id).values(name=new))
             except IntegrityError as exc:
@@ -127,8 +137,9 @@ class ClassManager:
 
     def move(self, name: str, position: int) -> list[ClassInfo]:
         """Put a class at ``position`` in the display (and hotkey 1–9) order."""
-        order = [c for c in self.all() if c.name != name]
-        order.insert(max(0, min(position, len(order))), self.require(name))
+        moved = self.require(name)
+        order = [c for c in self.all() if c.id != moved.id]
+        order.insert(max(0, min(position, len(order))), moved)
         with write_transaction(self.engine) as c:
             for index, info in enumerate(order):
                 c.execute(update(ClassRow).where(ClassRow.id == info.id).values(position=index))
@@ -148,8 +159,11 @@ class ClassManager:
         return int(affected or 0)
 
     def ids_by_name(self, c: Connection) -> dict[str, int]:
-        """Class name → id, read inside the caller's transaction ``c``."""
-        return {name: class_id for name, class_id in c.execute(select(ClassRow.name, ClassRow.id))}
+        """Class name (in Unicode NFC) → id, read inside the caller's transaction ``c``."""
+        return {
+            normal_class_name(name): class_id
+            for name, class_id in c.execute(select(ClassRow.name, ClassRow.id))
+        }
 
 
 def check_class_name(name: str) -> None:
@@ -157,6 +171,14 @@ def check_class_name(name: str) -> None:
     problem = class_name_problem(name)
     if problem is not None:
         raise LibraryError(problem)
+
+
+def _named(c: Connection, name: str) -> tuple[int, str] | None:
+    """The id and stored name of the class whose name is ``name`` in Unicode NFC, if any."""
+    for class_id, stored in c.execute(select(ClassRow.id, ClassRow.name)):
+        if normal_class_name(stored) == name:
+            return class_id, stored
+    return None
 
 
 def check_hotkey(hotkey: str | None) -> str | None:

@@ -9,6 +9,7 @@ library (see :mod:`cnndesk.outputs`); it is written to a temporary file renamed 
 from __future__ import annotations
 
 import csv
+import errno
 import logging
 import os
 from collections.abc import Generator
@@ -17,6 +18,7 @@ from pathlib import Path
 from cnndesk.domain import (
     ImageError,
     ImageQuery,
+    ImageRecord,
     ImageStatus,
     LibraryError,
     OutputError,
@@ -45,7 +47,9 @@ def export_labels(
     """Export every human-labeled readable image; yields progress, returns what it wrote.
 
     Raises :class:`~cnndesk.domain.OutputError` when ``out`` may not be written (see the module
-    docstring); nothing is written then.
+    docstring); nothing is written then. An image-folder export that fails or is stopped part
+    way (a full disk, a cancel) removes the files and folders it created, nothing else, so the
+    same command can run again.
     """
     if format not in FORMATS:
         raise LibraryError(f"Unknown export format {format!r}; use one of {', '.join(FORMATS)}.")
@@ -89,6 +93,78 @@ def export_labels(
         raise LibraryError(
             f"{out} is not empty; export an image folder into a new or empty folder."
         )
+    written = _Written()
+    try:
+        yield from _copy_tree(records, classes, out, written)
+    except BaseException as exc:  # a full disk, a cancel, Ctrl-C: take back what this export wrote
+        left = written.remove()
+        if not isinstance(exc, (OSError, OutputError)):
+            raise
+        what = str(exc).split(". Nothing was replaced", 1)[0].rstrip(".")
+        if left:
+            then = (
+                f", except {left} it could not remove: remove {printable(out)} (or give "
+                "another folder) before trying again."
+            )
+        elif _disk_full(exc):
+            then = "; free some space (or choose a folder on another disk) and try again."
+        else:
+            then = "; the same command can run again once that is fixed."
+        raise OutputError(
+            f"{what}. The export stopped and removed the files and folders it had written{then}"
+        ) from exc
+    return out
+
+
+def _disk_full(exc: BaseException | None) -> bool:
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", 0)):
+            return True
+        exc = exc.__cause__
+    return False
+
+
+class _Written:
+    """The files and folders one image-folder export created, to remove if it fails."""
+
+    def __init__(self) -> None:
+        self.files: list[Path] = []
+        self.folders: list[Path] = []
+
+    def mkdir(self, folder: Path) -> None:
+        """Create ``folder`` and its missing parents, remembering each one created here."""
+        missing = []
+        while not os.path.lexists(folder) and folder != folder.parent:
+            missing.append(folder)
+            folder = folder.parent
+        for made in reversed(missing):
+            made.mkdir()
+            self.folders.append(made)
+
+    def remove(self) -> int:
+        """Remove every file and (then empty) folder recorded; how many could not be removed."""
+        left = 0
+        for path in reversed(self.files):
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left += 1
+        for folder in reversed(self.folders):  # deepest first; a folder with others' files stays
+            try:
+                folder.rmdir()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left += 1
+        return left
+
+
+def _copy_tree(
+    records: list[ImageRecord], classes: dict[int, str], out: Path, written: _Written
+) -> Generator[Progress, None, None]:
+    """Copy each record to ``out/<split>/<class folder>/``, recording in ``written`` what it made."""
     folders = unique_folder_names(list(classes.values()))
     root = out.resolve()
     for done, record in enumerate(records, start=1):
@@ -104,12 +180,13 @@ def export_labels(
                 log.warning("left %s out of the export: %s", printable(source), exc)
                 continue
             try:
-                target_dir.mkdir(parents=True, exist_ok=True)
+                written.mkdir(target_dir)
                 with replacing(target, "wb") as handle:  # a full disk leaves no partial copy
                     handle.write(data.data)
+                written.files.append(target)
                 os.utime(target, ns=(data.mtime_ns, data.mtime_ns))
             except OSError as exc:
-                raise OutputError(f"Could not write {printable(target)}: {exc}") from exc
+                why = "the disk is full" if _disk_full(exc) else str(exc)
+                raise OutputError(f"Could not write {printable(target)}: {why}") from exc
         if done % 50 == 0 or done == len(records):
             yield Progress(done=done, total=len(records), message="Copying")
-    return out

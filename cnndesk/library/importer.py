@@ -34,7 +34,7 @@ from cnndesk.domain import (
 )
 from cnndesk.imageio import file_name_problem, os_error_reason
 from cnndesk.library.imagefile import ProbedImage, is_supported, probe
-from cnndesk.library.names import class_name_problem
+from cnndesk.library.names import class_name_problem, normal_class_name
 from cnndesk.library.splits import split_from_path
 
 log = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ def _add(
         split = split_from_path(relative)
         parent = file_path.parent.name
         if split_from_path([parent]) is None and file_path.parent != root.parent:
-            class_name = parent
+            class_name = normal_class_name(parent)  # macOS disks give names in NFD
             problem = class_name_problem(parent)
             if problem is not None:
                 refused.append(

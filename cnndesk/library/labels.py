@@ -7,6 +7,7 @@ A label the user kept after the audit flagged it is a ``reviews`` row of kind ``
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -14,7 +15,8 @@ from pathlib import Path
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 from sqlalchemy.orm import aliased
 
-from cnndesk.domain import LibraryError, Split
+from cnndesk.domain import CnndeskError, LibraryError, Split
+from cnndesk.imageio import read_file
 from cnndesk.library.classes import ClassManager
 from cnndesk.library.database import read_transaction, write_transaction
 from cnndesk.library.schema import ClassRow, ImageRow, LabelRow, ReviewRow, utcnow
@@ -107,6 +109,28 @@ class LabelManager:
         missing = [p for p in wanted if p not in found]
         self.set(found.values(), class_id)
         return len(found), missing
+
+    def held_elsewhere(self, paths: Iterable[str]) -> dict[str, str]:
+        """For files not in the library whose photo is: each path → the library's path for it.
+
+        Only photos whose library file is still there: importing such a copy is refused as a
+        duplicate (a copy of a photo whose file is gone would be taken as that photo moved).
+        Each file is read once, bounded; files that cannot be read are passed over.
+        """
+        hashes: dict[str, str] = {}
+        for path in paths:
+            try:
+                hashes[path] = read_file(path).sha256()
+            except (CnndeskError, OSError, ValueError):
+                continue
+        known: dict[str, str] = {}
+        with read_transaction(self.engine) as c:
+            for chunk in chunks(sorted(set(hashes.values()))):
+                rows = c.execute(
+                    select(ImageRow.sha256, ImageRow.path).where(ImageRow.sha256.in_(chunk))
+                )
+                known.update((sha, path) for sha, path in rows if os.path.isfile(path))
+        return {p: known[sha] for p, sha in hashes.items() if sha in known and known[sha] != p}
 
     def set_split(self, image_ids: Iterable[int], split: Split) -> dict[int, tuple[Split, str]]:
         """Put images into a split by hand (they keep it from then on).

@@ -145,7 +145,7 @@ class Library:
     def add_class(
         self, name: str, *, hotkey: str | None = None, colour: str | None = None
     ) -> ClassInfo:
-        """Add a class; its name is stored exactly as typed (only surrounding whitespace matters)."""
+        """Add a class; its name is stored as typed, in Unicode NFC (``Café`` has one form)."""
         return self._classes.add(name, hotkey=hotkey, colour=colour)
 
     def rename_class(self, old: str, new: str) -> ClassInfo:
@@ -184,6 +184,10 @@ class Library:
     ) -> tuple[int, list[str]]:
         """Label images by file path (CLI). Returns (labeled count, paths not in the library)."""
         return self._labels.label_files(files, class_name)
+
+    def held_elsewhere(self, paths: Iterable[str]) -> dict[str, str]:
+        """Files not in the library whose photo is, at a path still there: path → that path."""
+        return self._labels.held_elsewhere(paths)
 
     def set_split(self, image_ids: Iterable[int], split: Split) -> dict[int, tuple[Split, str]]:
         """Put images into a split by hand (they keep it from then on); for undo, each one's

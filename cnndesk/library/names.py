@@ -5,6 +5,10 @@ menus, printed on terminals and becomes a folder name when sorting, so it must b
 reasonable length: no control characters (new lines, tabs, ESC sequences, C1 controls), no
 invisible bidirectional overrides that make a name read differently from what it is, no lone
 surrogates (file names that were not valid UTF-8), not only spaces.
+
+Class names are stored and compared in one Unicode normal form, NFC (:func:`normal_class_name`):
+``Café`` typed on a keyboard (é as one character) and a folder ``Café/`` from a macOS disk (e
+followed by a combining accent) are one class. Names that differ in case stay different classes.
 """
 
 from __future__ import annotations
@@ -15,6 +19,11 @@ MAX_CLASS_NAME = 200
 """Characters; a name this long no longer fits any menu or folder name (255 bytes on most disks)."""
 
 _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def normal_class_name(name: str) -> str:
+    """``name`` in the form class names are stored and compared in (Unicode NFC)."""
+    return unicodedata.normalize("NFC", name)
 
 
 def class_name_problem(name: str) -> str | None:

@@ -16,6 +16,7 @@ from cnndesk.library.classes import ClassManager
 from cnndesk.library.database import write_transaction
 from cnndesk.library.images import ImageManager
 from cnndesk.library.labels import LabelManager
+from cnndesk.library.names import normal_class_name
 from cnndesk.library.schema import LabelRow, utcnow
 from cnndesk.library.sql import MODEL, chunks
 
@@ -40,7 +41,7 @@ class SuggestionManager:
 
         Classes the model knows but the library lacks are created. Returns how many were stored.
         """
-        rows = list(rows)
+        rows = [(i, normal_class_name(name), p) for i, name, p in rows]
         if not rows:
             return 0
         with write_transaction(self.engine) as c:

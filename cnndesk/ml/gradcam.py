@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import unicodedata
 import uuid
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
@@ -138,8 +139,11 @@ class GradCam:
             index = int(name_or_index)
             if 0 <= index < len(self.classes):
                 return index
-        elif name_or_index in self.classes:
-            return self.classes.index(str(name_or_index))
+        else:  # class names compare in Unicode NFC, as the library stores them
+            wanted = unicodedata.normalize("NFC", str(name_or_index))
+            for index, name in enumerate(self.classes):
+                if unicodedata.normalize("NFC", name) == wanted:
+                    return index
         raise ModelError(
             f"the model has no class {name_or_index!r} (classes: {', '.join(self.classes)})"
         )
