@@ -2,8 +2,8 @@
 
 A class name is stored as typed, in Unicode NFC (see :mod:`.names`: a name typed ``Café`` and a
 macOS folder name ``Café`` are one class; a library that stored a name in another form keeps it,
-and lookups compare both sides in NFC); keys 1–9 always label the 1st–9th class, so a class's own hotkey is one letter,
-the digit 0, a symbol or F1–F12.
+and lookups compare both sides in NFC). Keys 1–9 always label the 1st–9th class, so a class's own
+hotkey is one letter, the digit 0, a symbol or F1–F12.
 """
 
 from __future__ import annotations
