@@ -34,6 +34,7 @@ from PIL import Image
 from cnndesk import paths
 from cnndesk.domain import ModelError, Progress
 from cnndesk.ml.preprocess import decode_file, decode_image, normalize
+from cnndesk.outputs import printable
 
 log = logging.getLogger(__name__)
 
@@ -349,7 +350,12 @@ def write_explanations(
 
     A file already there is replaced only when this command wrote it (it is in the folder's
     manifest with the same content) or with ``force``; anything else stops the run with
-    :class:`~cnndesk.domain.OutputError` before a single file is written.
+    :class:`~cnndesk.domain.OutputError` before that map is written.
+
+    A write that fails (a full disk) removes the half-written pair of that image and stops with
+    :class:`~cnndesk.domain.OutputError`; the maps written before it are recorded in the manifest.
+    A manifest that cannot be written is an :class:`~cnndesk.domain.OutputError` too, and the
+    maps of this run are removed, since the next run would refuse to replace them.
     """
     import json
 
@@ -386,28 +392,57 @@ def write_explanations(
                 png, npy = folder / f"{base}.png", folder / f"{base}.npy"
                 for target in (png, npy):
                     _check_replaceable(target, manifest, force=force)
+                npy_written = False
                 try:
                     folder.mkdir(parents=True, exist_ok=True)
                     _save_atomic(npy, cmap.heat)
+                    npy_written = True
                     _write_png(png, overlay(picture, cmap.heat))
-                except OSError as exc:  # a full disk: the maps written so far stay
-                    raise OutputError(f"Could not write {png.stem} in {folder}: {exc}") from exc
+                except BaseException as exc:  # a full disk: the maps written so far stay
+                    if npy_written:  # not in the manifest: the next run would refuse it
+                        with contextlib.suppress(OSError):
+                            npy.unlink()
+                    if not isinstance(exc, OSError):
+                        raise
+                    raise OutputError(
+                        f"Could not write {printable(png.stem)} in {printable(folder)}: {exc}"
+                    ) from exc
                 for target in (png, npy):
                     manifest[target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
                 written.append(
                     WrittenMap(str(path), cmap.class_name, cmap.probability, str(png), str(npy))
                 )
             yield Progress(n, len(images), f"Explaining {path.name}")
-    finally:
-        if written:
-            tmp = manifest_path.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
-            try:
-                tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
-                os.replace(tmp, manifest_path)
-            except OSError as exc:
-                tmp.unlink(missing_ok=True)
-                log.warning("could not update %s (%s)", manifest_path, exc)
+    except BaseException:
+        if written and (exc := _record(manifest_path, manifest, written)) is not None:
+            log.warning("could not update %s (%s); removed this run's maps", manifest_path, exc)
+        raise
+    if written and (exc := _record(manifest_path, manifest, written)) is not None:
+        raise OutputError(
+            f"Could not record the maps in {printable(manifest_path)}: {exc}; the maps this run "
+            "wrote were removed (explain would refuse to replace maps it has no record of)"
+        ) from exc
     return written
+
+
+def _record(manifest_path: Path, manifest: dict, written: list[WrittenMap]) -> OSError | None:
+    """Write the manifest; when that fails, remove the maps in ``written`` and return why.
+
+    A map missing from the manifest is one the next ``explain`` refuses to replace, so a run
+    whose manifest cannot be written keeps none of its maps.
+    """
+    import json
+
+    tmp = manifest_path.with_name(f".{MANIFEST}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        os.replace(tmp, manifest_path)
+    except OSError as exc:
+        for leftover in (tmp, *(Path(p) for m in written for p in (m.overlay, m.raw))):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
+        return exc
+    return None
 
 
 def _check_replaceable(target: Path, manifest: dict, *, force: bool) -> None:
