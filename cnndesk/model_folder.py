@@ -37,6 +37,7 @@ from cnndesk.domain import (
     SamplePrediction,
     TrainMode,
 )
+from cnndesk.evaluation_file import load_evaluation
 
 FORMAT = "cnndesk-model"
 FORMAT_VERSION = 1
@@ -441,14 +442,17 @@ def evaluation_from_predictions(classes: list[str], rows: list[dict[str, Any]]) 
 
 def read_evaluation(model_dir: str | Path, library: Any = None) -> Evaluation | None:
     """The evaluation of a model folder: its ``evaluation.json``, else the ``library``'s stored
-    predictions for that model (``None`` when there is neither)."""
+    predictions for that model (``None`` when there is neither).
+
+    An ``evaluation.json`` is checked against the ``model.json`` beside it
+    (:func:`cnndesk.evaluation_file.load_evaluation`): one that is damaged or was changed raises
+    :class:`~cnndesk.evaluation_file.DamagedEvaluation` (a :class:`ModelError`) saying what is
+    wrong, and a damaged ``model.json`` its own :class:`ModelError`; neither is shown as true."""
     folder = Path(model_dir)
     path = folder / EVALUATION_FILE
-    if path.is_file():
-        try:
-            return Evaluation.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("cannot read %s: %s", path, exc)
+    if path.exists() or path.is_symlink():
+        info = read_model_info(folder)
+        return load_evaluation(owned_file(folder, EVALUATION_FILE, what="evaluation"), info.classes)
     if library is None:
         return None
     try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -294,22 +293,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     cross-validation (quick mode) and the calibration error before and after temperature
     scaling.
     """
-    from cnndesk.domain import Evaluation, ModelError
+    from cnndesk.domain import ModelError
     from cnndesk.jobs import target_threshold
-    from cnndesk.model_folder import read_model_info
+    from cnndesk.model_folder import read_evaluation, read_model_info
 
     folder = Path(args.model)
-    path = folder / "evaluation.json"
     read_model_info(folder)  # a tampered or damaged description is refused with its reason
-    try:
-        evaluation = Evaluation.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
+    # A damaged or edited evaluation.json is refused with what is wrong, never shown as true.
+    evaluation = read_evaluation(folder)
+    if evaluation is None:
         raise ModelError(
             f"{folder} has no evaluation (it was saved before training ended, or by an older"
             " cnndesk); train again to measure it"
-        ) from None
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ModelError(f"{path} cannot be read: {exc}") from exc
+        )
     found = target_threshold(folder, args.target_precision) if args.target_precision else None
     if args.json:
         data = evaluation.summary()

@@ -23,6 +23,7 @@ mistakes (:mod:`cnndesk.gui.mistakes_gallery`); what it says is worked out witho
 
 from __future__ import annotations
 
+import html
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,7 +32,7 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from cnndesk.domain import Evaluation, ImageQuery
+from cnndesk.domain import CnndeskError, Evaluation, ImageQuery
 from cnndesk.gui.class_metrics import ClassMetricsBox
 from cnndesk.gui.confusion_matrix import ConfusionMatrix
 from cnndesk.gui.evaluation_text import Cell, cell_image_ids, coverage_text, headline
@@ -58,6 +59,8 @@ NO_EVALUATION_TEXT = (
     "<h3>No evaluation for {name}</h3><p>This model was saved without one (an older cnndesk, or"
     " training stopped before the end). Train again to see where the model is wrong.</p>"
 )
+DAMAGED_TEXT = "<h3>The evaluation of {name} cannot be trusted</h3><p>{problem}</p>"
+"""A damaged or edited ``evaluation.json`` (or ``model.json``): what is wrong, not its numbers."""
 
 
 class EvaluationPane(QWidget):
@@ -150,19 +153,28 @@ class EvaluationPane(QWidget):
     def load_model(self, model_dir: str | Path | None) -> None:
         """Show the evaluation of a model folder (``None``: the empty state)."""
         self.model_dir = Path(model_dir) if model_dir else None
-        evaluation = read_evaluation(model_dir, self.context.library) if model_dir else None
+        try:
+            evaluation = read_evaluation(model_dir, self.context.library) if model_dir else None
+        except CnndeskError as exc:  # damaged or edited: say what is wrong, show no numbers
+            log.warning("%s", exc)
+            self.set_evaluation(None, problem=str(exc))
+            return
         self.set_evaluation(evaluation)
 
-    def set_evaluation(self, evaluation: Evaluation | None) -> None:
+    def set_evaluation(self, evaluation: Evaluation | None, *, problem: str = "") -> None:
+        """Show ``evaluation``; with none, the empty state, or ``problem`` (why it is refused)."""
         self.evaluation = evaluation
         self.stale_label.hide()
         has = evaluation is not None and bool(evaluation.classes)
         self.splitter.setVisible(has)
         self.empty_label.setVisible(not has)
+        name = html.escape(self.model_dir.name) if self.model_dir else ""
         self.empty_label.setText(
             NO_MODEL_TEXT
             if self.model_dir is None
-            else NO_EVALUATION_TEXT.format(name=self.model_dir.name)
+            else DAMAGED_TEXT.format(name=name, problem=html.escape(problem))
+            if problem
+            else NO_EVALUATION_TEXT.format(name=name)
         )
         self.mistakes_button.setVisible(has)
         shown = evaluation if has else None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnndesk import heldout
-from cnndesk.domain import Evaluation
+from cnndesk.domain import CnndeskError, Evaluation
 from cnndesk.model_folder import read_model_info
 
 MOST_CONFUSED_LIMIT = 8
@@ -109,13 +109,18 @@ def coverage_text(model_dir: str | Path | None, target: float = TARGET_PRECISION
     """ "Right 95 % of the time: answers 81 % of images" from the model's held-out data."""
     if model_dir is None:
         return ""
-    from cnndesk.ml.calibration import threshold_for  # numpy only, no torch
+    from cnndesk.ml.calibration import NoHeldOutPredictions, threshold_for  # numpy, no torch
 
     try:
         info = read_model_info(model_dir).raw
-        found = threshold_for(info, target)
-    except Exception:  # an older model keeps no held-out predictions: say nothing
+    except Exception:  # no model (or a damaged one, which the pane says): nothing to add
         return ""
+    try:
+        found = threshold_for(info, target)
+    except NoHeldOutPredictions:  # an older model keeps no held-out predictions: say nothing
+        return ""
+    except CnndeskError as exc:  # a damaged calibration entry says so
+        return f"No confidence threshold: {exc}"
     if found.threshold is None:
         return f"No confidence threshold makes it right {target:.0%} of the time."
     return (

@@ -165,23 +165,60 @@ def temperature_of(info: dict) -> float:
     return float(value)
 
 
+class NoHeldOutPredictions(ModelError):
+    """The model keeps no held-out predictions (saved by an older cnndesk, or before any)."""
+
+
+def held_out_points(info: dict) -> tuple[list[float], list[int]]:
+    """``model.json``'s ``calibration.confidence`` and ``calibration.correct``, checked.
+
+    Raises :class:`NoHeldOutPredictions` only when the model truly lacks them (an older format,
+    or a run that measured nothing); a damaged entry raises :class:`ModelError` naming it."""
+    calibration = info.get("calibration")
+    damaged = "model.json's calibration entry is damaged: {}; train the model again"
+    if calibration is not None and not isinstance(calibration, dict):
+        raise ModelError(damaged.format(f"it must be an object, not {type(calibration).__name__}"))
+    confidence, correct = (calibration or {}).get("confidence"), (calibration or {}).get("correct")
+    if calibration == {}:  # an older model's calibration always says its temperature
+        raise ModelError(damaged.format("it is empty"))
+    if confidence is None and correct is None:
+        raise NoHeldOutPredictions(
+            "this model keeps no held-out predictions to choose a threshold from (it was saved"
+            " by an older cnndesk); train it again, or give a --threshold instead"
+        )
+    for key, value in (("confidence", confidence), ("correct", correct)):
+        if not isinstance(value, list):
+            raise ModelError(damaged.format(f"calibration.{key} must be a list, not {value!r:.40}"))
+    if len(confidence) != len(correct):
+        raise ModelError(
+            damaged.format(
+                f"calibration.confidence holds {len(confidence)} values and calibration.correct"
+                f" {len(correct)}; they must pair up"
+            )
+        )
+    for i, (c, r) in enumerate(zip(confidence, correct, strict=True)):
+        if isinstance(c, bool) or not isinstance(c, (int, float)) or not 0 <= c <= 1:
+            raise ModelError(
+                damaged.format(f"calibration.confidence[{i}] must be from 0 to 1, not {c!r:.40}")
+            )
+        if isinstance(r, bool) or r not in (0, 1):
+            raise ModelError(
+                damaged.format(f"calibration.correct[{i}] must be 0 or 1, not {r!r:.40}")
+            )
+    if not confidence:
+        raise NoHeldOutPredictions(
+            "this model keeps no held-out predictions to choose a threshold from (training"
+            " measured it on none); train it again, or give a --threshold instead"
+        )
+    return confidence, correct
+
+
 def threshold_for(info: dict, target: float) -> PrecisionThreshold:
     """The "unknown" threshold for ``target`` precision, from the held-out predictions a model
     folder's ``model.json`` keeps (``calibration.confidence`` / ``calibration.correct``)."""
     if not 0.0 < target <= 1.0:
         raise ModelError(f"the target precision must be above 0 and at most 1 (got {target})")
-    calibration = info.get("calibration") or {}
-    confidence, correct = calibration.get("confidence"), calibration.get("correct")
-    if not isinstance(confidence, list) or not isinstance(correct, list) or not confidence:
-        raise ModelError(
-            "this model keeps no held-out predictions to choose a threshold from (it was saved"
-            " by an older cnndesk); train it again, or give a --threshold instead"
-        )
-    if len(confidence) != len(correct):
-        raise ModelError("model.json's held-out predictions are damaged; train the model again")
-    try:
-        values = np.asarray(confidence, dtype=np.float64)
-        right = np.asarray(correct, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ModelError("model.json's held-out predictions are damaged") from exc
+    confidence, correct = held_out_points(info)
+    values = np.asarray(confidence, dtype=np.float64)
+    right = np.asarray(correct, dtype=np.float64)
     return precision_threshold(values, right > 0.5, target=target)

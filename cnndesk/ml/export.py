@@ -221,6 +221,8 @@ def _export_onnx_unlocked(wrapped: torch.nn.Module, example: torch.Tensor, tmp: 
     try:
         with warnings.catch_warnings():  # "legacy exporter": chosen on purpose, see above
             warnings.simplefilter("ignore", DeprecationWarning)
+            # The trace is for one input size (the model's); a shape test it freezes is right.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
             torch.onnx.export(
                 wrapped,
                 (example,),
@@ -280,6 +282,7 @@ def _write_torchscript(
 ) -> int | None:
     with warnings.catch_warnings():  # "deprecated": still the portable format we promise
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)  # as in _export_onnx_unlocked
         with TRACING:
             traced = torch.jit.trace(wrapped, example)
         torch.jit.save(traced, str(files[0]), _extra_files={"cnndesk.json": meta})

@@ -66,7 +66,10 @@ def fake_model(folder: Path, library: Library) -> tuple[Path, Evaluation]:
         predictions=predictions,
     )
     folder.mkdir(parents=True)
-    (folder / "model.json").write_text(json.dumps({"classes": list(classes)}), encoding="utf-8")
+    info = {"format": "cnndesk-model", "format_version": 1, "backbone": "test_efficientnet",
+            "classes": list(classes), "data_config": {"input_size": [3, 32, 32],
+            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}  # fmt: skip
+    (folder / "model.json").write_text(json.dumps(info), encoding="utf-8")  # read beside it
     text = json.dumps(evaluation.as_json(with_predictions=True))
     (folder / "evaluation.json").write_text(text, encoding="utf-8")
     return folder, evaluation
@@ -182,4 +185,25 @@ def test_a_model_without_evaluation_says_so(make_pane, qtbot, tmp_path: Path) ->
     context.set_current_model(folder)
     assert pane.evaluation is None and not pane.empty_label.isHidden()
     assert "No evaluation for stopped-model" in pane.empty_label.text()
+    library.close()
+
+
+def test_an_edited_evaluation_shows_what_is_wrong_not_its_numbers(
+    make_pane, qtbot, tmp_path: Path
+) -> None:
+    library = labeled_library(tmp_path, per_class=5)
+    folder, _ = fake_model(tmp_path / "model", library)
+    path = folder / "evaluation.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["confusion"] = [[1]]  # one image, all right: "100 %" if it were believed
+    path.write_text(json.dumps(data), encoding="utf-8")
+    context = make_context(library)
+    pane = make_pane(context)
+    context.set_current_model(folder)
+    assert pane.evaluation is None and pane.splitter.isHidden()
+    assert not pane.empty_label.isHidden() and pane.accuracy_label.text() == ""
+    text = pane.empty_label.text()
+    assert "The evaluation of model cannot be trusted" in text
+    assert "evaluation.json is damaged" in text
+    assert "one row per class of the model (2), not 1" in text
     library.close()
