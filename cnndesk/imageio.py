@@ -42,6 +42,8 @@ class FileBytes:
     data: bytes
     size: int
     mtime_ns: int
+    mode: int
+    """The file's permission bits (``st_mode & 0o777``), for a copy that keeps them."""
 
     def sha256(self) -> str:
         """The content hash cnndesk keys images and every cache by."""
@@ -122,7 +124,9 @@ def read_file(path: str | os.PathLike[str], *, max_bytes: int = MAX_FILE_BYTES) 
         raise ImageError(os_error_reason(exc)) from exc
     finally:
         os.close(fd)
-    return FileBytes(data=b"".join(chunks), size=total, mtime_ns=st.st_mtime_ns)
+    return FileBytes(
+        data=b"".join(chunks), size=total, mtime_ns=st.st_mtime_ns, mode=st.st_mode & 0o777
+    )
 
 
 def file_name_problem(path: str | Path) -> str | None:

@@ -48,6 +48,7 @@ from cnndesk.domain import (
     UndoResult,
 )
 from cnndesk.library import Library, export_labels, import_paths
+from cnndesk.library.export import LabelsExport
 from cnndesk.outputs import library_files, printable
 
 T = TypeVar("T")
@@ -94,8 +95,9 @@ def check_job(library: Library, *, verify: bool = False) -> Generator[Progress, 
 
 def export_labels_job(
     library: Library, out: str | Path, *, format: str = "csv", force: bool = False
-) -> Generator[Progress, None, Path]:
-    """Write the library's labels as a CSV or an ImageFolder tree (see :mod:`cnndesk.outputs`)."""
+) -> Generator[Progress, None, LabelsExport]:
+    """Write the library's labels as a CSV or an ImageFolder tree (see :mod:`cnndesk.outputs`);
+    returns where, and the photos left out because they could not be read."""
     return (yield from export_labels(library, out, format=format, force=force))
 
 

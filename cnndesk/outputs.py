@@ -174,10 +174,12 @@ def _disk_full_error(path: Path, exc: OSError) -> OutputError:
 
 
 @contextlib.contextmanager
-def temp_beside(path: str | os.PathLike[str]) -> Iterator[Path]:
+def temp_beside(path: str | os.PathLike[str], *, permissions: int | None = None) -> Iterator[Path]:
     """A fresh temporary file name in ``path``'s folder; renamed over ``path`` if the block succeeds.
 
     The temporary file exists (empty) when the block starts, so writers that open by name work.
+    The file gets ``permissions`` (a copy keeps its source's), by default those of a new file
+    (0o666 less the umask), before it takes ``path``'s name.
     On any exception it is removed and ``path`` is untouched; a full disk becomes an
     :class:`OutputError` that says so.
     """
@@ -196,7 +198,7 @@ def temp_beside(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, 0o666 & ~_UMASK if permissions is None else permissions)
         os.replace(tmp, out)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -207,7 +209,16 @@ def temp_beside(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 @contextlib.contextmanager
-def replacing(path: str | os.PathLike[str], mode: str = "w", **open_args: Any) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` for writing; it becomes ``path`` if the block succeeds."""
-    with temp_beside(path) as tmp, open(tmp, mode, **open_args) as f:
+def replacing(
+    path: str | os.PathLike[str],
+    mode: str = "w",
+    *,
+    permissions: int | None = None,
+    **open_args: Any,
+) -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path`` for writing; it becomes ``path`` if the block succeeds.
+
+    ``permissions``: as for :func:`temp_beside`.
+    """
+    with temp_beside(path, permissions=permissions) as tmp, open(tmp, mode, **open_args) as f:
         yield f

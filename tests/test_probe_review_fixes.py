@@ -64,3 +64,46 @@ def test_explain_whose_manifest_cannot_be_written_says_so_and_keeps_no_unrecorde
     assert os.listdir(out) == []  # neither maps nor a temporary manifest
     assert main(command) == 0
     assert len(json.loads((out / gradcam.MANIFEST).read_text())) == 2
+
+
+@pytest.fixture
+def labeled(tmp_path: Path) -> list[str]:
+    for name in ("a", "b"):
+        for i in range(2):
+            os.chmod(make_image(tmp_path / "photos" / name / f"{i}.png", size=(40, 40)), 0o600)
+    library = ["--library", str(tmp_path / "lib.cnndesk")]
+    assert main([*library, "import", str(tmp_path / "photos"), "--classes-from-folders"]) == 0
+    return library
+
+
+def test_export_imagefolder_keeps_a_private_photo_private(
+    tmp_path: Path, labeled: list[str]
+) -> None:
+    assert main([*labeled, "export-labels", "--format", "imagefolder", str(tmp_path / "o")]) == 0
+    copies = list((tmp_path / "o").rglob("*.png"))
+    assert len(copies) == 4
+    assert {oct(c.stat().st_mode & 0o777) for c in copies} == {oct(0o600)}  # not 0644
+
+
+def test_export_imagefolder_that_leaves_photos_out_exits_1_and_ends_its_progress(
+    tmp_path: Path, labeled: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cnndesk.jobs import export_labels_job
+    from cnndesk.library import Library
+
+    for photo in (tmp_path / "photos").rglob("*.png"):
+        photo.unlink()  # every record left out, the last one included
+    capsys.readouterr()
+    assert main([*labeled, "export-labels", "--format", "imagefolder", str(tmp_path / "o")]) == 1
+    assert "4 photos left out" in capsys.readouterr().err
+    with Library.open(tmp_path / "lib.cnndesk") as library:
+        job = export_labels_job(library, tmp_path / "o2", format="imagefolder")
+        events = []
+        while True:
+            try:
+                events.append(next(job))
+            except StopIteration as stop:
+                result = stop.value
+                break
+    assert events and (events[-1].done, events[-1].total) == (4, 4)  # a bar that reaches its end
+    assert len(result.left_out) == 4 and "missing" in result.left_out[0][1]

@@ -191,12 +191,15 @@ def cmd_export_labels(args: argparse.Namespace) -> int:
     from cnndesk.jobs import export_labels_job
 
     with open_library(args) as library:
-        out = run_job(
+        result = run_job(
             export_labels_job(library, args.out, format=args.format, force=args.force),
             label="Exporting",
         )
-    print(f"Wrote {out}")
-    return 0
+    print(f"Wrote {shown(str(result.path))}")
+    if result.left_out:  # each was named on a warning line as it was met
+        what = plural(len(result.left_out), "photo")
+        print(f"{what} left out (they could not be read; see above)", file=sys.stderr)
+    return 0 if not result.left_out else 1
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,6 +13,7 @@ import errno
 import logging
 import os
 from collections.abc import Generator
+from dataclasses import dataclass
 from pathlib import Path
 
 from cnndesk.domain import (
@@ -35,6 +36,14 @@ FORMATS = ("csv", "imagefolder")
 CSV_HEADER = ("path", "class", "split", "sha256", "width", "height")
 
 
+@dataclass(frozen=True)
+class LabelsExport:
+    """What :func:`export_labels` wrote (``path``), and the photos it left out: (path, why)."""
+
+    path: Path
+    left_out: tuple[tuple[str, str], ...] = ()
+
+
 def _is_labels_csv(path: Path) -> bool:
     """Whether ``path`` starts like a CSV this module wrote (so it may be replaced)."""
     first = head(path, 256).split(b"\n", 1)[0].rstrip(b"\r")
@@ -43,8 +52,11 @@ def _is_labels_csv(path: Path) -> bool:
 
 def export_labels(
     library: Library, out: str | Path, *, format: str = "csv", force: bool = False
-) -> Generator[Progress, None, Path]:
+) -> Generator[Progress, None, LabelsExport]:
     """Export every human-labeled readable image; yields progress, returns what it wrote.
+
+    An image-folder export copies each photo with its permission bits and time; a photo that is
+    no longer a readable regular file is left out (logged, and listed in the result).
 
     Raises :class:`~cnndesk.domain.OutputError` when ``out`` may not be written (see the module
     docstring); nothing is written then. An image-folder export that fails or is stopped part
@@ -82,7 +94,7 @@ def export_labels(
                     ]
                 )
         yield Progress(done=len(records), total=len(records), message="Written")
-        return out
+        return LabelsExport(out)
     out = Path(out).expanduser().absolute()
     if os.path.lexists(out) and not out.is_dir():
         raise OutputError(
@@ -94,8 +106,9 @@ def export_labels(
             f"{out} is not empty; export an image folder into a new or empty folder."
         )
     written = _Written()
+    left_out: list[tuple[str, str]] = []
     try:
-        yield from _copy_tree(records, classes, out, written)
+        yield from _copy_tree(records, classes, out, written, left_out)
     except BaseException as exc:  # a full disk, a cancel, Ctrl-C: take back what this export wrote
         left = written.remove()
         if not isinstance(exc, (OSError, OutputError)):
@@ -113,7 +126,7 @@ def export_labels(
         raise OutputError(
             f"{what}. The export stopped and removed the files and folders it had written{then}"
         ) from exc
-    return out
+    return LabelsExport(out, tuple(left_out))
 
 
 def _disk_full(exc: BaseException | None) -> bool:
@@ -162,9 +175,14 @@ class _Written:
 
 
 def _copy_tree(
-    records: list[ImageRecord], classes: dict[int, str], out: Path, written: _Written
+    records: list[ImageRecord],
+    classes: dict[int, str],
+    out: Path,
+    written: _Written,
+    left_out: list[tuple[str, str]],
 ) -> Generator[Progress, None, None]:
-    """Copy each record to ``out/<split>/<class folder>/``, recording in ``written`` what it made."""
+    """Copy each record to ``out/<split>/<class folder>/``, recording in ``written`` what it made
+    and in ``left_out`` the photos it could not read (path, why)."""
     folders = unique_folder_names(list(classes.values()))
     root = out.resolve()
     for done, record in enumerate(records, start=1):
@@ -174,19 +192,32 @@ def _copy_tree(
             raise LibraryError(f"Refusing to write outside {root}.")
         target = target_dir / f"{record.sha256[:12]}_{source.name}"
         if not target.exists():
-            try:  # a regular file, bounded: never a link to /dev/zero copied without end
-                data = read_file(source)
-            except ImageError as exc:
-                log.warning("left %s out of the export: %s", printable(source), exc)
-                continue
-            try:
-                written.mkdir(target_dir)
-                with replacing(target, "wb") as handle:  # a full disk leaves no partial copy
-                    handle.write(data.data)
-                written.files.append(target)
-                os.utime(target, ns=(data.mtime_ns, data.mtime_ns))
-            except OSError as exc:
-                why = "the disk is full" if _disk_full(exc) else str(exc)
-                raise OutputError(f"Could not write {printable(target)}: {why}") from exc
+            _copy_one(source, target, target_dir, written, left_out)
         if done % 50 == 0 or done == len(records):
             yield Progress(done=done, total=len(records), message="Copying")
+
+
+def _copy_one(
+    source: Path,
+    target: Path,
+    target_dir: Path,
+    written: _Written,
+    left_out: list[tuple[str, str]],
+) -> None:
+    """Copy one photo (its bytes, permission bits and time), or note in ``left_out`` why not."""
+    try:  # a regular file, bounded: never a link to /dev/zero copied without end
+        data = read_file(source)
+    except ImageError as exc:
+        log.warning("left %s out of the export: %s", printable(source), exc)
+        left_out.append((str(source), str(exc)))
+        return
+    try:
+        written.mkdir(target_dir)
+        # a full disk leaves no partial copy; a private (0600) photo stays private
+        with replacing(target, "wb", permissions=data.mode) as handle:
+            handle.write(data.data)
+        written.files.append(target)
+        os.utime(target, ns=(data.mtime_ns, data.mtime_ns))
+    except OSError as exc:
+        why = "the disk is full" if _disk_full(exc) else str(exc)
+        raise OutputError(f"Could not write {printable(target)}: {why}") from exc
