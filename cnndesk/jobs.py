@@ -231,9 +231,11 @@ def sort_job(
     except OutputError as exc:
         if dry_run:
             raise
+        # Not the write's own advice ("... try again"): sorting again would sort the sorted files.
+        why = str(exc).split(". Nothing was replaced", 1)[0].rstrip(".")
         raise SortError(
-            f"The files were sorted into {printable(target)}, but the report was not: {exc} "
-            f"To put the files back: cnndesk sort --undo {printable(target)}"
+            f"The files were sorted into {printable(target)}, but no report was written ({why}); "
+            f"the sort stands. To put the files back: cnndesk sort --undo {printable(target)}"
         ) from exc
     return replace(
         result,

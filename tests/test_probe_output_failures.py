@@ -71,7 +71,9 @@ def test_a_full_disk_at_the_sort_report_says_the_files_were_sorted(
     err = capsys.readouterr().err
     assert code == 1 and "unexpected error" not in err
     assert "the disk is full" in err and f"cnndesk sort --undo {dest}" in err
+    assert "try again" not in err  # sorting again would sort the sorted files
     assert not list(dest.glob("*.json")) and not list(dest.glob(".*.part"))
+    assert not list(dest.glob("*.csv"))  # no half report beside a message saying none was written
     assert main(["sort", "--undo", str(dest)]) == 0  # the journal puts every photo back
     assert len(list(photos.rglob("*.png"))) == 6
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -27,7 +28,9 @@ def write_report(
     One row per file: the file, the predicted class, its confidence, every class's probability and,
     when the files were sorted, where each went (or why it did not). Unreadable files are rows too,
     with their reason in ``error``. Existing reports are never overwritten. Names are written
-    through :func:`cnndesk.outputs.printable` (bytes that are not UTF-8 read ``\\xff``).
+    through :func:`cnndesk.outputs.printable` (bytes that are not UTF-8 read ``\\xff``). A report
+    that cannot be written whole (a full disk) raises :class:`~cnndesk.domain.OutputError` and
+    leaves neither file.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -79,13 +82,18 @@ def write_report(
                 ]
             )
     json_path = _unique_path(folder, stem, ".json")
-    with replacing(json_path, encoding="utf-8") as f:
-        json.dump(
-            {"classes": [printable(c) for c in classes], "threshold": threshold, "files": rows},
-            f,
-            indent=1,
-            ensure_ascii=False,
-        )
+    try:
+        with replacing(json_path, encoding="utf-8") as f:
+            json.dump(
+                {"classes": [printable(c) for c in classes], "threshold": threshold, "files": rows},
+                f,
+                indent=1,
+                ensure_ascii=False,
+            )
+    except BaseException:  # no half report: the CSV goes too (it is new, _unique_path saw to it)
+        with contextlib.suppress(OSError):
+            csv_path.unlink()
+        raise
     return csv_path, json_path
 
 
