@@ -352,7 +352,8 @@ def train_job(
     from cnndesk.ml.model_io import read_info
     from cnndesk.ml.train import new_model_folder, train
 
-    if config.out is not None:
+    if config.out is not None:  # one folder for the check and the training: ~ expanded once
+        config = replace(config, out=os.path.expanduser(config.out))
         _check_model_out(Path(config.out))
     yield from _check_training_files(library)
     data = library.training_set()
@@ -413,7 +414,6 @@ def _check_model_out(folder: Path) -> None:
     Training writes these names; replacing them would overwrite a file this run did not write
     and leave an earlier run pointing at a model that is no longer the one it measured.
     """
-    folder = folder.expanduser()
     there = [name for name in _MODEL_FILES if os.path.lexists(folder / name)]
     if there:
         raise OutputError(

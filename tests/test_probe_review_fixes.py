@@ -107,3 +107,88 @@ def test_export_imagefolder_that_leaves_photos_out_exits_1_and_ends_its_progress
                 break
     assert events and (events[-1].done, events[-1].total) == (4, 4)  # a bar that reaches its end
     assert len(result.left_out) == 4 and "missing" in result.left_out[0][1]
+
+
+def test_ctrl_c_while_saving_a_model_leaves_no_temporary_file(tmp_path: Path, monkeypatch) -> None:
+    import safetensors.torch
+    import torch
+
+    from cnndesk.ml.model_io import save_model
+
+    def interrupted(state, filename, metadata=None) -> None:
+        Path(filename).write_bytes(b"\x00" * 100)  # half the weights, then Ctrl+C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", interrupted)
+    info = {"backbone": "simple-cnn", "classes": ["a", "b"], "data_config": {}}
+    with pytest.raises(KeyboardInterrupt):  # as it was: the run stops, not a ModelError
+        save_model(tmp_path / "model", torch.nn.Linear(2, 2), info)
+    assert os.listdir(tmp_path / "model") == []
+
+
+def test_a_pixel_shard_whose_keys_file_fails_is_not_left_on_disk(
+    tmp_path: Path, monkeypatch
+) -> None:
+    import hashlib
+
+    import numpy as np
+
+    from cnndesk.domain import TrainingSample
+    from cnndesk.ml.data import PixelCache, geometry
+
+    photo = make_image(tmp_path / "a.png", size=(40, 40))
+    sample = TrainingSample(path=str(photo), key=hashlib.sha256(photo.read_bytes()).hexdigest(), label=0)  # fmt: skip
+    real_save = np.save
+
+    def keys_fail(handle, array, *args, **kwargs) -> None:
+        if array.dtype.kind == "U":  # the keys file: the disk filled after the data shard
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(handle, array, *args, **kwargs)
+
+    monkeypatch.setattr(np, "save", keys_fail)
+    config = {"input_size": (3, 32, 32), "interpolation": "bilinear", "crop_pct": 1.0,
+              "crop_mode": "center"}  # fmt: skip
+    cache = PixelCache(geometry(config), root=tmp_path / "cache")
+    gen = cache.load([sample])
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            found, failed = stop.value
+            break
+    assert failed == [] and found[sample.key].shape == (32, 32, 3)
+    # A shard without its keys is never read: it would only take disk space.
+    assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
+
+
+def test_train_out_with_a_tilde_is_checked_and_written_in_the_same_folder(
+    tmp_path: Path, monkeypatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("red", "blue"):
+        for i in range(4):
+            make_image(tmp_path / "photos" / name / f"{i}.png", size=(40, 40))
+    library = ["--library", str(tmp_path / "lib.cnndesk")]
+    assert main([*library, "import", str(tmp_path / "photos"), "--classes-from-folders"]) == 0
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    train = [
+        "train",
+        "--backbone",
+        "simple-cnn",
+        "--mode",
+        "full",
+        "--image-size",
+        "32",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out=~/model",
+    ]  # fmt: skip  (no shell expands it)
+    assert main([*library, *train]) == 0, capsys.readouterr().err
+    assert (tmp_path / "home" / "model" / "weights.safetensors").is_file()
+    assert list(work.iterdir()) == []  # not a folder named '~' here
+    capsys.readouterr()
+    assert main([*library, *train]) == 1  # the same folder is the one checked
+    assert "already holds model.json" in capsys.readouterr().err

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import math
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
@@ -101,17 +102,21 @@ def probability(name: str) -> Callable[[str], float]:
 
 
 def folder(name: str) -> Callable[[str], str]:
-    """A folder to write into: it may not exist yet, but it may not be a file."""
+    """A folder to write into: it may not exist yet, but it may not be a file.
+
+    The value is the text with ``~`` expanded (``--out=~/m`` reaches no shell), so what is
+    checked and what is written are one folder.
+    """
 
     def parse(text: str) -> str:
         if not text.strip():
             raise argparse.ArgumentTypeError(f"{name} needs a folder name")
-        path = Path(text).expanduser()
-        if path.exists() and not path.is_dir():
+        expanded = os.path.expanduser(text)
+        if Path(expanded).exists() and not Path(expanded).is_dir():
             raise argparse.ArgumentTypeError(
                 f"{text} is a file, but {name} needs a folder (a new one, or an existing folder)"
             )
-        return text
+        return expanded
 
     parse.__name__ = name
     return parse

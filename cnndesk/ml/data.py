@@ -143,13 +143,15 @@ class PixelCache:
         name = uuid.uuid4().hex
         data = np.stack(arrays)
         key_array = np.asarray(list(keys), dtype=str)
+        data_file = self.folder / f"{name}.npy"
         if _write_atomic(
-            self.folder / f"{name}.npy", lambda h: np.save(h, data, allow_pickle=False)
-        ):  # the keys file last: a shard without it is ignored
-            _write_atomic(
-                self.folder / f"{name}.keys.npy",
-                lambda h: np.save(h, key_array, allow_pickle=False),
-            )
+            data_file, lambda h: np.save(h, data, allow_pickle=False)
+        ) and not _write_atomic(  # the keys file last: a shard without it is ignored
+            self.folder / f"{name}.keys.npy",
+            lambda h: np.save(h, key_array, allow_pickle=False),
+        ):  # ignored, but it would fill the disk for nothing: it goes
+            with contextlib.suppress(OSError):
+                data_file.unlink()
 
     def load(
         self,

@@ -90,10 +90,12 @@ def save_model(folder: Path, model: torch.nn.Module, info: dict) -> Path:
         info_tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         os.replace(weights_tmp, folder / WEIGHTS_FILE)
         os.replace(info_tmp, folder / INFO_FILE)
-    except (OSError, SafetensorError) as exc:  # safetensors wraps an OSError in its own error
+    except BaseException as exc:  # Ctrl+C too: no temporary file left behind
         for tmp in (weights_tmp, info_tmp):
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
+        if not isinstance(exc, (OSError, SafetensorError)):  # safetensors wraps an OSError
+            raise
         raise ModelError(f"Could not save the model in {printable(folder)}: {_why(exc)}") from exc
     return folder
 
