@@ -81,20 +81,20 @@ def write_report(
                     r["error"] or "",
                 ]
             )
-    json_path = _unique_path(folder, stem, ".json")
+    report = {"classes": [printable(c) for c in classes], "threshold": threshold, "files": rows}
     try:
-        with replacing(json_path, encoding="utf-8") as f:
-            json.dump(
-                {"classes": [printable(c) for c in classes], "threshold": threshold, "files": rows},
-                f,
-                indent=1,
-                ensure_ascii=False,
-            )
+        json_path = _write_json(_unique_path(folder, stem, ".json"), report)
     except BaseException:  # no half report: the CSV goes too (it is new, _unique_path saw to it)
         with contextlib.suppress(OSError):
             csv_path.unlink()
         raise
     return csv_path, json_path
+
+
+def _write_json(path: Path, report: dict[str, Any]) -> Path:
+    with replacing(path, encoding="utf-8") as f:
+        json.dump(report, f, indent=1, ensure_ascii=False)
+    return path
 
 
 def _unique_path(folder: Path, stem: str, suffix: str) -> Path:

@@ -392,21 +392,7 @@ def write_explanations(
                 png, npy = folder / f"{base}.png", folder / f"{base}.npy"
                 for target in (png, npy):
                     _check_replaceable(target, manifest, force=force)
-                npy_written = False
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    _save_atomic(npy, cmap.heat)
-                    npy_written = True
-                    _write_png(png, overlay(picture, cmap.heat))
-                except BaseException as exc:  # a full disk: the maps written so far stay
-                    if npy_written:  # not in the manifest: the next run would refuse it
-                        with contextlib.suppress(OSError):
-                            npy.unlink()
-                    if not isinstance(exc, OSError):
-                        raise
-                    raise OutputError(
-                        f"Could not write {printable(png.stem)} in {printable(folder)}: {exc}"
-                    ) from exc
+                _write_pair(png, npy, cmap.heat, picture)
                 for target in (png, npy):
                     manifest[target.name] = hashlib.sha256(target.read_bytes()).hexdigest()
                 written.append(
@@ -443,6 +429,27 @@ def _record(manifest_path: Path, manifest: dict, written: list[WrittenMap]) -> O
                 leftover.unlink(missing_ok=True)
         return exc
     return None
+
+
+def _write_pair(png: Path, npy: Path, heat: np.ndarray, picture: Image.Image) -> None:
+    """Write one map's ``.npy`` and overlay ``.png``: both, or (an OutputError) neither."""
+    from cnndesk.domain import OutputError
+
+    npy_written = False
+    try:
+        png.parent.mkdir(parents=True, exist_ok=True)
+        _save_atomic(npy, heat)
+        npy_written = True
+        _write_png(png, overlay(picture, heat))
+    except BaseException as exc:  # a full disk: the maps written before this one stay
+        if npy_written:  # not in the manifest: the next run would refuse it
+            with contextlib.suppress(OSError):
+                npy.unlink()
+        if not isinstance(exc, OSError):
+            raise
+        raise OutputError(
+            f"Could not write {printable(png.stem)} in {printable(png.parent)}: {exc}"
+        ) from exc
 
 
 def _check_replaceable(target: Path, manifest: dict, *, force: bool) -> None:
