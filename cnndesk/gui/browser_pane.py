@@ -313,7 +313,8 @@ class BrowserPane(QWidget):
             return
         target = self.model.next_row(max(rows), unlabeled=unlabeled)
         if target is None:
-            self._context.status_message.emit("Every image shown here is labeled. 🎉")
+            # Plain text: without an emoji font (most Linux desktops) a 🎉 showed as a box.
+            self._context.status_message.emit("Every image shown here is labeled.")
             self.set_current_row(min(max(rows) + 1, self.model.rowCount() - 1))
             return
         self.set_current_row(target)

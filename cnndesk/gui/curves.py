@@ -57,8 +57,8 @@ class TrainingCurves(QWidget):
             plot.setMenuEnabled(False)
             plot.setMouseEnabled(x=False, y=False)
         self.accuracy_plot.setYRange(0.0, 1.0, padding=0.02)
-        # Loss falls and accuracy rises: legends in the corners the curves leave free, one row
-        # high and see-through, so on a narrow window they never hide a curve.
+        # Loss falls and accuracy rises: legends in the corners the curves leave free, small
+        # and see-through, so on a narrow window they never hide a curve.
         legend = {
             "labelTextSize": "8pt",
             "colCount": 3,
@@ -67,7 +67,9 @@ class TrainingCurves(QWidget):
             "brush": pg.mkBrush(255, 255, 255, 150),
             "pen": pg.mkPen(128, 128, 128, 90),
         }
-        self.loss_legend = self.loss_plot.addLegend(offset=(-4, 4), **legend)
+        # The loss legend is one column: with the batch entry (added at the first batch) three
+        # in a row were wider than the loss plot at 1024 px and lost their start at the axis.
+        self.loss_legend = self.loss_plot.addLegend(offset=(-4, 4), **{**legend, "colCount": 1})
         self.accuracy_legend = self.accuracy_plot.addLegend(offset=(-4, -4), **legend)
 
         self.batch_loss_curve = _curve(

@@ -109,8 +109,14 @@ class ViewerPane(QWidget):
         )
         for label in (*labels, self.hint_label):
             # Text that changes with every image must not resize the dock (and with it re-lay
-            # out and repaint the whole browser grid on each keypress).
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            # out and repaint the whole browser grid on each keypress). Vertically each label
+            # asks for one line as its minimum and gets its wrapped height from the layout
+            # (height for width): a Fixed policy made Qt's narrow-width guess of a wrapped
+            # text's height (10+ lines) the minimum, and the heat-map line then pushed the
+            # window taller than a 700-px screen.
+            policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            policy.setHeightForWidth(label.wordWrap())
+            label.setSizePolicy(policy)
             label.setMinimumWidth(10)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(6, 6, 6, 6)
