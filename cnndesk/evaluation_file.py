@@ -53,6 +53,15 @@ def _damaged(path: Path, what: str) -> DamagedEvaluation:
     )
 
 
+def _too_large(path: Path, size: int) -> ModelError:
+    """Not damaged, perhaps: a model of very many classes evaluated on very many images lists a
+    probability of every class for every image. Too large to read, said as that."""
+    return ModelError(
+        f"{path} is {size >> 20} MiB, more than cnndesk reads ({MAX_EVALUATION_BYTES >> 20} MiB"
+        " at most), so its evaluation is not shown; the model itself still predicts."
+    )
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -93,13 +102,13 @@ def load_evaluation(path: Path, classes: Sequence[str]) -> Evaluation:
         if not stat.S_ISREG(status.st_mode):
             raise _damaged(path, "it is not a regular file")
         if status.st_size > MAX_EVALUATION_BYTES:
-            raise _damaged(path, f"it is {status.st_size >> 20} MiB, far more than cnndesk writes")
+            raise _too_large(path, status.st_size)
         with open(path, "rb") as handle:
             data = handle.read(MAX_EVALUATION_BYTES + 1)
     except OSError as exc:
         raise ModelError(f"{path} cannot be read: {exc.strerror or exc}") from exc
     if len(data) > MAX_EVALUATION_BYTES:
-        raise _damaged(path, "it is larger than cnndesk writes")
+        raise _too_large(path, len(data))
     try:
         raw = json.loads(data.decode("utf-8"), parse_constant=_no_constants)
     except UnicodeDecodeError as exc:

@@ -198,7 +198,7 @@ def temp_beside(path: str | os.PathLike[str], *, permissions: int | None = None)
         yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK if permissions is None else permissions)
+        _set_permissions(tmp, permissions)
         os.replace(tmp, out)
     except BaseException as exc:
         with contextlib.suppress(OSError):
@@ -222,3 +222,24 @@ def replacing(
     """
     with temp_beside(path, permissions=permissions) as tmp, open(tmp, mode, **open_args) as f:
         yield f
+
+
+_CHMOD_REFUSED = {errno.EPERM, errno.ENOTSUP, errno.EINVAL}
+"""What a file system without Unix permissions (FAT, exFAT, some network shares) answers to a
+mode its mount options do not allow."""
+
+
+def _set_permissions(path: Path, permissions: int | None) -> None:
+    """Give ``path`` the mode a new file gets (``0666`` less the umask), or ``permissions``.
+
+    A file system that refuses ``permissions`` (a FAT USB stick allows only its mount's mode)
+    keeps the mode it gives: the copy is written, only its permission bits are not the photo's.
+    """
+    default = 0o666 & ~_UMASK
+    try:
+        os.chmod(path, default if permissions is None else permissions)
+    except OSError as exc:
+        if permissions is None or exc.errno not in _CHMOD_REFUSED:
+            raise
+        with contextlib.suppress(OSError):
+            os.chmod(path, default)

@@ -107,6 +107,52 @@ def test_a_library_that_stored_a_decomposed_name_keeps_working(
         assert library.require_class(NFC).count == 2
 
 
+def test_a_library_holding_both_forms_changes_the_class_it_is_told(
+    lib: list[str], tmp_path: Path
+) -> None:
+    """An older cnndesk made both forms into two classes; deleting, labeling and importing by
+    name reach the class stored in exactly that form (the composed one owns the typed name)."""
+    for name in ("first", "second"):
+        assert main([*lib, "classes", "add", name]) == 0
+    with sqlite3.connect(lib[1]) as db:  # as an older cnndesk stored them
+        db.execute("UPDATE classes SET name = ? WHERE name = 'first'", (NFD,))
+        db.execute("UPDATE classes SET name = ? WHERE name = 'second'", (NFC,))
+    for name in ("d", "c"):
+        make_image(tmp_path / f"{name}.png", colour=(10, 200, 10) if name == "d" else (200, 9, 9))
+        assert main([*lib, "import", str(tmp_path / f"{name}.png")]) == 0
+    assert main([*lib, "label", str(tmp_path / "d.png"), "--class", NFD]) == 0
+    assert main([*lib, "label", str(tmp_path / "c.png"), "--class", NFC]) == 0
+    make_image(tmp_path / "typed" / NFC / "0.png", colour=(9, 9, 200))
+    assert main([*lib, "import", str(tmp_path / "typed"), "--classes-from-folders"]) == 0
+    with Library.open(lib[1]) as library:
+        counts = {c.name: c.count for c in library.classes()}
+        assert counts == {NFD: 1, NFC: 2}  # the folder went to the class stored composed
+        assert library.remove_class(NFD) == 1  # the decomposed one, with its one label
+        assert [(c.name, c.count) for c in library.classes()] == [(NFC, 2)]
+
+
+def test_undo_of_a_removal_finds_a_decomposed_class_made_again_composed(tmp_path: Path) -> None:
+    """A removed image of a class stored decomposed (an older library), whose class was deleted
+    and typed again on the keyboard: undo gives the label to the class typed again."""
+    from cnndesk.library.removal import remove_images_undoably, restore_images
+
+    make_image(tmp_path / "cup.png")
+    with Library.open(tmp_path / "lib.cnndesk") as library:
+        library.add_class("placeholder")
+        with sqlite3.connect(tmp_path / "lib.cnndesk") as db:  # as an older cnndesk stored it
+            db.execute("UPDATE classes SET name = ?", (NFD,))
+        assert main(["--library", str(tmp_path / "lib.cnndesk"), "import", str(tmp_path)]) == 0
+        (image,) = [r.id for r in library.images()]
+        library.set_labels([image], library.require_class(NFD).id)
+        removed = remove_images_undoably(library, [image])
+        library.remove_class(NFD)
+        library.add_class("wasps")  # takes the freed id
+        again = library.add_class(NFC)
+        back = restore_images(library, removed)
+        assert back.lost == ()
+        assert library.image(image).class_id == again.id
+
+
 def test_explain_finds_the_class_in_either_form(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -230,3 +230,17 @@ def test_the_first_predict_of_a_simple_cnn_prints_no_tracer_warning(model: Path)
     assert "red" in done.stdout and "blue" in done.stdout
     assert "TracerWarning" not in done.stderr, done.stderr
     assert "x.shape" not in done.stderr  # nor the source line it quoted
+
+
+def test_an_evaluation_too_large_to_read_says_so_not_damaged(
+    model: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model of many classes evaluated on many images writes a large file: it is not called
+    damaged, only too large to read."""
+    import cnndesk.evaluation_file as evaluation_file
+
+    size = (model / "evaluation.json").stat().st_size
+    monkeypatch.setattr(evaluation_file, "MAX_EVALUATION_BYTES", size - 1)
+    code, out, err = evaluate(model, capsys)
+    assert code == 1 and out == ""
+    assert "more than cnndesk reads" in err and "damaged" not in err

@@ -192,3 +192,25 @@ def test_train_out_with_a_tilde_is_checked_and_written_in_the_same_folder(
     capsys.readouterr()
     assert main([*library, *train]) == 1  # the same folder is the one checked
     assert "already holds model.json" in capsys.readouterr().err
+
+
+def test_a_file_system_that_refuses_the_photos_mode_still_gets_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A FAT USB stick allows only its mount's mode: the photo's 0600 is refused with EPERM,
+    and the copy is written with the mode the stick gives, not given up."""
+    from cnndesk import outputs
+
+    real_chmod = os.chmod
+
+    def fat_chmod(path, mode, *args, **kwargs):
+        if mode & 0o777 != 0o666 & ~outputs._UMASK:
+            raise OSError(errno.EPERM, "Operation not permitted")
+        return real_chmod(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", fat_chmod)
+    out = tmp_path / "copy.jpg"
+    with outputs.replacing(out, "wb", permissions=0o600) as handle:
+        handle.write(b"photo")
+    assert out.read_bytes() == b"photo"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]

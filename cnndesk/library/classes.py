@@ -15,7 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from cnndesk.domain import ClassInfo, ImageStatus, LibraryError
 from cnndesk.library.database import read_transaction, write_transaction
-from cnndesk.library.names import class_name_problem, normal_class_name
+from cnndesk.library.names import (
+    class_name_problem,
+    id_named,
+    ids_by_normal_name,
+    normal_class_name,
+)
 from cnndesk.library.schema import ClassRow, ImageRow, LabelRow, utcnow
 from cnndesk.library.sql import HUMAN
 
@@ -59,9 +64,11 @@ class ClassManager:
             return [_class_info(row, counts.get(row.id, 0)) for row in rows]
 
     def by_name(self, name: str) -> ClassInfo | None:
-        """The class named ``name`` (compared in Unicode NFC), or ``None``."""
-        key = normal_class_name(name)
-        return next((info for info in self.all() if normal_class_name(info.name) == key), None)
+        """The class stored exactly as ``name``, else the one named ``name`` in Unicode NFC
+        (:func:`.names.id_named`: an older library may hold both forms), or ``None``."""
+        classes = self.all()
+        class_id = id_named(((info.id, info.name) for info in classes), name)
+        return next((info for info in classes if info.id == class_id), None)
 
     def require(self, name: str) -> ClassInfo:
         """The class named ``name``; a :class:`LibraryError` listing the classes if none is."""
@@ -160,10 +167,7 @@ class ClassManager:
 
     def ids_by_name(self, c: Connection) -> dict[str, int]:
         """Class name (in Unicode NFC) → id, read inside the caller's transaction ``c``."""
-        return {
-            normal_class_name(name): class_id
-            for name, class_id in c.execute(select(ClassRow.name, ClassRow.id))
-        }
+        return ids_by_normal_name(c.execute(select(ClassRow.id, ClassRow.name)))
 
 
 def check_class_name(name: str) -> None:

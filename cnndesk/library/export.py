@@ -214,9 +214,9 @@ def _copy_one(
     try:
         written.mkdir(target_dir)
         # a full disk leaves no partial copy; a private (0600) photo stays private
+        written.files.append(target)  # first: an interrupt after the rename still takes it back
         with replacing(target, "wb", permissions=data.mode) as handle:
             handle.write(data.data)
-        written.files.append(target)
         os.utime(target, ns=(data.mtime_ns, data.mtime_ns))
     except OSError as exc:
         why = "the disk is full" if _disk_full(exc) else str(exc)

@@ -14,6 +14,7 @@ followed by a combining accent) are one class. Names that differ in case stay di
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 
 MAX_CLASS_NAME = 200
 """Characters; a name this long no longer fits any menu or folder name (255 bytes on most disks)."""
@@ -24,6 +25,34 @@ _BIDI_CONTROLS = frozenset("\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u20
 def normal_class_name(name: str) -> str:
     """``name`` in the form class names are stored and compared in (Unicode NFC)."""
     return unicodedata.normalize("NFC", name)
+
+
+def same_name(a: str, b: str) -> bool:
+    """Whether two class names are the same name (equal in Unicode NFC)."""
+    return normal_class_name(a) == normal_class_name(b)
+
+
+def ids_by_normal_name(classes: Iterable[tuple[int, str]]) -> dict[str, int]:
+    """Class name in NFC → id, from (id, stored name) pairs.
+
+    A library made before names were normalized can hold both forms of one name as two classes;
+    the one stored in NFC then owns the name, so every lookup by name finds the same class (and
+    :func:`id_named` finds the other by its exact stored name).
+    """
+    result: dict[str, int] = {}
+    for class_id, stored in classes:
+        key = normal_class_name(stored)
+        if key not in result or stored == key:
+            result[key] = class_id
+    return result
+
+
+def id_named(classes: Iterable[tuple[int, str]], name: str) -> int | None:
+    """The id of the class stored exactly as ``name``, else of the one whose name is ``name`` in
+    NFC (see :func:`ids_by_normal_name`), else ``None``."""
+    pairs = list(classes)
+    exact = next((class_id for class_id, stored in pairs if stored == name), None)
+    return exact if exact is not None else ids_by_normal_name(pairs).get(normal_class_name(name))
 
 
 def class_name_problem(name: str) -> str | None:

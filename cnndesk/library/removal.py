@@ -30,6 +30,7 @@ from sqlalchemy import delete, insert, or_, select
 
 from cnndesk.library.database import write_transaction
 from cnndesk.library.image_ids import advance_id_sequence, reserve_image_ids
+from cnndesk.library.names import id_named, same_name
 from cnndesk.library.schema import (
     ClassRow,
     ImageRow,
@@ -132,7 +133,7 @@ def _restore_classes(c: Any, rows: tuple[dict, ...]) -> tuple[dict[int, int], li
     now: dict[int, int] = {}
     created: list[int] = []
     for row in rows:
-        same = c.execute(select(ClassRow.id).where(ClassRow.name == row["name"])).scalar()
+        same = id_named(c.execute(select(ClassRow.id, ClassRow.name)), row["name"])
         if same is not None:
             now[row["id"]] = same
             continue
@@ -160,7 +161,7 @@ def _classes_now(c: Any, removed: RemovedImages, restored: dict[int, int]) -> di
         row.id: (row.name, row.created)
         for row in c.execute(select(ClassRow.id, ClassRow.name, ClassRow.created))
     }
-    by_name = {name: class_id for class_id, (name, _created) in current.items()}
+    names = [(class_id, name) for class_id, (name, _created) in current.items()]
     result: dict[int, int | None] = {}
     for old in {r["class_id"] for r in removed.labels + removed.reviews} - {None}:
         if old in restored:
@@ -168,10 +169,10 @@ def _classes_now(c: Any, removed: RemovedImages, restored: dict[int, int]) -> di
             continue
         then = removed.class_names.get(old)
         now = current.get(old)
-        if now is not None and (then is None or now[0] == then[0] or now[1] == then[1]):
+        if now is not None and (then is None or same_name(now[0], then[0]) or now[1] == then[1]):
             result[old] = old
         else:
-            result[old] = by_name.get(then[0]) if then is not None else None
+            result[old] = id_named(names, then[0]) if then is not None else None
     return result
 
 
