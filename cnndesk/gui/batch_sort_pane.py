@@ -1,7 +1,8 @@
 """The batch sort pane: let the current model sort a folder of images into class folders.
 
 Drop a folder on the pane (or browse), choose where the sorted images go, copy or move, and how
-sure the model must be (images below the threshold go to ``_uncertain``). The sort runs
+sure the model must be (images below the threshold go to ``_uncertain``); a dry run only writes
+the report of where each image would go. The sort runs
 :func:`cnndesk.jobs.sort_job` on the worker, with progress; afterwards the pane lists how many
 images went into each folder, opens the destination in the file manager, and can undo the last
 sort into it (:func:`cnndesk.jobs.undo_sort_job`: moved files go back, copies are removed).
@@ -19,6 +20,7 @@ from PySide6.QtGui import QDesktopServices, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractScrollArea,
     QButtonGroup,
+    QCheckBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
@@ -71,6 +73,8 @@ class BatchSortPane(QWidget):
         self.worker: Worker | None = None
         self.result: SortResult | None = None
         self._undoing = False
+        self._dry_run = False
+        """The running sort only plans (a dry run): its progress says so."""
 
         self.model_label = QLabel()
         self.model_label.setWordWrap(True)
@@ -112,6 +116,11 @@ class BatchSortPane(QWidget):
         self._mode_group = QButtonGroup(self)
         self._mode_group.addButton(self.copy_radio)
         self._mode_group.addButton(self.move_radio)
+        self.dry_run_check = QCheckBox("Dry run (only write the report)")
+        self.dry_run_check.setToolTip(
+            "Classify every image and write the report of where it would go, but copy or move"
+            " nothing (like cnndesk sort --dry-run)"
+        )
         self.threshold_slider = QSlider(Qt.Orientation.Horizontal)
         self.threshold_slider.setRange(0, 99)
         self.threshold_slider.setValue(DEFAULT_THRESHOLD)
@@ -122,7 +131,10 @@ class BatchSortPane(QWidget):
         form = QFormLayout()
         form.addRow("Images to sort", _row(self.source_edit, source_browse))
         form.addRow("Sort into", _row(self.dest_edit, dest_browse))
-        form.addRow("Files", _row(self.copy_radio, self.move_radio, stretch_last=True))
+        form.addRow(
+            "Files",
+            _row(self.copy_radio, self.move_radio, self.dry_run_check, stretch_last=True),
+        )
         form.addRow("Only when sure", _row(self.threshold_slider, self.threshold_label))
         return form
 
@@ -272,13 +284,19 @@ class BatchSortPane(QWidget):
             self._show_message("Choose where the sorted images should go.", error=True)
             return None
         move, threshold = self.move_radio.isChecked(), self.threshold
+        dry_run = self.dry_run_check.isChecked()
 
         def job() -> Generator[Progress, None, SortResult]:
             from cnndesk.jobs import sort_job
 
-            return (yield from sort_job(model, source, dest, move=move, threshold=threshold))
+            return (
+                yield from sort_job(
+                    model, source, dest, move=move, threshold=threshold, dry_run=dry_run
+                )
+            )
 
         self.result = None
+        self._dry_run = dry_run
         self._show_counts({})
         self._show_message("")
         self.progress_bar.setValue(0)
@@ -398,6 +416,8 @@ class BatchSortPane(QWidget):
             verb = (
                 "Undoing"
                 if self._undoing
+                else "Planning"
+                if self._dry_run
                 else ("Moving" if self.move_radio.isChecked() else "Copying")
             )
         else:
@@ -418,13 +438,18 @@ class BatchSortPane(QWidget):
             failed = sum(1 for f in result.files if f.status == "failed")
             verb = "Moved" if result.move else "Copied"
             text = f"{verb} {sorted_n} images into {len(counts)} folders in {result.seconds:.1f} s."
+            if result.dry_run:
+                text = (
+                    f"Dry run: nothing was moved or copied. {sorted_n} images would go into"
+                    f" {len(counts)} folders (listed below) in {result.seconds:.1f} s."
+                )
             if skipped:
                 text += f" {skipped} unreadable files were left where they are."
             if failed:
                 text += f" {failed} files could not be sorted (see the report)."
             if result.report_csv:
                 text += f"\nReport: {result.report_csv}"
-            self.progress_bar.setFormat("Done")
+            self.progress_bar.setFormat("Dry run done" if result.dry_run else "Done")
             self._show_message(text, error=bool(failed))
             self.context.status_message.emit(text.split("\n", 1)[0])
         elif isinstance(result, UndoResult):
