@@ -19,6 +19,11 @@ from cnndesk.defaults import LOW_CONFIDENCE
 from cnndesk.domain import ClassInfo, ImageQuery, ImageView
 
 SEARCH_DELAY_MS = 250
+SEARCH_PLACEHOLDER = "Search names"
+SEARCH_TOOLTIP = (
+    "Search file names (Ctrl+F): shows the images whose file name contains the text.\n"
+    "Return goes to the images; Escape clears the search."
+)
 
 
 def filter_choices(classes: list[ClassInfo]) -> list[tuple[str, ImageQuery]]:
@@ -71,10 +76,12 @@ class FilterBar(QWidget):
         )
         self.search_box = QLineEdit(self)
         self.search_box.setObjectName("searchBox")
-        self.search_box.setPlaceholderText("Search file names (Ctrl+F)")
+        # Short enough to fit the box in a 1024 px window; the tooltip says it whole.
+        self.search_box.setPlaceholderText(SEARCH_PLACEHOLDER)
+        self.search_box.setToolTip(SEARCH_TOOLTIP)
         self.search_box.setClearButtonEnabled(True)
         self.search_box.setMinimumWidth(
-            self.search_box.fontMetrics().horizontalAdvance("Search file names") + 28
+            self.search_box.fontMetrics().horizontalAdvance(SEARCH_PLACEHOLDER) + 40
         )
         self.search_box.installEventFilter(self)
         self.count_label = QLabel(self)

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QPushButton,
@@ -47,6 +48,14 @@ STATUS_WORDS = {
 }
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 COLUMNS = ["Run", "When", "Backbone", "Mode", "Accuracy [95 % CI] n", "Status"]
+ACCURACY_COLUMN = 4
+SHOWN_ORDER = [0, ACCURACY_COLUMN, 5, 3, 2, 1]
+"""The columns as they are shown: the accuracy right after the run, then status, mode, backbone
+and when (the cells keep ``COLUMNS``' order, only the header's sections move)."""
+BACKBONE_WIDTH_CHARS = 16
+"""A longer backbone name is elided in the table (its tooltip says it whole)."""
+ROWS_SHOWN = 3
+"""The table is at least this many rows tall, so the runs can be compared without scrolling."""
 
 
 def run_row(run: RunRecord, *, current: bool) -> list[str]:
@@ -61,6 +70,15 @@ def run_row(run: RunRecord, *, current: bool) -> list[str]:
     ]
 
 
+def run_tooltip(run: RunRecord, cell: str, *, current: bool) -> str:
+    """A cell's tooltip: its whole text (the table elides long ones) and the run's model folder."""
+    lines = [cell]
+    if current:
+        lines.append("The current model")
+    lines.append(f"Model: {run.model_path}" if run.model_path else "No model saved")
+    return "\n".join(lines)
+
+
 class RunHistory(QWidget):
     """The "Runs" heading over the table of runs; :meth:`refresh` re-reads the library's runs."""
 
@@ -68,6 +86,7 @@ class RunHistory(QWidget):
         super().__init__(parent)
         self.context = context
         self.table = results_table(COLUMNS, stretch_last=True)
+        self._arrange_columns()
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setToolTip(
             "Double-click a run to make its model the current one (marked ●).\n"
@@ -94,6 +113,22 @@ class RunHistory(QWidget):
         layout.addLayout(heading)
         layout.addWidget(self.table)
 
+    def _arrange_columns(self) -> None:
+        """The accuracy column first after the run (visible without scrolling in a narrow pane),
+        the backbone column capped and elided, and room for ``ROWS_SHOWN`` rows."""
+        header = self.table.horizontalHeader()
+        for visual, logical in enumerate(SHOWN_ORDER):
+            header.moveSection(header.visualIndex(logical), visual)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(
+            2, self.table.fontMetrics().horizontalAdvance("x" * BACKBONE_WIDTH_CHARS)
+        )
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        rows = self.table.verticalHeader().defaultSectionSize() * ROWS_SHOWN
+        scroll_bar = self.table.horizontalScrollBar().sizeHint().height()
+        frame = 2 * self.table.frameWidth()
+        self.table.setMinimumHeight(header.sizeHint().height() + rows + scroll_bar + frame)
+
     def refresh(self) -> None:
         """Show the library's runs, newest first, the current model's run in bold with ●."""
         try:
@@ -111,6 +146,7 @@ class RunHistory(QWidget):
             is_current = current is not None and run.model_path == current
             for column, value in enumerate(run_row(run, current=is_current)):
                 item = QTableWidgetItem(value)
+                item.setToolTip(run_tooltip(run, value, current=is_current))
                 item.setData(Qt.ItemDataRole.UserRole, run.model_path)
                 item.setData(RUN_ID_ROLE, run.id)
                 if run.model_path is None:
@@ -119,7 +155,6 @@ class RunHistory(QWidget):
                     bold = QFont(item.font())
                     bold.setBold(True)
                     item.setFont(bold)
-                    item.setToolTip("The current model")
                 self.table.setItem(row, column, item)
 
     @Slot(int, int)

@@ -56,7 +56,6 @@ from cnndesk.gui.readiness import (
     probe_training_options,
     readiness,
     result_text,
-    weights_banner_text,
     weights_missing,
     weights_missing_text,
 )
@@ -79,6 +78,12 @@ if TYPE_CHECKING:
     from cnndesk.gui.worker import Worker
 
 log = logging.getLogger(__name__)
+
+WEIGHTS_CHOICE = (
+    "Choose a weights file (.safetensors or a PyTorch state dict), or train a small network"
+    " from scratch (needs more images and learns more slowly)."
+)
+"""The weights box's words; the readiness line above says which weights are missing."""
 
 __all__ = ["DEFAULT_BACKBONE", "BackboneOption", "TrainingOptions", "TrainingPane"]
 """The probe's results are imported from here by older callers; they live in ``readiness``."""
@@ -256,7 +261,10 @@ class TrainingPane(QWidget):
         if self.training:
             return
         self.train_button.setEnabled(self._ready)
-        self.summary_label.setText(state.text)
+        text = state.text
+        if len(counts) >= 2 and self._weights_missing():  # said once: the box says what to do
+            text = f"Not ready: the pretrained weights for {self._backbone()} are not on this computer."
+        self.summary_label.setText(text)
 
     def suggest_labels(self) -> Worker | None:
         """Let the current model suggest a label for every unlabeled image (``suggest_job``)."""
@@ -326,7 +334,7 @@ class TrainingPane(QWidget):
         """Offer the ways out when the chosen backbone's weights are not on this computer."""
         missing = self._weights_missing()
         if missing:
-            self.weights_banner_label.setText(weights_banner_text(self._backbone()))
+            self.weights_banner_label.setText(WEIGHTS_CHOICE)
         self.weights_banner.setVisible(missing)
 
     # ---------------------------------------------------------------------------- actions

@@ -119,7 +119,8 @@ def test_the_probe_lists_backbones_and_offers_ways_out_without_weights(
     # This test's home has no cached weights and downloads are off: say so, offer both ways out.
     assert pane.backbone_combo.currentText() == "tf_efficientnet_lite0"
     assert not pane.weights_banner.isHidden()
-    assert "not on this computer" in pane.weights_banner_label.text()
+    assert "not on this computer" in pane.summary_label.text()  # said once, the box says what to do
+    assert "Choose a weights file" in pane.weights_banner_label.text()
     pane.weights_edit.setText(str(tmp_path / "lite0.safetensors"))
     assert pane.weights_banner.isHidden()
     pane.weights_edit.clear()
