@@ -237,6 +237,8 @@ def sort_job(
             f"The files were sorted into {printable(target)}, but no report was written ({why}); "
             f"the sort stands. To put the files back: cnndesk sort --undo {printable(target)}"
         ) from exc
+    if result.journal is not None:  # undo removes the report too, while it is unchanged
+        filesort.record_report(Path(result.journal), [csv_path, json_path])
     return replace(
         result,
         files=files_out,
@@ -248,7 +250,11 @@ def sort_job(
 
 
 def undo_sort_job(dest: str | Path) -> Generator[SortProgress, None, UndoResult]:
-    """Undo the latest sort into ``dest`` (see :func:`cnndesk.filesort.undo_sort`)."""
+    """Undo the latest sort into ``dest`` (see :func:`cnndesk.filesort.undo_sort`).
+
+    :func:`sort_job` records its report in the sort's journal, so undo removes the report too
+    while it is unchanged.
+    """
     return (yield from filesort.undo_sort(dest))
 
 

@@ -30,6 +30,8 @@ Guarantees, and how they are kept:
   removed only when it still matches what was copied and its original is still there; a copy that
   was changed since, or whose original is gone, is kept and reported (undo never deletes the last
   copy of anything). Undo is idempotent: run it again after a crash and it finishes the job.
+  The report files the sort wrote go too (their size and SHA-256 are in the journal), but only
+  while they are still those bytes: a report the user edited or replaced is kept and listed.
 - **A crash** leaves at most one stray thing that undo does not know about: the empty file that
   claims a name, if the crash falls between claiming it and journaling the file (the journal
   line is written right after). Every file is always at its source or at its journaled
@@ -56,23 +58,26 @@ from cnndesk.filesort.journal import (
     KEY_FILE,
     journal_key,
     latest_journal,
+    record_report,
 )
 from cnndesk.filesort.names import class_folders
 from cnndesk.filesort.report import write_report
 from cnndesk.filesort.sort import Decision, sort_files
 from cnndesk.filesort.sources import IMAGE_EXTENSIONS, image_files
-from cnndesk.filesort.undo import undo_sort
+from cnndesk.filesort.undo import REPORT_CHANGED, undo_sort
 
 __all__ = [
     "IMAGE_EXTENSIONS",
     "JOURNAL_DIR",
     "JOURNAL_VERSION",
     "KEY_FILE",
+    "REPORT_CHANGED",
     "Decision",
     "class_folders",
     "image_files",
     "journal_key",
     "latest_journal",
+    "record_report",
     "sort_files",
     "undo_sort",
     "write_report",

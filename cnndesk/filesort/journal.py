@@ -127,6 +127,65 @@ class Journal:
             self._file.close()
 
 
+def record_report(path: Path, reports: list[Path], *, key: bytes | None = None) -> bool:
+    """Append a signed ``report`` record (size and SHA-256) for each report file the sort wrote.
+
+    Undo removes a report only while it is still exactly these bytes. The journal's chain is
+    verified first and continued (``key``: default :func:`journal_key`); a journal that does not
+    verify, or ends in a half-written line, is left as it is and ``False`` returned (undo then
+    keeps the reports, as before).
+    """
+    key = journal_key() if key is None else key
+    try:
+        text = _journal_text(path)
+    except SortError:
+        return False
+    previous = _MAC_START
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return False
+        mac = record.pop("mac", None) if isinstance(record, dict) else None
+        if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(key, previous, record)):
+            return False
+        previous = mac.encode()
+    if previous == _MAC_START or not text.endswith("\n"):
+        return False
+    try:
+        records = [_report_record(p) for p in reports]
+        with open(path, "a", encoding="ascii") as f:
+            for record in records:
+                mac = _mac(key, previous, record)
+                previous = mac.encode()
+                f.write(json.dumps({**record, "mac": mac}, ensure_ascii=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        log.warning("Could not record the report files in %s", path)
+        return False
+    return True
+
+
+def _report_record(path: Path) -> dict[str, Any]:
+    size, digest = sha256_of(path)
+    return {"type": "report", "path": str(path), "size": size, "sha256": digest}
+
+
+def sha256_of(path: Path) -> tuple[int, str]:
+    """``(size, SHA-256 hex)`` of the regular file at ``path`` (not followed through a link)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        digest = hashlib.sha256()
+        size = 0
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
 def new_journal_path(dest: Path) -> Path:
     folder = dest / JOURNAL_DIR
     folder.mkdir(exist_ok=True)
@@ -211,8 +270,12 @@ def _untrusted(path: Path, lines: list[str], problem: str) -> UntrustedJournalEr
 
 def read_journal(
     path: Path, key: bytes
-) -> tuple[dict[str, Any], list[dict[str, Any]], dict[int, dict[str, Any]], list[str]]:
-    """``(begin, intents in order, done records by index, folders created)``, all verified.
+) -> tuple[
+    dict[str, Any], list[dict[str, Any]], dict[int, dict[str, Any]], list[str], list[dict[str, Any]]
+]:
+    """``(begin, intents, done records by index, folders created, reports)``, all verified.
+
+    ``reports`` are the :func:`record_report` records: the report files the sort wrote.
 
     Raises :class:`UntrustedJournalError` unless every record's MAC verifies under ``key``. A last
     line cut short by a crash is ignored; the file system state decides what was done.
@@ -241,7 +304,7 @@ def read_journal(
         records.append(record)
     if not records and len(lines) <= 1:
         # A crash right after the journal was created: the sort had not touched a file yet.
-        return {"type": "begin", "version": JOURNAL_VERSION, "mode": "move"}, [], {}, []
+        return {"type": "begin", "version": JOURNAL_VERSION, "mode": "move"}, [], {}, [], []
     if not records or records[0].get("type") != "begin":
         raise _untrusted(path, lines, "it does not start like a sort journal")
     begin = records[0]
@@ -252,6 +315,7 @@ def read_journal(
     intents: list[dict[str, Any]] = []
     done: dict[int, dict[str, Any]] = {}
     mkdirs: list[str] = []
+    reports: list[dict[str, Any]] = []
     for record in records[1:]:
         kind = record.get("type")
         if kind == "intent":
@@ -260,4 +324,6 @@ def read_journal(
             done[record["i"]] = record
         elif kind == "mkdir":
             mkdirs.append(record["path"])
-    return begin, intents, done, mkdirs
+        elif kind == "report":
+            reports.append(record)
+    return begin, intents, done, mkdirs, reports

@@ -25,6 +25,7 @@ from cnndesk.filesort.journal import (
     journal_key,
     latest_journal,
     read_journal,
+    sha256_of,
 )
 from cnndesk.filesort.names import claim
 from cnndesk.outputs import printable
@@ -32,6 +33,8 @@ from cnndesk.outputs import printable
 log = logging.getLogger(__name__)
 
 _UNDONE_SUFFIX = ".undone"
+REPORT_CHANGED = "kept: this report was changed since the sort wrote it"
+"""The reason in :attr:`UndoResult.kept` for a report file undo left because it was changed."""
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -77,7 +80,10 @@ def undo_sort(
     Moved files go back to their old paths (when that path is taken by another file meanwhile,
     beside it as ``name (restored).ext``). Copies are removed when they still match their original
     and the original is still there; otherwise they are kept and listed in ``UndoResult.kept``.
-    Empty class folders the sort created are removed. The journal is then renamed ``*.undone``,
+    Empty class folders the sort created are removed, and so are the report files the sort wrote
+    (recorded by :func:`~cnndesk.filesort.journal.record_report`) while they are still the very
+    bytes it wrote; a report changed since is kept and listed in ``kept`` with the reason
+    :data:`REPORT_CHANGED`. The journal is then renamed ``*.undone``,
     so undoing again undoes the sort before it.
     """
     started = time.perf_counter()
@@ -88,7 +94,9 @@ def undo_sort(
             f"There is no sort to undo in {printable(dest)} (no journal in "
             f"{printable(dest / JOURNAL_DIR)})."
         )
-    begin, intents, done, mkdirs = read_journal(path, journal_key() if key is None else key)
+    begin, intents, done, mkdirs, reports = read_journal(
+        path, journal_key() if key is None else key
+    )
     roots = [r for r in map(clean_path, begin.get("sources") or []) if r is not None]
     restored = removed = 0
     kept: list[RefusedFile] = []
@@ -114,6 +122,7 @@ def undo_sort(
                 f"Undo stopped at {dst}: {exc.strerror or exc}. Nothing was lost; fix this and run "
                 "the undo again, it continues where it stopped."
             ) from exc
+    _remove_reports(reports, dest, kept)
     for folder in reversed(mkdirs):
         made = clean_path(folder)
         if made is None or made.parent != dest or os.path.islink(made):
@@ -134,6 +143,22 @@ def undo_sort(
         renamed=tuple(renamed),
         seconds=time.perf_counter() - started,
     )
+
+
+def _remove_reports(reports: list[dict[str, Any]], dest: Path, kept: list[RefusedFile]) -> None:
+    """Remove the report files the sort wrote, each only while it is still the very same bytes."""
+    for record in reports:
+        report = clean_path(record.get("path"))
+        if report is None or report.parent != dest or not os.path.lexists(report):
+            continue  # not one of ours, or the user removed it already
+        try:
+            same = sha256_of(report) == (record.get("size"), record.get("sha256"))
+        except OSError:  # a link or a folder now stands there: not the file the sort wrote
+            same = False
+        if same and not os.path.islink(report):
+            report.unlink()
+        else:
+            kept.append(RefusedFile(str(report), REPORT_CHANGED))
 
 
 def _undo_copy(src: Path, dst: Path, record: dict[str, Any] | None, kept: list[RefusedFile]) -> int:

@@ -455,8 +455,12 @@ class BatchSortPane(QWidget):
         elif isinstance(result, UndoResult):
             self._show_counts({})
             text = f"Undone: {result.restored} files put back, {result.removed} copies removed."
-            if result.kept:
-                text += f" {len(result.kept)} files were kept in place (changed since the sort)."
+            reports = [k for k in result.kept if k.reason == filesort.REPORT_CHANGED]
+            files_kept = len(result.kept) - len(reports)
+            if files_kept:
+                text += f" {files_kept} files were kept in place (changed since the sort)."
+            for report in reports:
+                text += f"\nKept the report {report.path}: it was changed since the sort wrote it."
             self.progress_bar.setFormat("Undone")
             self._show_message(text)
             self.context.status_message.emit(text)
