@@ -32,7 +32,7 @@ from PySide6.QtCore import Qt, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
-from cnndesk.domain import CnndeskError, Evaluation, ImageQuery
+from cnndesk.domain import Calibration, CnndeskError, Evaluation, ImageQuery
 from cnndesk.gui.class_metrics import ClassMetricsBox
 from cnndesk.gui.confusion_matrix import ConfusionMatrix
 from cnndesk.gui.evaluation_text import Cell, cell_image_ids, coverage_text, headline
@@ -198,9 +198,8 @@ class EvaluationPane(QWidget):
                 for i, p in enumerate(mistakes)
             ],
         )
-        self.reliability.set_calibration(
-            shown.calibration if shown is not None else None, coverage=self._coverage_text()
-        )
+        calibration = shown.calibration if shown is not None else None
+        self.reliability.set_calibration(calibration, coverage=self._coverage_text(calibration))
         if shown is None:
             self.accuracy_label.setText("")
             self.title_label.setText("")
@@ -213,8 +212,8 @@ class EvaluationPane(QWidget):
         self.warning_label.setVisible(bool(shown.warning))
         self.mistakes_button.setEnabled(bool(shown.misclassified))
 
-    def _coverage_text(self) -> str:
-        return coverage_text(self.model_dir)
+    def _coverage_text(self, calibration: Calibration | None = None) -> str:
+        return coverage_text(self.model_dir, shown=calibration)
 
     def _fit_metrics_table(self) -> None:
         """Where the window has room, the splitter gives the table every column whole; where it

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cnndesk import heldout
-from cnndesk.domain import CnndeskError, Evaluation
+from cnndesk.domain import Calibration, CnndeskError, Evaluation
 from cnndesk.model_folder import read_model_info
 
 MOST_CONFUSED_LIMIT = 8
@@ -105,8 +105,34 @@ def gallery_heading(evaluation: Evaluation) -> str:
     return "<b>Biggest mistakes</b>: none — every evaluated image was right"
 
 
-def coverage_text(model_dir: str | Path | None, target: float = TARGET_PRECISION) -> str:
-    """ "Right 95 % of the time: answers 81 % of images" from the model's held-out data."""
+def images_on(n: int, on: str) -> str:
+    """Which images a confidence figure is measured on: "398 labeled images, out of fold in
+    5-fold cross-validation", "153 validation images"."""
+    s = "s" if n != 1 else ""
+    if on == "cross-validation":
+        return f"{n} labeled image{s}, out of fold in {heldout.CV_FOLDS}-fold cross-validation"
+    return f"{n} {heldout.ON_WORDS.get(on, on or 'held-out')} image{s}"
+
+
+def confidence_text(calibration: Calibration) -> str:
+    """The Confidence line: the calibration error before and after temperature scaling, and the
+    images both are measured on (the ones the temperature was fitted on)."""
+    return (
+        f"<b>Confidence</b> on {images_on(calibration.images, calibration.on)}: calibration"
+        f" error (ECE) {calibration.ece_before:.3f} → {calibration.ece_after:.3f} after"
+        f" temperature scaling (T = {calibration.temperature:.2f}, fitted on these images)"
+    )
+
+
+def coverage_text(
+    model_dir: str | Path | None,
+    target: float = TARGET_PRECISION,
+    *,
+    shown: Calibration | None = None,
+) -> str:
+    """ "To be right 95 % of the time it answers 81 % of the 153 validation images" from the
+    held-out predictions the model keeps (those its calibration was fitted on); "of these 153
+    images" where they are the ones ``shown`` (the Confidence line above it) names."""
     if model_dir is None:
         return ""
     from cnndesk.ml.calibration import NoHeldOutPredictions, threshold_for  # numpy, no torch
@@ -121,9 +147,14 @@ def coverage_text(model_dir: str | Path | None, target: float = TARGET_PRECISION
         return ""
     except CnndeskError as exc:  # a damaged calibration entry says so
         return f"No confidence threshold: {exc}"
+    calibration = info.get("calibration") or {}
+    on = calibration.get("on") if isinstance(calibration.get("on"), str) else ""
+    n = len(calibration.get("confidence") or ())
+    same = shown is not None and (shown.on, shown.images) == (on, n)
+    images = f"these {n} images" if same else f"the {images_on(n, on)}"
     if found.threshold is None:
-        return f"No confidence threshold makes it right {target:.0%} of the time."
+        return f"No confidence threshold makes it right {target:.0%} of the time on {images}."
     return (
         f"To be right {target:.0%} of the time it answers {found.coverage:.0%} of"
-        f" images (confidence ≥ {found.threshold:.0%}), the rest “unknown”"
+        f" {images} (confidence ≥ {found.threshold:.0%}), the rest “unknown”"
     )

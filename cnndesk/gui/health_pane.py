@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QStackedWidget,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -31,6 +32,7 @@ from PySide6.QtWidgets import (
 
 from cnndesk.domain import ImageQuery, Split
 from cnndesk.gui.context import AppContext
+from cnndesk.health import FINDING_KINDS, empty_findings_text, summary_text
 from cnndesk.outputs import printable
 
 log = logging.getLogger(__name__)
@@ -83,15 +85,28 @@ class HealthPane(QWidget):
         self.balance_list = QListWidget(self)
         self.one_split_button = QPushButton("Put group in one split", self)
         self.one_split_button.setEnabled(False)
+        self._stacks: list[QStackedWidget] = []
+        self.empty_labels: list[QLabel] = []
+        """Per tab, what its list says when empty: none found and on what, or what to do."""
+        for view in self._views():
+            stack = QStackedWidget(self)
+            empty = QLabel(self)
+            empty.setWordWrap(True)
+            empty.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            empty.setMargin(12)
+            stack.addWidget(view)
+            stack.addWidget(empty)
+            self._stacks.append(stack)
+            self.empty_labels.append(empty)
         duplicates = QWidget(self)
         box = QVBoxLayout(duplicates)
         box.setContentsMargins(0, 0, 0, 0)
-        box.addWidget(self.duplicates_list)
+        box.addWidget(self._stacks[1])
         box.addWidget(self.one_split_button)
-        self.tabs.addTab(self.labels_list, "Labels")
+        self.tabs.addTab(self._stacks[0], "Labels")
         self.tabs.addTab(duplicates, "Duplicates")
-        self.tabs.addTab(self.outliers_list, "Outliers")
-        self.tabs.addTab(self.balance_list, "Balance")
+        self.tabs.addTab(self._stacks[2], "Outliers")
+        self.tabs.addTab(self._stacks[3], "Balance")
         top = QHBoxLayout()
         top.addWidget(self.run_button)
         top.addWidget(self.summary, 1)
@@ -108,6 +123,7 @@ class HealthPane(QWidget):
         self._taken: list[_Taken] = []
         context.undo_stack.indexChanged.connect(self._on_undo_index_changed)
         context.library_opened.connect(self._on_library_opened)
+        self._show_empty_lists()
 
     # --------------------------------------------------------------------------- running
 
@@ -156,23 +172,25 @@ class HealthPane(QWidget):
             self.tabs.setTabText(i, self.tabs.tabText(i).split(" (")[0])
         self.one_split_button.setEnabled(False)
         self.summary.setText(NOT_RUN)
+        self._show_empty_lists()
 
     def _views(self) -> tuple[QListWidget, ...]:
         return (self.labels_list, self.duplicates_list, self.outliers_list, self.balance_list)
+
+    def _show_empty_lists(self) -> None:
+        """An empty list gives way to words: none found and on what, or run the audit."""
+        for kind, view, stack, empty in zip(
+            FINDING_KINDS, self._views(), self._stacks, self.empty_labels, strict=True
+        ):
+            empty.setText(empty_findings_text(self.report, kind))
+            stack.setCurrentIndex(0 if view.count() else 1)
 
     # --------------------------------------------------------------------------- showing
 
     def show_report(self, report: Any) -> None:
         self.report = report
         self._taken = []  # a new audit: what earlier steps resolved is measured afresh
-        leaks = sum(1 for d in report.near_duplicates if d.leaks)
-        cv = f"; out-of-fold accuracy {report.cv_accuracy:.0%}" if report.cv_accuracy else ""
-        self.summary.setText(
-            f"{report.images} images, {report.labeled} labeled{cv}. "
-            f"{len(report.label_issues)} likely label errors, "
-            f"{len(report.near_duplicates)} duplicate groups ({leaks} across splits), "
-            f"{len(report.outliers)} odd images."
-        )
+        self.summary.setText(summary_text(report))
         self.labels_list.clear()
         for f in report.label_issues:
             self._add(
@@ -199,6 +217,7 @@ class HealthPane(QWidget):
         self.tabs.setTabText(3, f"Balance ({len(report.class_balance)})")
         if self.labels_list.count():
             self.labels_list.setCurrentRow(0)
+        self._show_empty_lists()
 
     @staticmethod
     def _add(view: QListWidget, text: str, finding: object) -> None:
@@ -241,6 +260,7 @@ class HealthPane(QWidget):
         if row < 0:
             return None
         item = self.labels_list.takeItem(row)
+        self._show_empty_lists()
         return item.data(Qt.ItemDataRole.UserRole)
 
     def _resolved_by_undoable_step(self, view: QListWidget, item: QListWidgetItem) -> None:
@@ -251,6 +271,7 @@ class HealthPane(QWidget):
         view.takeItem(row)
         step = stack.index()
         self._taken.append(_Taken(step, stack.command(step - 1), view, row, item))
+        self._show_empty_lists()
 
     @Slot(int)
     def _on_undo_index_changed(self, index: int) -> None:
@@ -271,6 +292,7 @@ class HealthPane(QWidget):
             if taken.step <= index and taken.back:
                 taken.view.takeItem(taken.view.row(taken.item))
                 taken.back = False
+        self._show_empty_lists()
 
     def accept_current(self) -> bool:
         """Give the current finding's image the suggested label (undoable: Edit → Undo brings

@@ -12,6 +12,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from cnndesk.domain import Calibration, ReliabilityBin
+from cnndesk.gui.evaluation_text import confidence_text
 
 BEFORE_COLOUR = "#999999"
 AFTER_COLOUR = "#1f77b4"
@@ -72,11 +73,7 @@ class ReliabilityPlot(QWidget):
             return
         self.before_curve.setData(*_points(calibration.bins_before))
         self.after_curve.setData(*_points(calibration.bins_after))
-        text = (
-            f"<b>Confidence</b>: calibration error (ECE) {calibration.ece_before:.3f} →"
-            f" {calibration.ece_after:.3f} after temperature scaling (T = "
-            f"{calibration.temperature:.2f}, fitted on {calibration.images} held-out predictions)"
-        )
+        text = confidence_text(calibration)
         if coverage:
             text += f"<br>{coverage}"
         self.summary_label.setText(text)
