@@ -71,3 +71,16 @@ def test_undo_removes_only_the_reports_of_the_sort_it_undoes(tmp_path: Path) -> 
     assert set(REPORTS) <= names and not set(second) & names
     drive(undo_sort_job(dest), lambda _e: None)  # the first
     assert not set(REPORTS) & {p.name for p in dest.iterdir()}
+
+
+def test_the_cpu_label_says_why_a_core_is_left_free(monkeypatch) -> None:
+    from cnndesk.ml import device
+
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda _pid: {0, 1}, raising=False)
+    assert device.cpu_threads() == 1
+    assert device.cpu_description(1) == (
+        "cpu (1 of 2 threads; one core is left for decoding images and the window)"
+    )
+    assert device.cpu_description(3, requested=True) == "cpu (3 threads)"  # --threads 3
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert device.cpu_description(device.cpu_threads()) == "cpu (1 thread)"

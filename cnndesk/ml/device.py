@@ -90,8 +90,19 @@ def pick_device(requested: str | None = None, *, threads: int | None = None) -> 
         return DeviceChoice(torch.device("mps"), "mps: Apple GPU", None)
     count = cpu_threads(threads)
     torch.set_num_threads(count)
+    return DeviceChoice(torch.device("cpu"), cpu_description(count, requested=bool(threads)), None)
+
+
+def cpu_description(count: int, *, requested: bool = False) -> str:
+    """The CPU device in words: ``count`` torch threads, and why not every core when one is free.
+
+    ``cpu (1 of 2 threads; one core is left for decoding images and the window)``.
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     plural = "thread" if count == 1 else "threads"
-    return DeviceChoice(torch.device("cpu"), f"cpu ({count} {plural})", None)
+    if requested or not cores or count >= cores:
+        return f"cpu ({count} {plural})"
+    return f"cpu ({count} of {cores} threads; one core is left for decoding images and the window)"
 
 
 class PrecisionProbe:
