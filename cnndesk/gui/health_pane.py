@@ -182,7 +182,8 @@ class HealthPane(QWidget):
         for kind, view, stack, empty in zip(
             FINDING_KINDS, self._views(), self._stacks, self.empty_labels, strict=True
         ):
-            empty.setText(empty_findings_text(self.report, kind))
+            if not view.count():
+                empty.setText(empty_findings_text(self.report, kind))
             stack.setCurrentIndex(0 if view.count() else 1)
 
     # --------------------------------------------------------------------------- showing
