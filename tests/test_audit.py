@@ -163,6 +163,21 @@ def test_audit_json_lists_the_planted_problems(
     assert {b["class"] for b in report["class_balance"]} == {"red", "blue"}  # 13 and 13 < 20
 
 
+def test_audit_text_says_what_its_label_check_rests_on(
+    audited_library: tuple[Path, Path, dict[str, Path]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's figure is the audit's own quick head, with its images, folds and interval, and
+    says it is not the trained model's accuracy (a bare 'out-of-fold accuracy 95%' read as if)."""
+    library_path, _model, _files = audited_library
+    capsys.readouterr()
+    assert main(["--library", str(library_path), "audit"]) == 0
+    out = capsys.readouterr().out
+    check = next(line for line in out.splitlines() if line.startswith("Label check: "))
+    assert "of the 27 labels (95 % CI " in check and "5-fold cross-validation" in check
+    assert "not the trained model's accuracy" in check
+    assert "out-of-fold accuracy" not in out
+
+
 def test_a_kept_label_does_not_come_back_until_it_changes(
     audited_library: tuple[Path, Path, dict[str, Path]],
 ) -> None:

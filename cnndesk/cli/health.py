@@ -52,7 +52,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     confident learning on cross-validated predictions, near-duplicate groups (and whether they
     straddle train/val/test), outliers and odd images, and classes with too few images.
     """
-    from cnndesk.health import audit_job
+    from cnndesk.health import audit_job, label_check_text
     from cnndesk.outputs import printable
 
     with open_library(args) as library:
@@ -63,11 +63,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report.as_json())
         return 0
-    cv = f", out-of-fold accuracy {report.cv_accuracy:.1%}" if report.cv_accuracy else ""
     print(
         f"Audited {report.images} images ({report.labeled} labeled) with"
-        f" {printable(report.model_path)}{cv} in {report.seconds:.1f} s."
+        f" {printable(report.model_path)} in {report.seconds:.1f} s."
     )
+    print(label_check_text(report))
     print(f"Likely label errors: {len(report.label_issues)} (worst first)")
     for f in report.label_issues[: args.limit]:
         print(
