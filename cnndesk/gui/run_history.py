@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Slot
-from PySide6.QtGui import QFont, QFontDatabase
+from PySide6.QtGui import QFont, QFontDatabase, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -24,12 +24,14 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
+    QStyle,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
 from cnndesk.domain import RunRecord
+from cnndesk.gui.readiness import DEFAULT_BACKBONE
 from cnndesk.gui.results_table import results_table
 from cnndesk.model_folder import run_evaluation_text, run_mode_label
 from cnndesk.run_compare import RunComparison, compare_library_runs, describe
@@ -52,8 +54,9 @@ ACCURACY_COLUMN = 4
 SHOWN_ORDER = [0, ACCURACY_COLUMN, 5, 3, 2, 1]
 """The columns as they are shown: the accuracy right after the run, then status, mode, backbone
 and when (the cells keep ``COLUMNS``' order, only the header's sections move)."""
-BACKBONE_WIDTH_CHARS = 16
-"""A longer backbone name is elided in the table (its tooltip says it whole)."""
+BACKBONE_WIDTH_TEXT = DEFAULT_BACKBONE
+"""The backbone column is as wide as this name in bold; a longer one is elided (its tooltip says
+it whole)."""
 ROWS_SHOWN = 3
 """The table is at least this many rows tall, so the runs can be compared without scrolling."""
 
@@ -85,7 +88,7 @@ class RunHistory(QWidget):
     def __init__(self, context: AppContext, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.context = context
-        self.table = results_table(COLUMNS, stretch_last=True)
+        self.table = results_table(COLUMNS)
         self._arrange_columns()
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self.table.setToolTip(
@@ -119,10 +122,14 @@ class RunHistory(QWidget):
         header = self.table.horizontalHeader()
         for visual, logical in enumerate(SHOWN_ORDER):
             header.moveSection(header.visualIndex(logical), visual)
+        # The columns after the accuracy keep their whole text and scroll if the pane is narrow.
+        header.setStretchLastSection(False)
+        self.table.setWordWrap(False)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
-        header.resizeSection(
-            2, self.table.fontMetrics().horizontalAdvance("x" * BACKBONE_WIDTH_CHARS)
-        )
+        bold = QFont(self.table.font())
+        bold.setBold(True)
+        padding = 3 * self.table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 8
+        header.resizeSection(2, QFontMetrics(bold).horizontalAdvance(BACKBONE_WIDTH_TEXT) + padding)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         rows = self.table.verticalHeader().defaultSectionSize() * ROWS_SHOWN
         scroll_bar = self.table.horizontalScrollBar().sizeHint().height()

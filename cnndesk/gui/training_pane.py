@@ -148,6 +148,7 @@ class TrainingPane(QWidget):
         self.summary_label.setWordWrap(True)
         self.device_label = QLabel("Device: checking…")
         self.device_label.setObjectName("device_label")
+        self.device_label.setWordWrap(True)  # a long CPU description must not widen the window
         top_text = QVBoxLayout()
         top_text.addWidget(self.summary_label)
         top_text.addWidget(self.device_label)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QStyle
 
+from cnndesk.gui.readiness import DEFAULT_BACKBONE
 from tests.gui.browser_data import open_window, unlabeled_library
 from tests.gui.pane_data import labeled_library, make_context
 
@@ -56,12 +57,20 @@ def test_the_accuracy_column_and_several_runs_show_without_scrolling(qtbot, tmp_
     right_edge = table.columnViewportPosition(accuracy) + table.columnWidth(accuracy)
     assert table.columnViewportPosition(accuracy) >= 0 and right_edge <= table.viewport().width()
     assert "%" in table.item(0, accuracy).text()
+    # The longest device words wrap instead of pushing the image dock out of the window.
+    pane.device_label.setText(
+        "Device: cpu (15 of 16 threads; one core is left for decoding images and the window)"
+    )
+    qtbot.wait(50)
+    tabs = window.centralWidget()
+    assert tabs.minimumSizeHint().width() <= tabs.width()
     # More than one run is visible at once.
     second_bottom = table.rowViewportPosition(1) + table.rowHeight(1)
     assert second_bottom <= table.viewport().height()
     # A long backbone is elided in its cell; its tooltip says the whole name and the model.
     backbone = 2
     assert table.columnWidth(backbone) < table.fontMetrics().horizontalAdvance(LONG_BACKBONE)
+    assert table.columnWidth(backbone) > table.fontMetrics().horizontalAdvance(DEFAULT_BACKBONE)
     tip = table.item(0, backbone).toolTip()
     assert LONG_BACKBONE in tip and "/somewhere/quite/long/models/run-3" in tip
 
