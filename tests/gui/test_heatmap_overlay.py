@@ -32,8 +32,8 @@ QUADRANTS = {"top_right.png": (0, 1), "bottom_left.png": (1, 0)}
 
 
 class HeldExplainer:
-    """The real Grad-CAM of the red detector; explaining ``hold`` waits until ``release`` is set
-    (so a test can switch images while that map is still being computed)."""
+    """The real Grad-CAM of the red detector; explaining an image in ``hold`` waits until
+    ``release`` is set (so a test can switch images while that map is still being computed)."""
 
     def __init__(self, cache: Path) -> None:
         from cnndesk.ml.gradcam import GradCam
@@ -41,11 +41,11 @@ class HeldExplainer:
         self.cam = GradCam(
             RedDetector(), classes=["green", "red"], data_config=DATA_CONFIG, cache_root=cache
         )
-        self.hold = ""
+        self.hold: set[str] = set()
         self.release = threading.Event()
 
     def explain(self, image, classes=None, *, top=1):  # type: ignore[no-untyped-def]
-        if image == self.hold:
+        if str(image) in self.hold:
             self.release.wait(30)
         return self.cam.explain(image, classes, top=top)
 
@@ -130,7 +130,9 @@ def test_pressing_h_overlays_the_map_where_the_evidence_is_and_again_hides_it(
 
 def test_switching_image_drops_the_map_still_being_computed(qtbot, window, explainer) -> None:
     viewer = _show(qtbot, window, "top_right.png")
-    explainer.hold = viewer.shown.record.path
+    # Both maps wait: the second image's own map must not arrive before the switch is checked
+    # (a worker of its own computes it while the first one's is still held).
+    explainer.hold = {str(r.path) for r in window.browser.model.records()}
     arrived: list[str] = []
     viewer.heatmaps.ready.connect(lambda answer: arrived.append(Path(answer.image).name))
     old = viewer.heatmaps
