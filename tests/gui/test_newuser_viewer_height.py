@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.gui.browser_data import open_window, unlabeled_library
+from tests.gui.layout_settle import settle_layout
 
 
 def test_the_heat_map_line_keeps_the_window_inside_a_700_px_screen(qtbot, tmp_path: Path) -> None:
@@ -21,7 +22,7 @@ def test_the_heat_map_line_keeps_the_window_inside_a_700_px_screen(qtbot, tmp_pa
     viewer.toggle_heatmap()  # no model: the line says what to do, under the image
     label = viewer.heatmap_label
     qtbot.waitUntil(lambda: label.isVisible(), timeout=5000)
-    qtbot.wait(50)  # let the posted layout requests run
+    settle_layout(qtbot, window)  # every posted layout request has run, however long it takes
 
     assert label.text() == "No heat map: train a model first (the Train tab)."
     assert window.minimumSizeHint().height() <= 700

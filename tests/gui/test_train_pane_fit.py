@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QStyle
 
 from cnndesk.gui.readiness import DEFAULT_BACKBONE
 from tests.gui.browser_data import open_window, unlabeled_library
+from tests.gui.layout_settle import settle_layout
 from tests.gui.pane_data import labeled_library, make_context
 
 LONG_BACKBONE = "vit_small_patch16_224.augreg_in21k_ft_in1k"
@@ -37,7 +38,11 @@ def _train_pane_at_1024(qtbot, library):  # type: ignore[no-untyped-def]
     assert window.show_pane("training")
     pane = window.panes["training"]
     qtbot.waitUntil(pane.isVisible, timeout=5000)
-    qtbot.wait(50)  # let the posted layout requests run
+    # Showing the pane starts its background probe (device, weights); what it finds changes the
+    # device line and shows the missing-weights box (this test's home has no weights). Measure
+    # the pane as the user sees it once the probe has answered, not whenever it happens to.
+    qtbot.waitUntil(lambda: pane.options is not None, timeout=60000)
+    settle_layout(qtbot, window)
     return window, pane
 
 
@@ -61,7 +66,7 @@ def test_the_accuracy_column_and_several_runs_show_without_scrolling(qtbot, tmp_
     pane.device_label.setText(
         "Device: cpu (15 of 16 threads; one core is left for decoding images and the window)"
     )
-    qtbot.wait(50)
+    settle_layout(qtbot, window)
     tabs = window.centralWidget()
     assert tabs.minimumSizeHint().width() <= tabs.width()
     # More than one run is visible at once.
@@ -102,7 +107,7 @@ def test_the_search_placeholder_fits_its_box_and_the_tooltip_says_it_whole(
 ) -> None:
     window = open_window(qtbot, unlabeled_library(tmp_path))
     window.resize(1024, 700)
-    qtbot.wait(50)
+    settle_layout(qtbot, window)
     box = window.browser.search_box
     assert box.isVisible() and window.width() == 1024
     frame = box.style().pixelMetric(QStyle.PixelMetric.PM_DefaultFrameWidth, None, box)
