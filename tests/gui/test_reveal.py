@@ -52,7 +52,7 @@ FAKE_FILE_MANAGER = textwrap.dedent(
 
 CLIENT = textwrap.dedent(
     """
-    import subprocess, sys, time
+    import os, subprocess, sys, time
     from PySide6.QtCore import QEventLoop, QObject, QUrl, Slot
     from PySide6.QtGui import QDesktopServices, QGuiApplication
     from cnndesk.gui import reveal
@@ -89,6 +89,14 @@ CLIENT = textwrap.dedent(
         print("pending", reveal.pending())
         print("in all", desktop.opened)
     finally:
+        if manager and mode == "silent":
+            # The call timed out here after 500 ms; a file manager slowed down by a loaded
+            # machine may take that long to read it. Stop it only once it has been asked.
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not (
+                os.path.exists(asked) and open(asked, encoding="utf-8").read()
+            ):
+                time.sleep(0.05)
         if manager:
             manager.terminate()
             manager.wait(10)
