@@ -62,11 +62,13 @@ def _too_large(path: Path, size: int) -> ModelError:
     )
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """Whether a JSON value is a whole number (``true`` is not 1 here)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether a JSON value is a finite number (not a bool, not NaN or infinity)."""
     return (
         isinstance(value, (int, float))
         and not isinstance(value, bool)
@@ -80,13 +82,13 @@ def _shown(value: Any) -> str:
 
 
 def _fraction(path: Path, value: Any, field: str) -> float:
-    if not _is_number(value) or not 0 <= value <= 1:
+    if not is_number(value) or not 0 <= value <= 1:
         raise _damaged(path, f"{field} must be a number from 0 to 1, not {_shown(value)}")
     return float(value)
 
 
 def _count(path: Path, value: Any, field: str) -> int:
-    if not _is_int(value) or value < 0:
+    if not is_int(value) or value < 0:
         raise _damaged(path, f"{field} must be a count of images (0 or more), not {_shown(value)}")
     return int(value)
 
@@ -142,7 +144,7 @@ def check_evaluation(raw: Any, classes: Sequence[str], path: Path) -> Evaluation
             f" images right ({expected:.1%})",
         )
     loss = raw.get("loss", 0.0)
-    if not _is_number(loss) or loss < 0:
+    if not is_number(loss) or loss < 0:
         raise _damaged(path, f"loss must be a number of 0 or more, not {_shown(loss)}")
     split = _split(path, raw.get("split", ""), "split")
     cv_images = raw.get("cv_images")
@@ -265,13 +267,13 @@ def _prediction(path: Path, row: Any, field: str, n: int) -> SamplePrediction:
         raise _damaged(path, f"{field} must be an object, not {_shown(row)}")
     for key in ("label", "predicted"):
         value = row.get(key)
-        if not _is_int(value) or not 0 <= value < n:
+        if not is_int(value) or not 0 <= value < n:
             what = f"{field}.{key} must be a class number from 0 to {n - 1}"
             raise _damaged(path, f"{what}, not {_shown(value)}")
     file, image_id = row.get("path"), row.get("image_id")
     if not isinstance(file, str) or not file:
         raise _damaged(path, f"{field}.path must be the image's file, not {_shown(file)}")
-    if image_id is not None and not _is_int(image_id):
+    if image_id is not None and not is_int(image_id):
         raise _damaged(path, f"{field}.image_id must be a whole number, not {_shown(image_id)}")
     probabilities = row.get("probabilities", [])  # older files may leave them out
     if not isinstance(probabilities, list) or len(probabilities) not in (0, n):
@@ -280,7 +282,7 @@ def _prediction(path: Path, row: Any, field: str, n: int) -> SamplePrediction:
     for j, p in enumerate(probabilities):
         _fraction(path, p, f"{field}.probabilities[{j}]")
     loss = row.get("loss", 0.0)
-    if not _is_number(loss) or loss < 0:
+    if not is_number(loss) or loss < 0:
         raise _damaged(path, f"{field}.loss must be a number of 0 or more, not {_shown(loss)}")
     key = row.get("key", "")
     return SamplePrediction(
@@ -301,7 +303,7 @@ def _calibration(path: Path, value: Any) -> Calibration | None:
         raise _damaged(path, f"calibration must be an object, not {type(value).__name__}")
     temperature = value.get("temperature")
     low, high = TEMPERATURES
-    if not _is_number(temperature) or not low <= temperature <= high:
+    if not is_number(temperature) or not low <= temperature <= high:
         what = f"calibration.temperature must be a number from {low} to {high}"
         raise _damaged(path, f"{what}, not {_shown(temperature)}")
     on = _split(path, value.get("on", ""), "calibration.on")

@@ -37,7 +37,7 @@ from cnndesk.domain import (
     SamplePrediction,
     TrainMode,
 )
-from cnndesk.evaluation_file import load_evaluation
+from cnndesk.evaluation_file import is_int, is_number, load_evaluation
 
 FORMAT = "cnndesk-model"
 FORMAT_VERSION = 1
@@ -113,18 +113,6 @@ class ModelInfo:
 
 def _bad(path: Path, what: str, fix: str = _FIX) -> ModelError:
     return ModelError(f"{path} is not a usable model description: {what}. {fix}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(float(value))
-    )
 
 
 def owned_file(folder: Path, name: str, *, what: str) -> Path:
@@ -208,7 +196,7 @@ def parse_model_info(raw: Any, *, folder: Path, path: Path | None = None) -> Mod
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise _bad(path, f'it does not say "format": "{FORMAT}"', "Give a cnndesk model folder.")
     version = raw.get("format_version")
-    if not _is_int(version):
+    if not is_int(version):
         raise _bad(path, f"format_version must be a whole number, not {version!r}")
     if version > FORMAT_VERSION:
         raise ModelError(
@@ -233,7 +221,7 @@ def parse_model_info(raw: Any, *, folder: Path, path: Path | None = None) -> Mod
     for key, value in kwargs.items():
         if key not in MODEL_KWARGS:
             raise _bad(path, f"model_kwargs may only hold {', '.join(MODEL_KWARGS)}, not {key!r}")
-        if not _is_number(value) or not 0 <= value < 1:
+        if not is_number(value) or not 0 <= value < 1:
             raise _bad(path, f"model_kwargs.{key} must be a number from 0 to below 1")
     for key, kind in (("metrics", dict), ("training", dict), ("dataset", list)):
         if key in raw and not isinstance(raw[key], kind):
@@ -273,7 +261,7 @@ def _classes(value: Any, path: Path) -> tuple[str, ...]:
 
 
 def _triple(value: Any, key: str, path: Path) -> tuple[float, float, float]:
-    if not isinstance(value, list) or len(value) != 3 or not all(map(_is_number, value)):
+    if not isinstance(value, list) or len(value) != 3 or not all(map(is_number, value)):
         raise _bad(path, f"data_config.{key} must be 3 finite numbers (R, G, B), not {value!r}")
     return (float(value[0]), float(value[1]), float(value[2]))
 
@@ -285,7 +273,7 @@ def _data_config(value: Any, path: Path) -> DataConfig:
     if (
         not isinstance(size, list)
         or len(size) != 3
-        or not all(map(_is_int, size))
+        or not all(map(is_int, size))
         or size[0] != 3
         or not all(8 <= side <= 4096 for side in size[1:])
     ):
@@ -304,7 +292,7 @@ def _data_config(value: Any, path: Path) -> DataConfig:
         raise _bad(path, f"data_config.interpolation must be one of {', '.join(INTERPOLATIONS)}")
     crop_pct = value.get("crop_pct")
     crop_pct = 0.875 if crop_pct is None else crop_pct
-    if not _is_number(crop_pct) or not 0.1 <= crop_pct <= 1:
+    if not is_number(crop_pct) or not 0.1 <= crop_pct <= 1:
         raise _bad(path, f"data_config.crop_pct must be a number from 0.1 to 1, not {crop_pct!r}")
     crop_mode = value.get("crop_mode") or "center"
     if crop_mode not in CROP_MODES:
