@@ -18,17 +18,12 @@ from cnndesk.cli import main
 from cnndesk.domain import TrainingSample
 from cnndesk.ml.data import PixelCache, geometry
 from tests.conftest import make_image
+from tests.probe_helpers import red_blue_library
 
 
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
-        for i in range(6):
-            make_image(root / name / f"{i}.png", size=(40, 40), colour=colour)
-    path = tmp_path / "lib.cnndesk"
-    assert main(["--library", str(path), "import", str(root), "--classes-from-folders"]) == 0
-    return path
+    return red_blue_library(tmp_path)
 
 
 def _block(cnndesk_home: Path, *names: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 from pathlib import Path
 
 import pytest
@@ -17,27 +16,14 @@ import safetensors.torch
 from safetensors import SafetensorError
 
 from cnndesk.cli import main
-from tests.conftest import make_image
+from tests.probe_helpers import SIMPLE_CNN_TRAIN, red_blue_library, runs_json
 
-TRAIN = ["train", "--backbone", "simple-cnn", "--mode", "full", "--image-size", "32"]
-TRAIN += ["--epochs", "1", "--quiet"]
+TRAIN = [*SIMPLE_CNN_TRAIN, "--epochs", "1", "--quiet"]
 
 
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
-        for i in range(6):
-            make_image(root / name / f"{i}.png", size=(40, 40), colour=colour)
-    path = tmp_path / "lib.cnndesk"
-    assert main(["--library", str(path), "import", str(root), "--classes-from-folders"]) == 0
-    return path
-
-
-def _runs(library: Path, capsys: pytest.CaptureFixture[str]) -> list:
-    capsys.readouterr()
-    assert main(["--library", str(library), "runs", "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    return red_blue_library(tmp_path)
 
 
 def test_no_room_for_the_weights(
@@ -55,7 +41,7 @@ def test_no_room_for_the_weights(
     assert "Could not save the model in" in err and "the disk is full" in err
     assert "unexpected error" not in err
     assert list(out.iterdir()) == []  # no temporary or partial file left behind
-    assert [r["status"] for r in _runs(library, capsys)] == ["failed"]
+    assert [r["status"] for r in runs_json(library, capsys)] == ["failed"]
 
 
 def test_no_room_for_the_evaluation_keeps_the_model(
@@ -71,5 +57,5 @@ def test_no_room_for_the_evaluation_keeps_the_model(
     assert main(["--library", str(library), *TRAIN, "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["model.json", "weights.safetensors"]
     assert "the model is saved without its evaluation.json" in capsys.readouterr().err
-    assert [r["status"] for r in _runs(library, capsys)] == ["done"]
+    assert [r["status"] for r in runs_json(library, capsys)] == ["done"]
     assert main(["predict", str(out), str(next((tmp_path / "photos" / "red").iterdir()))]) == 0

@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 from cnndesk.cli import main
-from tests.conftest import make_image
-
-TRAIN = ["train", "--backbone", "simple-cnn", "--mode", "full", "--image-size", "32"]
+from tests.probe_helpers import SIMPLE_CNN_TRAIN as TRAIN
+from tests.probe_helpers import red_blue_library, runs_json
 
 
 @pytest.fixture
 def library(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
-        for i in range(6):
-            make_image(root / name / f"{i}.png", size=(40, 40), colour=colour)
-    path = tmp_path / "lib.cnndesk"
-    assert main(["--library", str(path), "import", str(root), "--classes-from-folders"]) == 0
-    return path
-
-
-def _runs(library: Path, capsys: pytest.CaptureFixture[str]) -> list:
-    capsys.readouterr()
-    assert main(["--library", str(library), "runs", "--json"]) == 0
-    return json.loads(capsys.readouterr().out)
+    return red_blue_library(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["model.json", "weights.safetensors", "evaluation.json"])
@@ -44,7 +30,7 @@ def test_a_file_of_another_program_is_kept(
     assert f"already holds {name}" in err and "Traceback" not in err
     assert (out / name).read_text() == "someone else's work\n"
     assert sorted(p.name for p in out.iterdir()) == [name]
-    assert _runs(library, capsys) == []  # refused before any run was recorded
+    assert runs_json(library, capsys) == []  # refused before any run was recorded
 
 
 def test_an_earlier_runs_model_is_not_replaced(
@@ -57,4 +43,4 @@ def test_an_earlier_runs_model_is_not_replaced(
     assert code == 1
     assert "choose a new or empty folder" in capsys.readouterr().err
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert len(_runs(library, capsys)) == 1
+    assert len(runs_json(library, capsys)) == 1
