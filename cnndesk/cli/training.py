@@ -263,7 +263,13 @@ def _add_train_command(sub: argparse._SubParsersAction) -> None:
         " (and colour), strong (and rotation, erasing); default: " + TrainConfig().augment,
     )
     p.add_argument("--device", choices=list(DEVICES), help="default: the best there is")
-    add_whole_option(p, "--threads", 1, 1024, help="CPU threads (default: all cores but one)")
+    add_whole_option(
+        p,
+        "--threads",
+        1,
+        1024,
+        help="CPU threads (default: every core on 1–2 cores, else all but one)",
+    )
     p.add_argument(
         "--precision",
         choices=list(PRECISIONS),

@@ -67,7 +67,8 @@ class TrainConfig:
     device: str | None = None
     """``cuda``, ``mps`` or ``cpu``; ``None`` picks the best available."""
     threads: int | None = None
-    """CPU threads for torch; ``None``: all cores but one, so the window stays responsive."""
+    """CPU threads for torch; ``None``: every core on a 1–2 core machine, else all cores but one,
+    so the window stays responsive (:func:`cnndesk.ml.device.cpu_threads`)."""
     precision: str | None = None
     """``fp32``, ``bf16`` or ``fp16`` for full-mode training steps; ``None``: AMP on CUDA, and
     on a CPU with bf16 instructions whichever of fp32/bf16 the first steps measure faster."""
