@@ -23,6 +23,7 @@ import cnndesk.library.export as export_module
 from cnndesk.cli import main
 from cnndesk.library import Library
 from tests.conftest import make_image
+from tests.probe_helpers import red_blue_photos
 
 NFC = unicodedata.normalize("NFC", "Café")
 NFD = unicodedata.normalize("NFD", "Café")
@@ -35,11 +36,7 @@ def lib(tmp_path: Path) -> list[str]:
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
-        for i in range(3):
-            make_image(root / name / f"{i}.png", size=(40, 40), colour=colour)
-    return root
+    return red_blue_photos(tmp_path / "photos", per_class=3)
 
 
 def _class_names(lib: list[str]) -> list[str]:

@@ -16,9 +16,8 @@ import pytest
 
 from cnndesk.cli import main
 from cnndesk.domain import TrainingSample
-from cnndesk.ml.data import PixelCache, geometry
-from tests.conftest import make_image
-from tests.probe_helpers import red_blue_library
+from tests.conftest import make_image, result_of
+from tests.probe_helpers import red_blue_library, small_pixel_cache
 
 
 @pytest.fixture
@@ -65,16 +64,7 @@ def test_a_full_disk_while_caching_pixels_keeps_the_pixels(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(np, "save", disk_full)
-    config = {"input_size": (3, 32, 32), "interpolation": "bilinear", "crop_pct": 1.0,
-              "crop_mode": "center"}  # fmt: skip
-    cache = PixelCache(geometry(config), root=tmp_path / "cache")
-    gen = cache.load([sample])
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            found, failed = stop.value
-            break
+    found, failed = result_of(small_pixel_cache(tmp_path / "cache").load([sample]))
     assert failed == [] and found[sample.key].shape == (32, 32, 3)
     # Nothing half-written is left to be read as a shard next time.
     assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []

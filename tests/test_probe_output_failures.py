@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from cnndesk.cli import main
-from tests.conftest import make_image
 from tests.model_folders import make_model_folder
+from tests.probe_helpers import red_blue_photos
 
 
 def _full(*args, **kwargs):
@@ -28,11 +28,7 @@ def _full(*args, **kwargs):
 
 @pytest.fixture
 def photos(tmp_path: Path) -> Path:
-    root = tmp_path / "photos"
-    for name, colour in (("red", (220, 30, 30)), ("blue", (30, 30, 220))):
-        for i in range(3):
-            make_image(root / name / f"{i}.png", size=(40, 40), colour=colour)
-    return root
+    return red_blue_photos(tmp_path / "photos", per_class=3)
 
 
 def test_export_imagefolder_leaves_out_what_is_no_longer_a_file(

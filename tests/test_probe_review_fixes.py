@@ -16,8 +16,9 @@ import pytest
 
 import cnndesk.ml.gradcam as gradcam
 from cnndesk.cli import main
-from tests.conftest import make_image
+from tests.conftest import make_image, result_of
 from tests.model_folders import make_model_folder
+from tests.probe_helpers import small_pixel_cache
 
 
 def _full(*args, **kwargs):
@@ -134,7 +135,6 @@ def test_a_pixel_shard_whose_keys_file_fails_is_not_left_on_disk(
     import numpy as np
 
     from cnndesk.domain import TrainingSample
-    from cnndesk.ml.data import PixelCache, geometry
 
     photo = make_image(tmp_path / "a.png", size=(40, 40))
     sample = TrainingSample(path=str(photo), key=hashlib.sha256(photo.read_bytes()).hexdigest(), label=0)  # fmt: skip
@@ -146,16 +146,7 @@ def test_a_pixel_shard_whose_keys_file_fails_is_not_left_on_disk(
         real_save(handle, array, *args, **kwargs)
 
     monkeypatch.setattr(np, "save", keys_fail)
-    config = {"input_size": (3, 32, 32), "interpolation": "bilinear", "crop_pct": 1.0,
-              "crop_mode": "center"}  # fmt: skip
-    cache = PixelCache(geometry(config), root=tmp_path / "cache")
-    gen = cache.load([sample])
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            found, failed = stop.value
-            break
+    found, failed = result_of(small_pixel_cache(tmp_path / "cache").load([sample]))
     assert failed == [] and found[sample.key].shape == (32, 32, 3)
     # A shard without its keys is never read: it would only take disk space.
     assert [p.name for p in (tmp_path / "cache").rglob("*") if p.is_file()] == []
